@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Interval subscriptions and the collision-retry protocol (kernel:
+ * struct mmu_interval_notifier).
+ *
+ * Each address space's subscriptions object holds an interval tree, an
+ * active-invalidation count and a sequence number `seq`:
+ *
+ *   idle               no invalidation running, seq even
+ *   partial exclusion  invalidations running, none touching an interval, seq
+ *                      even: the tree may still change
+ *   full exclusion     seq odd: the tree is frozen; inserts and removes are
+ *                      queued on a deferred list, applied (under the lock, in
+ *                      the same section that makes seq even) by the end that
+ *                      brings the active count to zero.
+ *
+ * A secondary MMU mirrors [start, last] like this (two columns: what the
+ * subscriber does, and what an invalidation does meanwhile):
+ *
+ *   subscriber                          invalidation of an overlapping range
+ *   ----------                          ------------------------------------
+ *   again:
+ *    seq = umn_interval_read_begin(sub) (waits while one covering sub runs)
+ *    build the mapping, no user lock     start: seq odd, cur = seq
+ *                                          ops->invalidate(sub, range, cur):
+ *                                            lock(user_lock)
+ *                                            umn_interval_set_seq(sub, cur)
+ *                                            drop mappings in range
+ *                                            unlock(user_lock)
+ *    lock(user_lock)
+ *    if (umn_interval_read_retry(sub, seq))   -> true: sub's seq is cur now
+ *        { unlock(user_lock); goto again; }
+ *    publish the mapping
+ *    unlock(user_lock)                   end: seq even, deferred ops applied
+ *
+ * A mapping published under user_lock after read_retry() said false is never
+ * of a range whose invalidation had already started.
+ */
+#ifndef UMN_INTERVAL_H
+#define UMN_INTERVAL_H
+
+#include <stdbool.h>
+#include <umn/config.h>
+#include <umn/interval_tree.h>
+#include <umn/mm.h>
+#include <umn/notifier.h>
+
+UMN_EXTERN_C_BEGIN
+
+struct umn_interval_notifier;
+
+struct umn_interval_notifier_ops {
+	/*
+	 * invalidate - [range->start, range->end) intersects this subscription
+	 * and is about to change.  Take the lock that guards the mirror (a
+	 * trylock if !umn_notifier_range_blockable(range)), call
+	 * umn_interval_set_seq(sub, cur_seq), drop the mirrored entries of the
+	 * range, unlock, return true.  Return false only when not blockable and
+	 * the lock could not be taken.  Runs without any umn lock held; must
+	 * not call read_begin, insert or remove on the same address space.
+	 */
+	bool (*invalidate)(struct umn_interval_notifier *sub,
+			   const struct umn_notifier_range *range,
+			   unsigned long cur_seq);
+};
+
+/*
+ * An interval subscription.  Zero it before the first insert (after a
+ * remove it may be inserted again).  Fields are private.
+ */
+struct umn_interval_notifier {
+	struct umn_itree_node it;        /* [start, last] and tree links */
+	const struct umn_interval_notifier_ops *ops;
+	struct umn_mm *mm;
+	struct umn_interval_notifier *deferred_next;
+	unsigned long invalidate_seq;    /* always odd */
+	unsigned int state;
+	/* refused invalidations of deferrable ranges, waiting for the owner */
+	unsigned int deferred_pending;
+	unsigned long deferred_start;
+	unsigned long deferred_last;
+};
+
+/*
+ * umn_interval_notifier_insert - subscribe to [start, start + length - 1] of
+ * mm.  The first insert on mm enables interval mode, which takes mm's mmap
+ * lock for write; later inserts take only the subscriptions lock.  If an
+ * invalidation is running, the subscription counts as colliding (read_begin
+ * waits, read_retry says retry) until the active count drops to zero.
+ * Context: blockable; not from a callback.  Caller holds a users reference.
+ * Returns 0; -EOVERFLOW if length is 0 or start + length - 1 overflows;
+ * -EINVAL if an argument is NULL or mm is torn down; -EBUSY if sub is already
+ * inserted; -ENOMEM.
+ */
+int umn_interval_notifier_insert(struct umn_interval_notifier *sub,
+				 struct umn_mm *mm, unsigned long start,
+				 unsigned long length,
+				 const struct umn_interval_notifier_ops *ops);
+
+/* umn_interval_notifier_insert_locked - as above, mmap lock held for write. */
+int umn_interval_notifier_insert_locked(
+	struct umn_interval_notifier *sub, struct umn_mm *mm,
+	unsigned long start, unsigned long length,
+	const struct umn_interval_notifier_ops *ops);
+
+/*
+ * umn_interval_notifier_remove - unsubscribe.  If an invalidation is running
+ * the removal is queued and this waits until it ends (the sequence is read
+ * under the lock); when it returns no callback of sub runs or will run and
+ * sub may be freed or inserted again.
+ * Context: blockable; not from a callback, nor holding a lock a callback
+ * takes (debug builds report both).
+ * Returns 0; -EINVAL (reported) if sub is not inserted.
+ */
+int umn_interval_notifier_remove(struct umn_interval_notifier *sub);
+
+/*
+ * umn_interval_read_begin - start a read of sub's range: returns the
+ * sequence to pass to read_retry/check_retry.  Waits while an invalidation
+ * covering sub is running.  Lock-free when nothing collides.
+ * Context: blockable; not from a callback, nor holding a lock a callback
+ * takes.
+ */
+unsigned long umn_interval_read_begin(struct umn_interval_notifier *sub);
+
+/*
+ * umn_interval_read_retry - under the user lock that invalidate() takes:
+ * true if an invalidation of sub started since read_begin returned seq (the
+ * work must be redone), false if the mapping may be published now.
+ */
+static inline bool
+umn_interval_read_retry(const struct umn_interval_notifier *sub,
+			unsigned long seq)
+{
+	return __atomic_load_n(&sub->invalidate_seq, __ATOMIC_RELAXED) != seq;
+}
+
+/*
+ * umn_interval_check_retry - lock-free hint: true means read_retry will say
+ * true (stop early); false means nothing yet.  Any context.
+ */
+static inline bool
+umn_interval_check_retry(const struct umn_interval_notifier *sub,
+			 unsigned long seq)
+{
+	return __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE) != seq;
+}
+
+/*
+ * umn_interval_set_seq - from invalidate(), under the user lock: record the
+ * invalidation so read_retry fails for every read that began before it.
+ */
+static inline void umn_interval_set_seq(struct umn_interval_notifier *sub,
+					unsigned long cur_seq)
+{
+	__atomic_store_n(&sub->invalidate_seq, cur_seq, __ATOMIC_RELEASE);
+}
+
+/*
+ * umn_interval_deferred_pending - did invalidate() refuse a deferrable range
+ * whose entries still need dropping?  One load; call on the lookup path,
+ * under the user lock, before handing a mirrored entry out.
+ */
+static inline bool
+umn_interval_deferred_pending(const struct umn_interval_notifier *sub)
+{
+	return __atomic_load_n(&sub->deferred_pending, __ATOMIC_ACQUIRE) != 0;
+}
+
+/*
+ * umn_interval_take_deferred - take the refused ranges (merged into one
+ * covering [*start, *last]) so the caller can drop those entries now.
+ * Context: under the user lock; never blocks (takes the subscriptions lock
+ * briefly).  Returns 1 if a range was taken, 0 if none was pending, -EINVAL
+ * for a bad argument.
+ */
+int umn_interval_take_deferred(struct umn_interval_notifier *sub,
+			       unsigned long *start, unsigned long *last);
+
+/* umn_interval_start / _last - the subscription's inclusive bounds. */
+static inline unsigned long
+umn_interval_start(const struct umn_interval_notifier *sub)
+{
+	return sub->it.start;
+}
+static inline unsigned long
+umn_interval_last(const struct umn_interval_notifier *sub)
+{
+	return sub->it.last;
+}
+
+UMN_EXTERN_C_END
+
+#endif /* UMN_INTERVAL_H */

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The real process: umn_mm_self() is this process's own address space.  The
+ * primary MMU is the kernel, so umn learns of changes through event sources
+ * and brackets each change with start/end itself:
+ *
+ *   patch      libc's munmap, mremap, madvise, process_madvise, mmap
+ *              (MAP_FIXED), brk/sbrk, shmat (SHM_REMAP), shmdt, mprotect and
+ *              syscall() are entered through a jump umn writes over their
+ *              first bytes, so glibc's internal calls (free() of a large
+ *              block, realloc, heap trim) are seen.  Start runs before the
+ *              real call, end after it (also when it fails).
+ *   interpose  the same calls through symbol interposition, where patching
+ *              is refused; misses glibc's internal calls.
+ *   uffd       userfaultfd events for ranges registered explicitly; they
+ *              arrive after the change (range flag UMN_NOTIFIER_RANGE_AFTER).
+ *   explicit   umn_self_invalidate_start/end for memory the program manages.
+ *
+ * Ranges from the sources are non-blockable and deferrable
+ * (UMN_NOTIFIER_RANGE_DEFERRABLE): hooks may run inside free() holding
+ * glibc's arena lock, in signal handlers, or on a thread that holds the
+ * subscriber's own lock.  range.origin names the source.
+ *
+ * fork: the child starts with a fresh umn_mm_self() with no subscriptions,
+ * and no lock held at fork time can hang it.
+ */
+#ifndef UMN_SELF_H
+#define UMN_SELF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <umn/config.h>
+#include <umn/mm.h>
+#include <umn/notifier.h>
+
+UMN_EXTERN_C_BEGIN
+
+/* umn_self_init flags: which sources to try (0 = the default set). */
+#define UMN_SELF_PATCH     0x1u
+#define UMN_SELF_INTERPOSE 0x2u
+
+/*
+ * umn_self_init - install the event sources (idempotent).  Called implicitly
+ * by the first umn_mm_self() with flags 0 (patch, falling back to
+ * interpose; or as set by the UMN_SOURCES environment variable).
+ * Context: blockable, thread-safe.
+ * Returns 0, or a negative errno: -EINVAL unknown flags, -ENOTSUP no source
+ * could be installed, -EALREADY installed with other flags.
+ */
+int umn_self_init(unsigned int flags);
+
+/*
+ * umn_mm_self - this process's address space (never torn down; users and
+ * count stay >= 1).  Installs the sources on first call.
+ * Returns NULL with errno set if no source could be installed.
+ */
+struct umn_mm *umn_mm_self(void);
+
+/* umn_self_sources - the UMN_SELF_* sources currently active (0 if none). */
+unsigned int umn_self_sources(void);
+
+/*
+ * The explicit source: bracket a change of [start, start + len) that the
+ * program makes itself (a custom allocator's munmap through a raw system
+ * call, a device driver's own mapping).  range is filled in by start and
+ * must be passed to end.  Deferrable semantics as for the other sources.
+ * Returns 0, -EINVAL for a bad event or an empty/overflowing range.
+ */
+int umn_self_invalidate_start(struct umn_notifier_range *range,
+			      enum umn_notifier_event event,
+			      unsigned long start, unsigned long len);
+void umn_self_invalidate_end(struct umn_notifier_range *range);
+
+/*
+ * userfaultfd source (opt-in, per range): ask the kernel for UNMAP, REMOVE
+ * and REMAP events of [addr, addr + len).  Events are delivered by a umn
+ * thread after the change, with UMN_NOTIFIER_RANGE_AFTER set.
+ * Returns 0; -ENOSYS/-EPERM if userfaultfd is unavailable here; -EINVAL for
+ * a bad range.
+ */
+int umn_self_uffd_register(void *addr, size_t len);
+int umn_self_uffd_unregister(void *addr, size_t len);
+
+/* One row of the coverage self-test. */
+struct umn_self_coverage {
+	const char *call;     /* "munmap", "free(large)", "syscall(SYS_munmap)", ... */
+	unsigned int origin;  /* enum umn_notifier_origin that reported it */
+	bool covered;         /* the event arrived before the call returned */
+};
+
+/*
+ * umn_self_selftest - fire each covered call once on scratch memory and
+ * check its invalidation arrived (like UCX's start-up check).  Fills up to n
+ * rows of out.  Returns the number of rows, or a negative errno.
+ * Context: blockable; must not be called from a callback.
+ */
+int umn_self_selftest(struct umn_self_coverage *out, size_t n);
+
+UMN_EXTERN_C_END
+
+#endif /* UMN_SELF_H */
