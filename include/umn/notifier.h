@@ -140,7 +140,7 @@ struct umn_notifier_ops {
 
 /* Private: storage for an RCU callback head (checked against liburcu). */
 struct umn_rcu_head {
-	void *private_[2];
+	void *private_[3];
 };
 
 /* A classic subscription (kernel: struct mmu_notifier).  Zero it, set ops. */

@@ -1,0 +1,157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reports and debug checks.  See debug.h and <umn/debug.h>.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <umn/debug.h>
+#include <umn/notifier.h>
+#include "debug.h"
+
+#if UMN_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+static umn_warn_fn warn_fn;
+static void *warn_arg;
+static unsigned long warn_count;
+
+void umn_set_warn_handler(umn_warn_fn fn, void *arg)
+{
+	__atomic_store_n(&warn_arg, arg, __ATOMIC_RELAXED);
+	__atomic_store_n(&warn_fn, fn, __ATOMIC_RELEASE);
+}
+
+unsigned long umn_warn_count(void)
+{
+	return __atomic_load_n(&warn_count, __ATOMIC_RELAXED);
+}
+
+void umnp_warn(const char *func, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	umn_warn_fn fn;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	__atomic_add_fetch(&warn_count, 1, __ATOMIC_RELAXED);
+	fn = __atomic_load_n(&warn_fn, __ATOMIC_ACQUIRE);
+	if (fn)
+		fn(func, msg, __atomic_load_n(&warn_arg, __ATOMIC_RELAXED));
+	else
+		fprintf(stderr, "umn: WARNING: %s: %s\n", func, msg);
+}
+
+bool umn_debug_enabled(void)
+{
+	return UMN_LIB_DEBUG;
+}
+
+#if UMN_LIB_DEBUG
+
+struct dbg_thread {
+	int callback_depth;
+	int nonblock_depth;
+};
+
+static __thread struct dbg_thread dbg;
+
+#if UMN_TSAN
+/* The fake lock's address: only its identity matters to TSan. */
+static char invalidate_lock_map;
+#endif
+
+void umnp_lockmap_acquire(void)
+{
+#if UMN_TSAN
+	__tsan_mutex_pre_lock(&invalidate_lock_map, __tsan_mutex_read_lock);
+	__tsan_mutex_post_lock(&invalidate_lock_map, __tsan_mutex_read_lock, 0);
+#endif
+}
+
+void umnp_lockmap_release(void)
+{
+#if UMN_TSAN
+	__tsan_mutex_pre_unlock(&invalidate_lock_map, __tsan_mutex_read_lock);
+	__tsan_mutex_post_unlock(&invalidate_lock_map, __tsan_mutex_read_lock);
+#endif
+}
+
+void umnp_dbg_callback_enter(bool blockable)
+{
+	dbg.callback_depth++;
+	if (!blockable)
+		dbg.nonblock_depth++;
+}
+
+void umnp_dbg_callback_exit(bool blockable)
+{
+	dbg.callback_depth--;
+	if (!blockable)
+		dbg.nonblock_depth--;
+}
+
+bool umnp_dbg_might_sleep(const char *func)
+{
+	if (dbg.nonblock_depth > 0) {
+		umnp_warn(func, "blocking call from a non-blockable callback");
+		return true;
+	}
+	return false;
+}
+
+bool umnp_dbg_in_callback(const char *func)
+{
+	if (dbg.callback_depth > 0) {
+		umnp_warn(func, "called from inside a notifier callback "
+			  "(it waits for callbacks: deadlock)");
+		return true;
+	}
+	return false;
+}
+
+bool umn_in_callback(void)
+{
+	return dbg.callback_depth > 0;
+}
+
+bool umn_in_nonblock(void)
+{
+	return dbg.nonblock_depth > 0;
+}
+
+void umn_might_sleep(void)
+{
+	umnp_dbg_might_sleep("umn_might_sleep");
+}
+
+void umn_might_invalidate(void)
+{
+	umnp_dbg_in_callback("umn_might_invalidate");
+	umnp_lockmap_touch();
+}
+
+void umn__debug_invalidate_enter(bool blockable)
+{
+	if (blockable)
+		umnp_dbg_might_sleep("umn_notifier_invalidate_range_start");
+	umnp_lockmap_acquire();
+}
+
+void umn__debug_invalidate_exit(void)
+{
+	umnp_lockmap_release();
+}
+
+#else /* !UMN_LIB_DEBUG: the entry points exist and do nothing */
+
+bool umn_in_callback(void) { return false; }
+bool umn_in_nonblock(void) { return false; }
+void umn_might_sleep(void) {}
+void umn_might_invalidate(void) {}
+void umn__debug_invalidate_enter(bool blockable) { (void)blockable; }
+void umn__debug_invalidate_exit(void) {}
+
+#endif

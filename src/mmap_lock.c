@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mmap lock of an address space (kernel: mmap_lock, an rwsem).
+ *
+ * A writer-preferring reader-writer lock with downgrade, built on a mutex
+ * and two condition variables (pthread rwlocks have no downgrade).  Each
+ * thread keeps a small table of the address-space locks it holds, which
+ * gives the kernel's assertions real teeth and lets a thread that already
+ * holds a lock take its read side again without blocking: an event source
+ * can fire inside code that holds the lock (a hooked munmap called from a
+ * callback, or from a signal handler that interrupted the holder).
+ *
+ * For UMN_MM_SIGNAL_SAFE address spaces the internal mutex is taken with all
+ * signals blocked, so a handler never finds it held by its own thread.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <umn/debug.h>
+#include <umn/mm.h>
+#include "debug.h"
+
+#define HELD_SLOTS 16
+
+enum { HELD_NONE = 0, HELD_READ = 1, HELD_WRITE = 2 };
+
+struct held_lock {
+	const struct umn_mm *mm;
+	int mode;
+	int depth;
+};
+
+static __thread struct held_lock held[HELD_SLOTS];
+
+static struct held_lock *held_find(const struct umn_mm *mm)
+{
+	for (int i = 0; i < HELD_SLOTS; i++)
+		if (held[i].mm == mm)
+			return &held[i];
+	return NULL;
+}
+
+static void held_add(const struct umn_mm *mm, int mode, const char *func)
+{
+	for (int i = 0; i < HELD_SLOTS; i++) {
+		if (!held[i].mm) {
+			held[i].mm = mm;
+			held[i].mode = mode;
+			held[i].depth = 1;
+			return;
+		}
+	}
+	umnp_warn(func, "thread holds more than %d address-space locks; "
+		  "ownership not tracked", HELD_SLOTS);
+}
+
+static void held_del(struct held_lock *h)
+{
+	h->mm = NULL;
+	h->mode = HELD_NONE;
+	h->depth = 0;
+}
+
+/* ---- the lock itself ---- */
+
+struct guard {
+	sigset_t saved;
+	bool masked;
+};
+
+static void inner_lock(struct umn_mm *mm, struct guard *g)
+{
+	g->masked = (__atomic_load_n(&mm->flags, __ATOMIC_RELAXED) &
+		     UMN_MM_SIGNAL_SAFE) != 0;
+	if (g->masked) {
+		sigset_t all;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &g->saved);
+	}
+	pthread_mutex_lock(&mm->mmap_lock.mutex);
+}
+
+static void inner_unlock(struct umn_mm *mm, struct guard *g)
+{
+	pthread_mutex_unlock(&mm->mmap_lock.mutex);
+	if (g->masked)
+		pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
+}
+
+static void down_read(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+
+	inner_lock(mm, &g);
+	while (l->writer || l->writers_waiting)
+		pthread_cond_wait(&l->readers_cv, &l->mutex);
+	l->readers++;
+	inner_unlock(mm, &g);
+}
+
+static bool down_read_trylock(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+	bool ok;
+
+	inner_lock(mm, &g);
+	ok = !l->writer && !l->writers_waiting;
+	if (ok)
+		l->readers++;
+	inner_unlock(mm, &g);
+	return ok;
+}
+
+/* Returns false (and changes nothing) if no reader holds the lock. */
+static bool up_read(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+	bool ok;
+
+	inner_lock(mm, &g);
+	ok = l->readers > 0;
+	if (ok && --l->readers == 0 && l->writers_waiting)
+		pthread_cond_signal(&l->writers_cv);
+	inner_unlock(mm, &g);
+	return ok;
+}
+
+static void down_write(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+
+	inner_lock(mm, &g);
+	l->writers_waiting++;
+	while (l->writer || l->readers)
+		pthread_cond_wait(&l->writers_cv, &l->mutex);
+	l->writers_waiting--;
+	l->writer = 1;
+	inner_unlock(mm, &g);
+}
+
+static bool down_write_trylock(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+	bool ok;
+
+	inner_lock(mm, &g);
+	ok = !l->writer && !l->readers;
+	if (ok)
+		l->writer = 1;
+	inner_unlock(mm, &g);
+	return ok;
+}
+
+static void up_write(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+
+	inner_lock(mm, &g);
+	l->writer = 0;
+	if (l->writers_waiting)
+		pthread_cond_signal(&l->writers_cv);
+	else
+		pthread_cond_broadcast(&l->readers_cv);
+	inner_unlock(mm, &g);
+}
+
+static void downgrade_write(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+	struct guard g;
+
+	inner_lock(mm, &g);
+	l->writer = 0;
+	l->readers = 1;
+	/* Readers may join unless a writer is queued (writer preference). */
+	if (!l->writers_waiting)
+		pthread_cond_broadcast(&l->readers_cv);
+	inner_unlock(mm, &g);
+}
+
+int umnp_mmap_lock_init(struct umn_mm *mm);
+void umnp_mmap_lock_destroy(struct umn_mm *mm);
+
+int umnp_mmap_lock_init(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+
+	if (pthread_mutex_init(&l->mutex, NULL))
+		return -ENOMEM;
+	if (pthread_cond_init(&l->readers_cv, NULL)) {
+		pthread_mutex_destroy(&l->mutex);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&l->writers_cv, NULL)) {
+		pthread_cond_destroy(&l->readers_cv);
+		pthread_mutex_destroy(&l->mutex);
+		return -ENOMEM;
+	}
+	l->readers = 0;
+	l->writer = 0;
+	l->writers_waiting = 0;
+	return 0;
+}
+
+void umnp_mmap_lock_destroy(struct umn_mm *mm)
+{
+	struct umn_mmap_lock *l = &mm->mmap_lock;
+
+	pthread_cond_destroy(&l->writers_cv);
+	pthread_cond_destroy(&l->readers_cv);
+	pthread_mutex_destroy(&l->mutex);
+}
+
+/* ---- the public API ---- */
+
+void umn_mmap_read_lock(struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	if (h) {		/* nested: this thread already excludes writers */
+		h->depth++;
+		return;
+	}
+	umnp_dbg_might_sleep(__func__);
+	down_read(mm);
+	held_add(mm, HELD_READ, __func__);
+}
+
+bool umn_mmap_read_trylock(struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	if (h) {
+		h->depth++;
+		return true;
+	}
+	if (!down_read_trylock(mm))
+		return false;
+	held_add(mm, HELD_READ, __func__);
+	return true;
+}
+
+void umn_mmap_read_unlock(struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	if (h) {
+		if (--h->depth > 0)
+			return;
+		if (h->mode == HELD_WRITE) {
+			/* the outermost hold was the write lock */
+			umnp_warn(__func__, "read unlock of a write-held lock");
+			h->depth = 1;
+			return;
+		}
+		held_del(h);
+		(void)up_read(mm);
+		return;
+	}
+	/* Released by a thread that did not take it (kernel: _non_owner). */
+	if (!up_read(mm))
+		umnp_warn(__func__, "read unlock of an unlocked lock ignored");
+}
+
+void umn_mmap_write_lock(struct umn_mm *mm)
+{
+	if (held_find(mm))
+		umnp_warn(__func__, "thread already holds this lock: deadlock");
+	umnp_dbg_might_sleep(__func__);
+	down_write(mm);
+	held_add(mm, HELD_WRITE, __func__);
+}
+
+bool umn_mmap_write_trylock(struct umn_mm *mm)
+{
+	if (held_find(mm))
+		return false;
+	if (!down_write_trylock(mm))
+		return false;
+	held_add(mm, HELD_WRITE, __func__);
+	return true;
+}
+
+void umn_mmap_write_unlock(struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	if (!h || h->mode != HELD_WRITE) {
+		umnp_warn(__func__, "write unlock by a thread not holding it "
+			  "for write: ignored");
+		return;
+	}
+	if (--h->depth > 0) {
+		umnp_warn(__func__, "write unlock with nested read holds");
+		h->depth++;
+		return;
+	}
+	held_del(h);
+	up_write(mm);
+}
+
+void umn_mmap_write_downgrade(struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	if (!h || h->mode != HELD_WRITE) {
+		umnp_warn(__func__, "downgrade without the write lock: ignored");
+		return;
+	}
+	h->mode = HELD_READ;
+	downgrade_write(mm);
+}
+
+int umn_mmap_held(const struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	return h ? h->mode : HELD_NONE;
+}
+
+void umn_mmap_assert_locked(struct umn_mm *mm)
+{
+	if (UMN_LIB_DEBUG && !held_find(mm))
+		umnp_warn(__func__, "mmap lock not held by this thread");
+}
+
+void umn_mmap_assert_write_locked(struct umn_mm *mm)
+{
+	struct held_lock *h = held_find(mm);
+
+	if (UMN_LIB_DEBUG && (!h || h->mode != HELD_WRITE))
+		umnp_warn(__func__, "mmap lock not write-held by this thread");
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal: the per-address-space subscriptions object (kernel: struct
+ * mmu_notifier_subscriptions) and the functions the core's files share.
+ *
+ * Lock nesting: mm->mmap_lock > subs->lock.  subs->lock is never held while
+ * a callback runs.  For UMN_MM_SIGNAL_SAFE address spaces it is taken with
+ * every signal blocked, so an invalidation from a signal handler cannot
+ * find it held by the thread it interrupted.
+ */
+#ifndef UMN_SRC_NOTIFIER_INTERNAL_H
+#define UMN_SRC_NOTIFIER_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <umn/interval.h>
+#include <umn/interval_tree.h>
+#include <umn/mm.h>
+#include <umn/notifier.h>
+#include "wait.h"
+
+struct umn_subscriptions {
+	/* Classic subscriptions: an RCU list; writers hold `lock`. */
+	struct umn_notifier *list;
+	/* Interval mode enabled; set once under the mmap write lock. */
+	bool has_itree;
+	bool signal_safe;
+	pthread_mutex_t lock;
+	/*
+	 * Even: no invalidation touches an interval.  Odd: full exclusion,
+	 * the tree is frozen.  Written under `lock`, read locklessly by
+	 * umn_interval_read_begin() and the waiters.
+	 */
+	unsigned long invalidate_seq;
+	/* Invalidations between start and end (interval mode only). */
+	unsigned long active_invalidate_ranges;
+	struct umn_itree_root itree;
+	/* Inserts and removes that arrived during full exclusion. */
+	struct umn_interval_notifier *deferred_list;
+	/* Woken by the end that makes invalidate_seq even. */
+	struct umnp_waitq wq;
+};
+
+/* Interval subscription states (umn_interval_notifier.state). */
+#define UMNP_ISUB_IN_TREE      0x756d6e54u /* "umnT" */
+#define UMNP_ISUB_DEFER_INSERT 0x756d6e49u /* "umnI": waits for the end */
+#define UMNP_ISUB_DEFER_REMOVE 0x756d6e52u /* "umnR": waits for the end */
+
+static inline struct umn_subscriptions *umnp_subs(const struct umn_mm *mm)
+{
+	return __atomic_load_n(&mm->notifier_subscriptions, __ATOMIC_ACQUIRE);
+}
+
+/* The subscriptions lock; `saved` keeps the signal mask when blocked. */
+static inline void umnp_subs_lock(struct umn_subscriptions *subs,
+				  sigset_t *saved)
+{
+	if (subs->signal_safe) {
+		sigset_t all;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, saved);
+	}
+	pthread_mutex_lock(&subs->lock);
+}
+
+static inline void umnp_subs_unlock(struct umn_subscriptions *subs,
+				    sigset_t *saved)
+{
+	pthread_mutex_unlock(&subs->lock);
+	if (subs->signal_safe)
+		pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+/* notifier.c: register with subscription NULL enables interval mode. */
+int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm);
+void umnp_subscriptions_destroy(struct umn_subscriptions *subs);
+
+/* interval.c: the interval half of start / end / release. */
+int umnp_itree_invalidate(struct umn_subscriptions *subs,
+			  const struct umn_notifier_range *range);
+void umnp_itree_inv_end(struct umn_subscriptions *subs);
+void umnp_itree_release(struct umn_subscriptions *subs, struct umn_mm *mm);
+
+/* mm.c */
+bool umnp_mm_torn_down(const struct umn_mm *mm);
+
+#endif /* UMN_SRC_NOTIFIER_INTERNAL_H */
