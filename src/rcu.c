@@ -81,8 +81,9 @@ static void call_trampoline(struct rcu_head *head)
 {
 	struct rcu_slot *slot = (struct rcu_slot *)head;
 
-	TSAN_ACQUIRE();
+	TSAN_ACQUIRE();		/* pairs with the release in umnp_rcu_call */
 	slot->fn((struct umn_rcu_head *)(void *)slot);
+	TSAN_RELEASE();		/* pairs with the acquire in umnp_rcu_barrier */
 }
 
 void umnp_rcu_call(struct umn_rcu_head *head,
@@ -91,8 +92,8 @@ void umnp_rcu_call(struct umn_rcu_head *head,
 	struct rcu_slot *slot = (struct rcu_slot *)(void *)head;
 
 	pthread_once(&fork_once, register_fork_hooks);
-	TSAN_RELEASE();
 	slot->fn = fn;
+	TSAN_RELEASE();
 	urcu_bp_call_rcu(&slot->head, call_trampoline);
 }
 
