@@ -3,6 +3,7 @@
  * Reports and debug checks.  See debug.h and <umn/debug.h>.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <umn/debug.h>
 #include <umn/notifier.h>
@@ -43,6 +44,39 @@ void umnp_warn(const char *func, const char *fmt, ...)
 	else
 		fprintf(stderr, "umn: WARNING: %s: %s\n", func, msg);
 }
+
+#if UMN_DEBUG_YIELD
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+static int yield_rate = -1;
+
+void umnp_yield(void)
+{
+	static __thread unsigned int rng;
+	int rate = __atomic_load_n(&yield_rate, __ATOMIC_RELAXED);
+
+	if (rate < 0) {
+		const char *s = getenv("UMN_YIELD_RATE");
+
+		rate = s ? atoi(s) : 10;
+		__atomic_store_n(&yield_rate, rate, __ATOMIC_RELAXED);
+	}
+	if (!rng)
+		rng = (unsigned int)(uintptr_t)&rng ^ (unsigned int)time(NULL);
+	rng = rng * 1103515245u + 12345u;
+	if ((int)((rng >> 16) % 100) >= rate)
+		return;
+	if ((rng >> 8) & 1) {
+		sched_yield();
+	} else {
+		struct timespec ts = { 0, (long)((rng >> 4) % 20000) };
+
+		nanosleep(&ts, NULL);
+	}
+}
+#endif
 
 bool umn_debug_enabled(void)
 {

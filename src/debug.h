@@ -52,6 +52,22 @@ static inline void umnp_lockmap_acquire(void) {}
 static inline void umnp_lockmap_release(void) {}
 #endif
 
+/*
+ * Debug-yield builds (CMake -DUMN_DEBUG_YIELD=ON): umnp_yield() at every
+ * step of the protocol randomly yields the CPU or sleeps a few
+ * microseconds, to widen race windows for the stress and torture tests.
+ * The rate is UMN_YIELD_RATE (a percentage, default 10; 0 disables).
+ * Compiles to nothing otherwise.
+ */
+#ifndef UMN_DEBUG_YIELD
+#define UMN_DEBUG_YIELD 0
+#endif
+#if UMN_DEBUG_YIELD
+void umnp_yield(void);
+#else
+static inline void umnp_yield(void) {}
+#endif
+
 /* The lock map taken and released at once: "I may wait for callbacks". */
 static inline void umnp_lockmap_touch(void)
 {

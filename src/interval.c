@@ -107,6 +107,7 @@ static struct umn_itree_node *itree_inv_start_range(
 	struct umn_itree_node *node = NULL;
 	sigset_t saved;
 
+	umnp_yield();
 	umnp_subs_lock(subs, &saved);
 	subs->active_invalidate_ranges++;
 	if (!empty)
@@ -139,6 +140,7 @@ int umnp_itree_invalidate(struct umn_subscriptions *subs,
 		struct umn_interval_notifier *sub = to_isub(node);
 		bool ok;
 
+		umnp_yield();
 		umnp_dbg_callback_enter(blockable);
 		ok = sub->ops->invalidate(sub, range, cur_seq);
 		umnp_dbg_callback_exit(blockable);
@@ -188,6 +190,7 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 {
 	sigset_t saved;
 
+	umnp_yield();
 	umnp_subs_lock(subs, &saved);
 	if (subs->active_invalidate_ranges == 0) {
 		umnp_subs_unlock(subs, &saved);
@@ -203,6 +206,7 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 	seq_store_locked(subs, subs->invalidate_seq + 1);
 	itree_apply_deferred_locked(subs);
 	umnp_subs_unlock(subs, &saved);
+	umnp_yield();
 	umnp_wake_all(&subs->wq);
 }
 
@@ -295,6 +299,7 @@ static void insert_prepared(struct umn_interval_notifier *sub,
 	sub->deferred_next = NULL;
 	sub->deferred_pending = 0;
 	umn_mm_grab(mm);	/* pairs with the drop in remove */
+	umnp_yield();
 	umnp_subs_lock(subs, &saved);
 	itree_insert_locked(subs, sub);
 	umnp_subs_unlock(subs, &saved);
@@ -432,6 +437,7 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 
 	/* Waiting for callbacks: the caller must not hold a lock they take. */
 	umnp_lockmap_touch();
+	umnp_yield();
 	if (w.subs)
 		umnp_wait_event(&subs->wq, seq_changed_locked, &w);
 	sub->mm = NULL;
@@ -455,6 +461,7 @@ unsigned long umn_interval_read_begin(struct umn_interval_notifier *sub)
 	umnp_lockmap_touch();
 	/* Order matters: the subscription's seq first (see the top). */
 	seq = __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE);
+	umnp_yield();
 	if (seq != seq_load(subs))
 		return seq;
 	/* An invalidation covering sub is running: wait for its end. */
