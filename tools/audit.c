@@ -1,0 +1,982 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The oracle: a seccomp user-notification supervisor.  The traced command
+ * runs under a filter that stops every call able to change a mapping
+ * (munmap, mremap, madvise, process_madvise, mmap with MAP_FIXED, brk,
+ * shmat, shmdt, mprotect; execve/execveat only to notice new images) and
+ * hands it to this file before the kernel runs it.  We record the call,
+ * decide whether it must have a umn event, check that the preload already
+ * reported one, and let the call continue (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+ *
+ * The rule (also in doc/umn.1.md).  A call *must* have an event when, at
+ * the moment the kernel is about to run it, its affected range intersects
+ * a mapping of the calling process (read from /proc/TID/maps while the
+ * thread is stopped), where the affected range is:
+ *   munmap(a, l)           [a, a+l)
+ *   mprotect(a, l, p)      [a, a+l)
+ *   mmap(a, l, .., MAP_FIXED without MAP_FIXED_NOREPLACE)   [a, a+l)
+ *   madvise(a, l, adv)     [a, a+l) if adv drops or replaces pages:
+ *                          DONTNEED, DONTNEED_LOCKED, FREE, REMOVE,
+ *                          PAGEOUT, COLLAPSE, GUARD_INSTALL, HWPOISON,
+ *                          SOFT_OFFLINE (COLD, WILLNEED, hints: none)
+ *   process_madvise        each iovec, as madvise, when the pidfd names
+ *                          the calling process itself
+ *   mremap(o, os, ns, f)   [o+ns, o+os) when shrinking; the whole old range
+ *                          when it may move (MAYMOVE growing, FIXED,
+ *                          DONTUNMAP); with MREMAP_FIXED also [new, new+ns)
+ *   brk(b)                 [PAGE_ALIGN(b), end of [heap]) when shrinking
+ *   shmat(id, a, SHM_REMAP) [a, a+segment size)
+ *   shmdt(a)               the SysV segment mapped at a
+ * (lengths rounded up to pages; misaligned addresses fail with EINVAL and
+ * need nothing).  The range to cover is clipped to the mapped part.
+ *
+ * Matching: the preload sends its event record from invalidate_range_start,
+ * before the real call, so when a notification of thread T arrives the
+ * record is already queued (we drain the socket first).  The call is
+ * matched when the union of T's unmatched events -- those that arrived
+ * since T's previous audited call (one more call of slack, for a signal
+ * handler that unmaps in between) -- covers each affected range (page
+ * rounded).  A call a signal interrupts before it ran is re-issued by the
+ * kernel: the first notification is then invalid and is dropped.
+ *
+ * Processes: each image (pid + the AT_RANDOM bytes of its exec) must say
+ * "ready" once the preload has subscribed.  Calls an image made before it
+ * was ready (the dynamic loader, the preload's own set-up) are "startup"
+ * and exempt -- unless the image never becomes ready (a static binary, an
+ * exec without LD_PRELOAD, a failed preload): then every one is missed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "tool.h"
+
+#if defined(__x86_64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
+#else
+#error "umn --audit: unsupported architecture"
+#endif
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef SHM_REMAP
+#define SHM_REMAP 040000
+#endif
+#ifndef __NR_process_madvise
+#define __NR_process_madvise 440
+#endif
+
+/* ---- the filter --------------------------------------------------------- */
+
+static const int watched[] = {
+	__NR_munmap, __NR_mremap, __NR_madvise, __NR_process_madvise,
+	__NR_brk, __NR_shmat, __NR_shmdt, __NR_mprotect,
+	__NR_execve, __NR_execveat,
+};
+#define NWATCHED (int)(sizeof(watched) / sizeof(watched[0]))
+
+static const char *sys_name(int nr)
+{
+	switch (nr) {
+	case __NR_munmap: return "munmap";
+	case __NR_mremap: return "mremap";
+	case __NR_madvise: return "madvise";
+	case __NR_process_madvise: return "process_madvise";
+	case __NR_brk: return "brk";
+	case __NR_shmat: return "shmat";
+	case __NR_shmdt: return "shmdt";
+	case __NR_mprotect: return "mprotect";
+	case __NR_mmap: return "mmap";
+	case __NR_execve: return "execve";
+	case __NR_execveat: return "execveat";
+	}
+	return "?";
+}
+
+int audit_child_install(int sock)
+{
+	struct sock_filter f[64];
+	struct sock_fprog prog;
+	unsigned int n = 0, allow, notify, i;
+	int fd, err, status = 0;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	struct iovec iov = { &status, sizeof(status) };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+
+	/* layout: arch check, nr load, [x32], NWATCHED jeq, mmap check (3),
+	 * allow, notify */
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		offsetof(struct seccomp_data, arch));
+	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+		AUDIT_ARCH_NATIVE, 1, 0);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		offsetof(struct seccomp_data, nr));
+#if defined(__x86_64__)
+	allow = n + 1 + NWATCHED + 3;
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K,
+		0x40000000u, (unsigned char)(allow - n - 1), 0);
+	n++;
+#else
+	allow = n + NWATCHED + 3;
+#endif
+	notify = allow + 1;
+	for (i = 0; i < NWATCHED; i++, n++)
+		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+			(unsigned int)watched[i], (unsigned char)(notify - n - 1), 0);
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+		__NR_mmap, 0, (unsigned char)(allow - n - 1));
+	n++;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+		offsetof(struct seccomp_data, args[3])
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		+ 4
+#endif
+		);
+	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
+		MAP_FIXED, (unsigned char)(notify - n - 1), 0);
+	n++;
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+					      SECCOMP_RET_USER_NOTIF);
+	if (n != notify + 1)
+		return -EINVAL;
+	prog.len = (unsigned short)n;
+	prog.filter = f;
+
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (fd < 0 && errno == EACCES) {
+		/* without CAP_SYS_ADMIN a filter needs no_new_privs */
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+			fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+					  SECCOMP_FILTER_FLAG_NEW_LISTENER,
+					  &prog);
+	}
+	err = fd < 0 ? errno : 0;
+	status = err;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (fd >= 0) {
+		memset(&cm, 0, sizeof(cm));
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = sizeof(cm.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && !err)
+		err = errno;
+	if (fd >= 0)
+		close(fd);
+	return -err;
+}
+
+int audit_receive_listener(int sock)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} cm;
+	int status = 0, fd = -1;
+	struct iovec iov = { &status, sizeof(status) };
+	struct msghdr msg = { 0 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.buf;
+	msg.msg_controllen = sizeof(cm.buf);
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(status))
+		return -EPIPE;
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	if (status) {
+		if (fd >= 0)
+			close(fd);
+		return -status;
+	}
+	return fd >= 0 ? fd : -EPROTO;
+}
+
+/* ---- state -------------------------------------------------------------- */
+
+struct range {
+	unsigned long start, end;
+};
+
+struct ev {
+	unsigned long start, end;
+	unsigned long gen;   /* thread's call count when it arrived */
+	unsigned char event, origin, used;
+};
+
+struct thr {
+	int tid, tgid;
+	int image;           /* index in images, -1 unknown (re-read) */
+	unsigned long gen;   /* audited calls of this thread so far */
+	struct ev *evs;
+	size_t nev, cap;
+};
+
+#define MAX_REQ 8
+struct call {
+	int tid, tgid, nr, image;
+	unsigned long args[6];
+	int nreq;
+	struct range req[MAX_REQ];
+	int partial;         /* some range only partly covered */
+};
+
+struct image {
+	int tgid;
+	unsigned char token[UMN_TRACE_TOKEN_BYTES];
+	bool ready, failed;
+	char exe[96];
+	struct call *startup; /* required, unmatched calls before ready */
+	size_t nstartup, capstartup;
+};
+
+static struct thr *thrs;
+static size_t nthr, capthr;
+static int *thr_hash;  /* index+1, 0 empty */
+static size_t hash_cap;
+
+static struct image *images;
+static size_t nimages, capimages;
+
+static struct call *missed;
+static size_t nmissed, capmissed;
+
+struct sysstat {
+	unsigned long seen, required, matched, missed, startup;
+};
+static struct sysstat stats[512];
+static unsigned long calls_total, calls_required, calls_missed;
+static unsigned long calls_startup, calls_dropped, events_total;
+static unsigned long events_unmatched;
+static bool verbose;
+static FILE *vout;
+static unsigned long page_size;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 16;
+
+	if (need <= *cap)
+		return p;
+	while (ncap < need)
+		ncap *= 2;
+	p = realloc(p, ncap * elem);
+	if (!p) {
+		tool_error("out of memory");
+		exit(EXIT_TOOL_ERROR);
+	}
+	memset((char *)p + *cap * elem, 0, (ncap - *cap) * elem);
+	*cap = ncap;
+	return p;
+}
+
+void audit_init(bool v, FILE *out)
+{
+	verbose = v;
+	vout = out;
+	page_size = (unsigned long)sysconf(_SC_PAGESIZE);
+}
+
+static void hash_insert(int tid, size_t idx)
+{
+	size_t h = ((unsigned int)tid * 2654435761u) & (hash_cap - 1);
+
+	while (thr_hash[h])
+		h = (h + 1) & (hash_cap - 1);
+	thr_hash[h] = (int)idx + 1;
+}
+
+static struct thr *thr_get(int tid, int tgid_hint)
+{
+	size_t h, i;
+
+	if (hash_cap) {
+		h = ((unsigned int)tid * 2654435761u) & (hash_cap - 1);
+		while (thr_hash[h]) {
+			struct thr *t = &thrs[thr_hash[h] - 1];
+
+			if (t->tid == tid) {
+				if (tgid_hint > 0 && t->tgid != tgid_hint) {
+					/* tid reused by another process */
+					t->tgid = tgid_hint;
+					t->image = -1;
+					t->nev = 0;
+				}
+				return t;
+			}
+			h = (h + 1) & (hash_cap - 1);
+		}
+	}
+	if ((nthr + 1) * 2 > hash_cap) {
+		size_t ncap = hash_cap ? hash_cap * 2 : 256;
+
+		free(thr_hash);
+		thr_hash = calloc(ncap, sizeof(*thr_hash));
+		if (!thr_hash) {
+			tool_error("out of memory");
+			exit(EXIT_TOOL_ERROR);
+		}
+		hash_cap = ncap;
+		for (i = 0; i < nthr; i++)
+			hash_insert(thrs[i].tid, i);
+	}
+	thrs = grow(thrs, &capthr, nthr + 1, sizeof(*thrs));
+	thrs[nthr].tid = tid;
+	thrs[nthr].tgid = tgid_hint;
+	thrs[nthr].image = -1;
+	hash_insert(tid, nthr);
+	return &thrs[nthr++];
+}
+
+static int image_find(int tgid, const unsigned char *token, bool create)
+{
+	size_t i;
+
+	for (i = nimages; i-- > 0;)
+		if (images[i].tgid == tgid &&
+		    memcmp(images[i].token, token, UMN_TRACE_TOKEN_BYTES) == 0)
+			return (int)i;
+	if (!create)
+		return -1;
+	images = grow(images, &capimages, nimages + 1, sizeof(*images));
+	images[nimages].tgid = tgid;
+	memcpy(images[nimages].token, token, UMN_TRACE_TOKEN_BYTES);
+	return (int)nimages++;
+}
+
+void audit_ready(int pid, const unsigned char *token)
+{
+	int i = image_find(pid, token, true);
+
+	images[i].ready = true;
+}
+
+void audit_event(int pid, int tid, unsigned int event, unsigned int origin,
+		 unsigned long start, unsigned long end)
+{
+	struct thr *t = thr_get(tid, pid);
+	size_t i, j;
+
+	events_total++;
+	/* forget events older than the previous call's window */
+	for (i = j = 0; i < t->nev; i++) {
+		if (t->evs[i].used || t->evs[i].gen + 1 < t->gen) {
+			if (!t->evs[i].used)
+				events_unmatched++;
+			continue;
+		}
+		t->evs[j++] = t->evs[i];
+	}
+	t->nev = j;
+	t->evs = grow(t->evs, &t->cap, t->nev + 1, sizeof(*t->evs));
+	t->evs[t->nev].start = start;
+	t->evs[t->nev].end = end;
+	t->evs[t->nev].gen = t->gen;
+	t->evs[t->nev].event = (unsigned char)event;
+	t->evs[t->nev].origin = (unsigned char)origin;
+	t->evs[t->nev].used = 0;
+	t->nev++;
+}
+
+/* ---- reading the stopped thread ----------------------------------------- */
+
+static int read_file(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t off = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	while (off + 1 < len) {
+		n = read(fd, buf + off, len - 1 - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = 0;
+	return (int)off;
+}
+
+static int read_mem(int tid, unsigned long addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len };
+	struct iovec remote = { (void *)addr, len };
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/mem", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = pread(fd, buf, len, (off_t)addr);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+static int read_tgid(int tid)
+{
+	char path[64], buf[2048], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	if (read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strstr(buf, "\nTgid:");
+	return p ? atoi(p + 6) : -1;
+}
+
+/* The image token: the 16 AT_RANDOM bytes of the thread's current exec. */
+static int read_token(int tid, unsigned char *token)
+{
+	unsigned long auxv[2 * 64];
+	char path[64];
+	int fd, i;
+	ssize_t n;
+
+	memset(token, 0, UMN_TRACE_TOKEN_BYTES);
+	snprintf(path, sizeof(path), "/proc/%d/auxv", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, auxv, sizeof(auxv));
+	close(fd);
+	for (i = 0; n > 0 && (size_t)(i + 1) * sizeof(long) < (size_t)n;
+	     i += 2) {
+		if (auxv[i] == 25 /* AT_RANDOM */)
+			return read_mem(tid, auxv[i + 1], token,
+					UMN_TRACE_TOKEN_BYTES);
+		if (auxv[i] == 0)
+			break;
+	}
+	return -1;
+}
+
+struct vma {
+	unsigned long start, end, inode;
+	bool heap, sysv;
+};
+
+static struct vma *vmas;
+static size_t nvmas, capvmas;
+static char *mapsbuf;
+static size_t mapscap;
+
+static int read_maps(int tid)
+{
+	char path[64], *line, *next;
+	int fd;
+	size_t off = 0;
+	ssize_t n;
+
+	nvmas = 0;
+	snprintf(path, sizeof(path), "/proc/%d/maps", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		mapsbuf = grow(mapsbuf, &mapscap, off + 65536, 1);
+		n = read(fd, mapsbuf + off, mapscap - off - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	mapsbuf[off] = 0;
+	for (line = mapsbuf; line && *line; line = next) {
+		unsigned long s, e, ino;
+		int pathoff = 0;
+
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu %n", &s, &e, &ino,
+			   &pathoff) < 3)
+			continue;
+		vmas = grow(vmas, &capvmas, nvmas + 1, sizeof(*vmas));
+		vmas[nvmas].start = s;
+		vmas[nvmas].end = e;
+		vmas[nvmas].inode = ino;
+		vmas[nvmas].heap = pathoff && strcmp(line + pathoff, "[heap]") == 0;
+		vmas[nvmas].sysv = pathoff && strncmp(line + pathoff, "/SYSV", 5) == 0;
+		nvmas++;
+	}
+	return 0;
+}
+
+static unsigned long page_up(unsigned long x)
+{
+	return (x + page_size - 1) & ~(page_size - 1);
+}
+
+static unsigned long page_down(unsigned long x)
+{
+	return x & ~(page_size - 1);
+}
+
+/* Add [s, s+len) clipped to its mapped part, if any part is mapped. */
+static void add_req(struct call *c, unsigned long s, unsigned long len)
+{
+	unsigned long e, lo = ULONG_MAX, hi = 0;
+	size_t i;
+
+	if (!len || (s & (page_size - 1)))
+		return;
+	len = page_up(len);
+	if (!len || s + len < s)
+		return;
+	e = s + len;
+	for (i = 0; i < nvmas; i++) {
+		if (vmas[i].end <= s || vmas[i].start >= e)
+			continue;
+		if (vmas[i].start < lo)
+			lo = vmas[i].start;
+		if (vmas[i].end > hi)
+			hi = vmas[i].end;
+	}
+	if (lo >= hi || c->nreq >= MAX_REQ)
+		return;
+	c->req[c->nreq].start = lo > s ? lo : s;
+	c->req[c->nreq].end = hi < e ? hi : e;
+	c->nreq++;
+}
+
+static bool advice_drops(unsigned long adv)
+{
+	switch (adv) {
+	case 4:   /* MADV_DONTNEED */
+	case 8:   /* MADV_FREE */
+	case 9:   /* MADV_REMOVE */
+	case 21:  /* MADV_PAGEOUT */
+	case 24:  /* MADV_DONTNEED_LOCKED */
+	case 25:  /* MADV_COLLAPSE */
+	case 100: /* MADV_HWPOISON */
+	case 101: /* MADV_SOFT_OFFLINE */
+	case 102: /* MADV_GUARD_INSTALL */
+		return true;
+	}
+	return false;
+}
+
+static int pidfd_target(int tid, int pidfd)
+{
+	char path[64], buf[1024], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", tid, pidfd);
+	if (read_file(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strstr(buf, "Pid:");
+	return p ? atoi(p + 4) : -1;
+}
+
+/* Fill c->req: the ranges the call is about to change. */
+static void affected(struct call *c)
+{
+	unsigned long *a = c->args;
+	size_t i;
+
+	if (read_maps(c->tid) != 0)
+		return;
+	switch (c->nr) {
+	case __NR_munmap:
+	case __NR_mprotect:
+		add_req(c, a[0], a[1]);
+		break;
+	case __NR_mmap:
+		if ((a[3] & MAP_FIXED) && !(a[3] & MAP_FIXED_NOREPLACE))
+			add_req(c, a[0], a[1]);
+		break;
+	case __NR_madvise:
+		if (advice_drops(a[2]))
+			add_req(c, a[0], a[1]);
+		break;
+	case __NR_process_madvise: {
+		struct iovec iov[MAX_REQ];
+		unsigned long n = a[2] < MAX_REQ ? a[2] : MAX_REQ;
+
+		if (!advice_drops(a[3]) || pidfd_target(c->tid, (int)a[0]) != c->tgid)
+			break;
+		if (read_mem(c->tid, a[1], iov, n * sizeof(*iov)) != 0)
+			break;
+		for (i = 0; i < n; i++)
+			add_req(c, (unsigned long)iov[i].iov_base, iov[i].iov_len);
+		break;
+	}
+	case __NR_mremap: {
+		unsigned long os = page_up(a[1]), ns = page_up(a[2]);
+
+		if (a[0] & (page_size - 1))
+			break;
+		if (a[3] & MREMAP_FIXED) {
+			add_req(c, a[4], ns);
+			add_req(c, a[0], os);
+		} else if (ns < os) {
+			add_req(c, a[0] + ns, os - ns);
+		} else if ((a[3] & MREMAP_MAYMOVE) && os &&
+			   (ns > os || (a[3] & MREMAP_DONTUNMAP))) {
+			add_req(c, a[0], os);
+		}
+		break;
+	}
+	case __NR_brk:
+		for (i = 0; a[0] && i < nvmas; i++) {
+			unsigned long nb = page_up(a[0]);
+
+			if (!vmas[i].heap)
+				continue;
+			if (a[0] >= vmas[i].start && nb < vmas[i].end)
+				add_req(c, nb, vmas[i].end - nb);
+			break;
+		}
+		break;
+	case __NR_shmat: {
+		struct shmid_ds ds;
+		unsigned long addr = a[1];
+
+		if (!addr || !(a[2] & SHM_REMAP))
+			break;
+		if (a[2] & SHM_RND)
+			addr &= ~((unsigned long)SHMLBA - 1);
+		if (shmctl((int)a[0], IPC_STAT, &ds) != 0)
+			break;
+		add_req(c, addr, ds.shm_segsz);
+		break;
+	}
+	case __NR_shmdt:
+		for (i = 0; i < nvmas; i++) {
+			size_t j;
+
+			if (vmas[i].start != a[0] || !vmas[i].sysv)
+				continue;
+			for (j = i + 1; j < nvmas && vmas[j].inode == vmas[i].inode &&
+			     vmas[j].start == vmas[j - 1].end; j++)
+				;
+			add_req(c, a[0], vmas[j - 1].end - a[0]);
+			break;
+		}
+		break;
+	}
+}
+
+/* Is every required range covered by the union of the thread's events? */
+static bool match(struct thr *t, struct call *c)
+{
+	bool all = true;
+	int r;
+	size_t i;
+
+	c->partial = 0;
+	for (r = 0; r < c->nreq; r++) {
+		unsigned long pos = c->req[r].start, end = c->req[r].end;
+		bool progress = true, any = false;
+
+		/* sweep: extend pos with any candidate that starts <= pos */
+		while (pos < end && progress) {
+			progress = false;
+			for (i = 0; i < t->nev; i++) {
+				struct ev *e = &t->evs[i];
+				unsigned long s = page_down(e->start);
+				unsigned long x = page_up(e->end);
+
+				if (e->gen + 1 < t->gen || x <= c->req[r].start ||
+				    s >= end)
+					continue;
+				any = true;
+				if (s <= pos && x > pos) {
+					pos = x;
+					progress = true;
+				}
+			}
+		}
+		if (pos < end) {
+			all = false;
+			if (any)
+				c->partial = 1;
+		}
+	}
+	/* consume every candidate overlapping one of the ranges */
+	for (i = 0; i < t->nev; i++) {
+		struct ev *e = &t->evs[i];
+
+		if (e->gen + 1 < t->gen)
+			continue;
+		for (r = 0; r < c->nreq; r++)
+			if (page_down(e->start) < c->req[r].end &&
+			    page_up(e->end) > c->req[r].start)
+				e->used = 1;
+	}
+	return all;
+}
+
+static void format_call(char *buf, size_t len, const struct call *c)
+{
+	const unsigned long *a = c->args;
+
+	switch (c->nr) {
+	case __NR_munmap:
+		snprintf(buf, len, "munmap(%#lx, %lu)", a[0], a[1]);
+		break;
+	case __NR_mprotect:
+		snprintf(buf, len, "mprotect(%#lx, %lu, %#lx)", a[0], a[1], a[2]);
+		break;
+	case __NR_madvise:
+		snprintf(buf, len, "madvise(%#lx, %lu, %lu)", a[0], a[1], a[2]);
+		break;
+	case __NR_mmap:
+		snprintf(buf, len, "mmap(%#lx, %lu, %#lx, %#lx, %d, %#lx)",
+			 a[0], a[1], a[2], a[3], (int)a[4], a[5]);
+		break;
+	case __NR_mremap:
+		snprintf(buf, len, "mremap(%#lx, %lu, %lu, %#lx, %#lx)",
+			 a[0], a[1], a[2], a[3], a[4]);
+		break;
+	case __NR_brk:
+		snprintf(buf, len, "brk(%#lx)", a[0]);
+		break;
+	case __NR_shmat:
+		snprintf(buf, len, "shmat(%d, %#lx, %#lx)", (int)a[0], a[1], a[2]);
+		break;
+	case __NR_shmdt:
+		snprintf(buf, len, "shmdt(%#lx)", a[0]);
+		break;
+	case __NR_process_madvise:
+		snprintf(buf, len, "process_madvise(%d, %#lx, %lu, %lu, %lu)",
+			 (int)a[0], a[1], a[2], a[3], a[4]);
+		break;
+	default:
+		snprintf(buf, len, "%s(%#lx, %#lx, %#lx)", sys_name(c->nr),
+			 a[0], a[1], a[2]);
+	}
+}
+
+static void record_missed(const struct call *c)
+{
+	missed = grow(missed, &capmissed, nmissed + 1, sizeof(*missed));
+	missed[nmissed++] = *c;
+}
+
+int audit_handle(int listener, void (*drain)(void))
+{
+	struct seccomp_notif req;
+	struct seccomp_notif_resp resp;
+	struct call c;
+	struct thr *t;
+	struct image *im;
+	bool ok;
+	int i;
+
+	memset(&req, 0, sizeof(req));
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+		if (errno == EINTR || errno == ENOENT)
+			return 0;
+		return -1;
+	}
+	drain();
+
+	memset(&c, 0, sizeof(c));
+	c.tid = (int)req.pid;
+	c.nr = req.data.nr;
+	for (i = 0; i < 6; i++)
+		c.args[i] = (unsigned long)req.data.args[i];
+	t = thr_get(c.tid, 0);
+	if (t->tgid <= 0)
+		t->tgid = read_tgid(c.tid);
+	c.tgid = t->tgid;
+	if (c.nr == __NR_execve || c.nr == __NR_execveat) {
+		size_t k;
+
+		/* the image may change: re-read the token of every thread of
+		 * this process at its next call */
+		for (k = 0; k < nthr; k++)
+			if (thrs[k].tgid == c.tgid)
+				thrs[k].image = -1;
+	} else {
+		if (t->image < 0) {
+			unsigned char token[UMN_TRACE_TOKEN_BYTES];
+
+			read_token(c.tid, token);
+			t->image = image_find(c.tgid, token, true);
+			im = &images[t->image];
+			if (!im->exe[0]) {
+				char path[64];
+				ssize_t n;
+
+				snprintf(path, sizeof(path), "/proc/%d/exe", c.tid);
+				n = readlink(path, im->exe, sizeof(im->exe) - 1);
+				im->exe[n > 0 ? n : 0] = 0;
+			}
+		}
+		c.image = t->image;
+		affected(&c);
+	}
+
+	memset(&resp, 0, sizeof(resp));
+	resp.id = req.id;
+	resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {
+		/* interrupted before it ran (it will be re-issued) or the
+		 * process died: the call did not happen */
+		calls_dropped++;
+		return 0;
+	}
+	if (c.nr == __NR_execve || c.nr == __NR_execveat)
+		return 0;
+
+	calls_total++;
+	stats[c.nr & 511].seen++;
+	if (!c.nreq) {
+		if (verbose)
+			fprintf(vout, "umn: audit: %d/%d %s: no mapping changes\n",
+				c.tgid, c.tid, sys_name(c.nr));
+		t->gen++;
+		return 0;
+	}
+	ok = match(t, &c);
+	t->gen++;
+	im = &images[c.image];
+	if (verbose) {
+		char buf[160];
+
+		format_call(buf, sizeof(buf), &c);
+		fprintf(vout, "umn: audit: %d/%d %s: %s\n", c.tgid, c.tid, buf,
+			ok ? "event seen" :
+			im->ready ? "MISSED" : "not yet covered (startup)");
+	}
+	if (ok) {
+		calls_required++;
+		stats[c.nr & 511].required++;
+		stats[c.nr & 511].matched++;
+	} else if (!im->ready) {
+		/* decided at the end: startup if the image became ready */
+		im->startup = grow(im->startup, &im->capstartup,
+				   im->nstartup + 1, sizeof(*im->startup));
+		im->startup[im->nstartup++] = c;
+	} else {
+		calls_required++;
+		calls_missed++;
+		stats[c.nr & 511].required++;
+		stats[c.nr & 511].missed++;
+		record_missed(&c);
+	}
+	return 0;
+}
+
+static void print_missed(FILE *out, const struct call *c, const char *why)
+{
+	char buf[160];
+	int r;
+
+	format_call(buf, sizeof(buf), c);
+	fprintf(out, "umn: audit: missed %s pid %d tid %d (%s): %s", buf,
+		c->tgid, c->tid, images[c->image].exe[0] ?
+		images[c->image].exe : "?", why);
+	for (r = 0; r < c->nreq; r++)
+		fprintf(out, " [%#lx-%#lx)", c->req[r].start, c->req[r].end);
+	fputc('\n', out);
+}
+
+unsigned long audit_report(FILE *out, bool static_hint)
+{
+	unsigned long never = 0;
+	size_t i, j;
+	int nr;
+
+	for (i = 0; i < nmissed; i++)
+		print_missed(out, &missed[i], missed[i].partial ?
+			     "event covers only part of" : "no umn event for");
+	for (i = 0; i < nimages; i++) {
+		struct image *im = &images[i];
+
+		if (im->ready) {
+			calls_startup += im->nstartup;
+			for (j = 0; j < im->nstartup; j++)
+				stats[im->startup[j].nr & 511].startup++;
+			continue;
+		}
+		if (!im->nstartup)
+			continue;
+		never++;
+		for (j = 0; j < im->nstartup; j++) {
+			struct call *c = &im->startup[j];
+
+			calls_required++;
+			calls_missed++;
+			stats[c->nr & 511].required++;
+			stats[c->nr & 511].missed++;
+			print_missed(out, c, "umn was never loaded in this process, no event for");
+		}
+	}
+	fprintf(out, "umn: audit: %-16s %8s %8s %8s %8s %8s\n", "CALL", "SEEN",
+		"MUST", "MATCHED", "MISSED", "STARTUP");
+	for (nr = 0; nr < 512; nr++) {
+		struct sysstat *s = &stats[nr];
+
+		if (!s->seen)
+			continue;
+		fprintf(out, "umn: audit: %-16s %8lu %8lu %8lu %8lu %8lu\n",
+			sys_name(nr), s->seen, s->required, s->matched,
+			s->missed, s->startup);
+	}
+	fprintf(out, "umn: audit: %lu calls seen, %lu changed no mapping, "
+		"%lu before umn was ready (exempt), %lu events, %lu events "
+		"matched no call\n", calls_total,
+		calls_total - calls_required - calls_startup, calls_startup,
+		events_total, events_unmatched);
+	if (never)
+		fprintf(out, "umn: audit: %lu process image%s never loaded umn%s\n",
+			never, never == 1 ? "" : "s",
+			static_hint ? " (statically linked: every call is missed)" : "");
+	fprintf(out, "audit: %lu calls, %lu missed\n", calls_required,
+		calls_missed);
+	fflush(out);
+	return calls_missed;
+}

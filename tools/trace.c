@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * umn trace: run CMD with libumn-trace.so preloaded, collect the records
+ * every traced process sends (children and exec'd programs too: LD_PRELOAD
+ * and UMN_TRACE_SOCK are inherited, and each process connects on its own),
+ * print one line per invalidation and the summary at the end.  With
+ * --audit the child also runs under the seccomp supervisor of audit.c.
+ *
+ * The tool is a child subreaper: it returns when CMD and every descendant
+ * have exited (orphans are reaped here, no zombie is left behind).  It
+ * creates no file except -o FILE: the socket is abstract.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proto.h"
+#include "tool.h"
+
+extern char **environ;
+
+#ifndef UMN_TOOL_LIBDIR
+#define UMN_TOOL_LIBDIR "lib"
+#endif
+#define PRELOAD_NAME "libumn-trace.so"
+
+static bool readable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	       access(path, R_OK) == 0;
+}
+
+int find_preload(char *buf, size_t len)
+{
+	const char *env = getenv(UMN_TRACE_ENV_LIB);
+	char self[PATH_MAX], *slash;
+	const char *const patterns[] = {
+		"/" PRELOAD_NAME,
+		"/../" UMN_TOOL_LIBDIR "/" PRELOAD_NAME,
+		"/../lib*/" PRELOAD_NAME,
+		"/../lib*/*/" PRELOAD_NAME,
+	};
+	ssize_t n;
+	size_t i;
+
+	if (env && *env) {
+		if (env[0] != '/' || !readable(env) || strlen(env) >= len) {
+			tool_error("%s=%s: not a readable absolute path",
+				   UMN_TRACE_ENV_LIB, env);
+			return -1;
+		}
+		strcpy(buf, env);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0) {
+		tool_error("cannot find my own path: %s", strerror(errno));
+		return -1;
+	}
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = 0;
+	for (i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
+		char pat[PATH_MAX + 64];
+		glob_t g;
+
+		snprintf(pat, sizeof(pat), "%s%s", self, patterns[i]);
+		if (glob(pat, GLOB_NOSORT, NULL, &g) == 0) {
+			size_t k;
+
+			for (k = 0; k < g.gl_pathc; k++) {
+				if (readable(g.gl_pathv[k]) &&
+				    realpath(g.gl_pathv[k], buf) &&
+				    strlen(buf) < len) {
+					globfree(&g);
+					return 0;
+				}
+			}
+			globfree(&g);
+		}
+	}
+	tool_error("cannot find %s next to %s or in ../lib*/ (set %s)",
+		   PRELOAD_NAME, self, UMN_TRACE_ENV_LIB);
+	return -1;
+}
+
+/* ---- the event stream ---------------------------------------------------- */
+
+static struct trace_state {
+	const struct trace_opts *opts;
+	FILE *out;
+	int lsock;          /* listening socket */
+	int *conns;
+	size_t nconns, capconns;
+	bool header;
+	unsigned long records;
+} st;
+
+static void print_header(void)
+{
+	if (st.header || st.opts->quiet)
+		return;
+	st.header = true;
+	fprintf(st.out, "umn: %7s %7s  %-15s %-18s %-18s %7s  %s\n", "PID",
+		"TID", "EVENT", "START", "END", "SIZE", "SOURCE");
+}
+
+static void handle_record(char *rec)
+{
+	int pid, ppid, tid;
+	unsigned int event, origin, sources;
+	unsigned long start, end, flags;
+	char token_hex[2 * UMN_TRACE_TOKEN_BYTES + 1], mode[16];
+	int n = 0;
+
+	st.records++;
+	switch (rec[0]) {
+	case 'E':
+		if (sscanf(rec, "E %d %d %u %u %lx %lx %lx", &pid, &tid, &event,
+			   &origin, &start, &end, &flags) != 7)
+			break;
+		summary_event(pid, tid, event, origin, start, end);
+		if (st.opts->audit)
+			audit_event(pid, tid, event, origin, start, end);
+		if (!st.opts->quiet) {
+			char sz[32];
+
+			print_header();
+			format_size(sz, sizeof(sz),
+				    end > start ? end - start : 0);
+			fprintf(st.out, "umn: %7d %7d  %-15s %#-18lx %#-18lx %7s  %s\n",
+				pid, tid, event_name(event), start, end, sz,
+				origin_name(origin));
+		}
+		return;
+	case 'R': {
+		unsigned char token[UMN_TRACE_TOKEN_BYTES];
+		int i;
+
+		if (sscanf(rec, "R %d %d %32s %x %15s %n", &pid, &ppid,
+			   token_hex, &sources, mode, &n) < 5 ||
+		    strlen(token_hex) != 2 * UMN_TRACE_TOKEN_BYTES)
+			break;
+		for (i = 0; i < UMN_TRACE_TOKEN_BYTES; i++) {
+			unsigned int b;
+
+			sscanf(token_hex + 2 * i, "%2x", &b);
+			token[i] = (unsigned char)b;
+		}
+		summary_process(pid);
+		if (st.opts->audit)
+			audit_ready(pid, token);
+		if (!st.opts->quiet)
+			fprintf(st.out,
+				"umn: process %d (parent %d) traced: %s [sources %s%s%s, %s]\n",
+				pid, ppid, n ? rec + n : "?",
+				(sources & 1) ? "patch" : "",
+				(sources & 3) == 3 ? "+" : "",
+				(sources & 2) ? "interpose" : "", mode);
+		return;
+	}
+	case 'F':
+		fprintf(st.out, "umn: process %s\n", rec + 2);
+		return;
+	}
+	fprintf(st.out, "umn: bad record from the preload: %.80s\n", rec);
+}
+
+static void accept_all(void)
+{
+	for (;;) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		int fd = accept4(st.lsock, NULL, NULL,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			return;
+		}
+		/* only our own processes may feed the trace */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) != 0 ||
+		    (geteuid() != 0 && cred.uid != geteuid())) {
+			close(fd);
+			continue;
+		}
+		if (st.nconns == st.capconns) {
+			size_t ncap = st.capconns ? st.capconns * 2 : 16;
+			int *p = realloc(st.conns, ncap * sizeof(*p));
+
+			if (!p) {
+				close(fd);
+				return;
+			}
+			st.conns = p;
+			st.capconns = ncap;
+		}
+		st.conns[st.nconns++] = fd;
+	}
+}
+
+/* Read everything queued on every connection; close those at EOF. */
+static void drain(void)
+{
+	char buf[UMN_TRACE_MAX_RECORD + 1];
+	size_t i;
+
+	accept_all();
+	for (i = 0; i < st.nconns;) {
+		ssize_t n = recv(st.conns[i], buf, sizeof(buf) - 1,
+				 MSG_DONTWAIT);
+
+		if (n > 0) {
+			buf[n] = 0;
+			if (buf[n - 1] == '\n')
+				buf[n - 1] = 0;
+			handle_record(buf);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			i++;
+			continue;
+		}
+		close(st.conns[i]);
+		st.conns[i] = st.conns[--st.nconns];
+	}
+}
+
+/* ---- running the command -------------------------------------------------- */
+
+static char **build_env(const char *lib, const char *sockname, bool interval)
+{
+	size_t n = 0, i, k = 0;
+	char **env;
+	const char *old = getenv("LD_PRELOAD");
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 4, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (!strncmp(environ[i], "LD_PRELOAD=", 11) ||
+		    !strncmp(environ[i], UMN_TRACE_ENV_SOCK "=",
+			     sizeof(UMN_TRACE_ENV_SOCK)) ||
+		    !strncmp(environ[i], UMN_TRACE_ENV_MODE "=",
+			     sizeof(UMN_TRACE_ENV_MODE)))
+			continue;
+		env[k++] = environ[i];
+	}
+	if (lib) {
+		size_t len = strlen(lib) + (old ? strlen(old) : 0) + 16;
+
+		env[k] = malloc(len);
+		if (!env[k])
+			return NULL;
+		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s", lib,
+			 old && *old ? ":" : "", old && *old ? old : "");
+	}
+	if (asprintf(&env[k++], "%s=%s", UMN_TRACE_ENV_SOCK, sockname) < 0 ||
+	    asprintf(&env[k++], "%s=%s", UMN_TRACE_ENV_MODE,
+		     interval ? "interval" : "classic") < 0)
+		return NULL;
+	env[k] = NULL;
+	return env;
+}
+
+static int open_listener(char *name, size_t len)
+{
+	struct sockaddr_un sa;
+	unsigned int rnd = 0;
+	socklen_t sl;
+	int fd;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+		rnd = (unsigned int)getpid() * 2654435761u;
+	snprintf(name, len, "umn-trace.%d.%08x", (int)getpid(), rnd);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path + 1, name, strlen(name)); /* abstract: no file */
+	sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name));
+	if (bind(fd, (struct sockaddr *)&sa, sl) != 0 || listen(fd, 256) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static FILE *open_output(const char *path, bool *created)
+{
+	int fd;
+	FILE *f;
+
+	*created = false;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	if (fd >= 0)
+		*created = true;
+	else if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	if (fd < 0) {
+		tool_error("-o %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		if (*created)
+			unlink(path);
+	}
+	return f;
+}
+
+int trace_run(const struct trace_opts *o)
+{
+	char path[PATH_MAX], lib[PATH_MAX], sockname[64], why[256];
+	int ret, sfd = -1, listener = -1, sp[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	int status = 0, exec_errno = 0;
+	bool created = false, main_done = false, static_mode = false;
+	char **env = NULL;
+	sigset_t mask, oldmask;
+	pid_t child;
+	enum elf_kind kind;
+	unsigned long missed = 0;
+
+	memset(&st, 0, sizeof(st));
+	st.opts = o;
+	st.lsock = -1;
+	ret = resolve_command(o->argv[0], path, sizeof(path));
+	if (ret)
+		return ret;
+	kind = elf_classify(path, why, sizeof(why));
+	if (kind == ELF_STATIC || kind == ELF_FOREIGN) {
+		if (!o->audit) {
+			tool_error("%s: %s: a preload library cannot cover it "
+				   "(umn is never loaded there); refusing. "
+				   "Use --audit to see what it does unobserved.",
+				   path, why);
+			return EXIT_TOOL_ERROR;
+		}
+		fprintf(stderr, "umn: %s: %s: umn cannot be loaded there; "
+			"audit-only mode: every call that changes a mapping "
+			"will be reported missed\n", path, why);
+		static_mode = true;
+	}
+	if (find_preload(lib, sizeof(lib)) != 0)
+		return EXIT_TOOL_ERROR;
+
+	if (o->out_path) {
+		st.out = open_output(o->out_path, &created);
+		if (!st.out)
+			return EXIT_TOOL_ERROR;
+	} else {
+		st.out = stderr;
+	}
+	setvbuf(st.out, NULL, _IOFBF, 1 << 16);
+	ret = EXIT_TOOL_ERROR;
+
+	st.lsock = open_listener(sockname, sizeof(sockname));
+	if (st.lsock < 0) {
+		tool_error("cannot create the trace socket: %s", strerror(errno));
+		goto out;
+	}
+	env = build_env(lib, sockname, o->interval);
+	if (!env) {
+		tool_error("out of memory");
+		goto out;
+	}
+	if (o->audit) {
+		audit_init(o->verbose, st.out);
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) != 0) {
+			tool_error("socketpair: %s", strerror(errno));
+			goto out;
+		}
+	}
+	if (pipe2(ep, O_CLOEXEC) != 0) {
+		tool_error("pipe: %s", strerror(errno));
+		goto out;
+	}
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		tool_error("signalfd: %s", strerror(errno));
+		goto out_mask;
+	}
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	fflush(st.out);
+	fflush(stderr);
+
+	child = fork();
+	if (child < 0) {
+		tool_error("fork: %s", strerror(errno));
+		goto out_mask;
+	}
+	if (child == 0) {
+		int err;
+
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+		close(ep[0]);
+		if (o->audit) {
+			close(sp[0]);
+			err = audit_child_install(sp[1]);
+			if (err < 0) {
+				/* audit_child_install reported it through sp */
+				_exit(EXIT_TOOL_ERROR);
+			}
+			close(sp[1]);
+		}
+		execve(path, o->argv, env);
+		err = errno;
+		if (write(ep[1], &err, sizeof(err)) < 0)
+			_exit(EXIT_NOT_EXEC);
+		_exit(err == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXEC);
+	}
+	close(ep[1]);
+	ep[1] = -1;
+	if (o->audit) {
+		close(sp[1]);
+		sp[1] = -1;
+		listener = audit_receive_listener(sp[0]);
+		close(sp[0]);
+		sp[0] = -1;
+		if (listener < 0) {
+			tool_error("seccomp user notification is not available "
+				   "here: %s", strerror(-listener));
+			waitpid(child, NULL, 0);
+			goto out_mask;
+		}
+	}
+	if (!o->quiet && !static_mode)
+		print_header();
+
+	for (;;) {
+		struct pollfd *pfd;
+		int np = 0, i_sig, i_lsock, i_listener = -1, i_ep = -1;
+		size_t k;
+
+		pfd = calloc(4 + st.nconns, sizeof(*pfd));
+		if (!pfd) {
+			tool_error("out of memory");
+			break;
+		}
+		i_sig = np;
+		pfd[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		i_lsock = np;
+		pfd[np++] = (struct pollfd){ .fd = st.lsock, .events = POLLIN };
+		if (listener >= 0) {
+			i_listener = np;
+			pfd[np++] = (struct pollfd){ .fd = listener, .events = POLLIN };
+		}
+		if (ep[0] >= 0) {
+			i_ep = np;
+			pfd[np++] = (struct pollfd){ .fd = ep[0], .events = POLLIN };
+		}
+		for (k = 0; k < st.nconns; k++)
+			pfd[np++] = (struct pollfd){ .fd = st.conns[k], .events = POLLIN };
+		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR) {
+			tool_error("poll: %s", strerror(errno));
+			free(pfd);
+			break;
+		}
+		if (i_listener >= 0 && (pfd[i_listener].revents & POLLIN)) {
+			if (audit_handle(listener, drain) != 0) {
+				close(listener);
+				listener = -1;
+			}
+			free(pfd);
+			continue; /* stay responsive to notifications */
+		}
+		if (i_listener >= 0 &&
+		    (pfd[i_listener].revents & (POLLHUP | POLLERR))) {
+			close(listener); /* no task left under the filter */
+			listener = -1;
+		}
+		if (i_ep >= 0 && pfd[i_ep].revents) {
+			if (read(ep[0], &exec_errno, sizeof(exec_errno)) <= 0)
+				exec_errno = 0;
+			close(ep[0]);
+			ep[0] = -1;
+		}
+		if (pfd[i_lsock].revents)
+			accept_all();
+		drain();
+		k = (size_t)pfd[i_sig].revents;
+		free(pfd);
+		if (k & POLLIN) {
+			struct signalfd_siginfo si;
+
+			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				if (si.ssi_signo != SIGCHLD && !main_done)
+					kill(child, (int)si.ssi_signo);
+			}
+			for (;;) {
+				int s;
+				pid_t p = waitpid(-1, &s, WNOHANG);
+
+				if (p <= 0)
+					break;
+				if (p == child) {
+					status = s;
+					main_done = true;
+				}
+			}
+			if (main_done && waitpid(-1, NULL, WNOHANG) < 0 &&
+			    errno == ECHILD)
+				break;
+		}
+		fflush(st.out);
+	}
+	/* every process is gone: take what is left on the sockets */
+	drain();
+	if (ep[0] >= 0) {
+		if (read(ep[0], &exec_errno, sizeof(exec_errno)) <= 0)
+			exec_errno = 0;
+	}
+	if (exec_errno) {
+		tool_error("%s: cannot execute: %s", path, strerror(exec_errno));
+		ret = exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXEC;
+		goto out_mask;
+	}
+	summary_print(st.out);
+	if (o->audit)
+		missed = audit_report(st.out, static_mode);
+	if (WIFEXITED(status))
+		ret = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status)) {
+		fprintf(st.out, "umn: %s killed by signal %d\n", path,
+			WTERMSIG(status));
+		ret = 128 + WTERMSIG(status);
+	}
+	if (missed)
+		ret = EXIT_AUDIT_MISSED;
+	if (st.records == 0 && !static_mode)
+		fprintf(st.out, "umn: no record arrived: was %s loaded?\n", lib);
+	created = false; /* a trace was written: keep it */
+
+out_mask:
+	sigprocmask(SIG_SETMASK, &oldmask, NULL);
+out:
+	if (sfd >= 0)
+		close(sfd);
+	if (listener >= 0)
+		close(listener);
+	if (st.lsock >= 0)
+		close(st.lsock);
+	while (st.nconns)
+		close(st.conns[--st.nconns]);
+	free(st.conns);
+	if (ep[0] >= 0)
+		close(ep[0]);
+	if (ep[1] >= 0)
+		close(ep[1]);
+	if (sp[0] >= 0)
+		close(sp[0]);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	if (st.out && st.out != stderr) {
+		if (fclose(st.out) != 0 && !created) {
+			tool_error("-o %s: %s", o->out_path, strerror(errno));
+			ret = EXIT_TOOL_ERROR;
+		}
+		if (created)
+			unlink(o->out_path);
+	} else {
+		fflush(stderr);
+	}
+	return ret;
+}
