@@ -35,6 +35,8 @@ if [ ${#stages[@]} -eq 0 ]; then
 	if [ $quick -eq 1 ]; then stages=(debug); else stages=(debug asan tsan spin fuzz); fi
 fi
 
+bash "$root/scripts/deps.sh"
+
 total_pass=0
 total_fail=0
 summary=()
