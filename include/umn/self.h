@@ -86,6 +86,8 @@ struct umn_self_coverage {
 	const char *call;     /* "munmap", "free(large)", "syscall(SYS_munmap)", ... */
 	unsigned int origin;  /* enum umn_notifier_origin that reported it */
 	bool covered;         /* the event arrived before the call returned */
+	int error;            /* 0, or -errno: the call could not be made here
+				 (row not run; covered is false) */
 };
 
 /*

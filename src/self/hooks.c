@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hook bodies: what each hooked call does to the address space, and the
+ * start / real call / end bracket around it.
+ *
+ *   munmap(a, n)                     UNMAP [a, a + n)
+ *   mremap(a, n, m, flags, b)        UNMAP [a, a + n) when it may move
+ *                                    (MAYMOVE, FIXED, DONTUNMAP), else
+ *                                    UNMAP [a + m, a + n) when it shrinks;
+ *                                    FIXED: also UNMAP [b, b + m)
+ *   madvise(a, n, DONTNEED|FREE|REMOVE|DONTNEED_LOCKED)  CLEAR [a, a + n)
+ *   process_madvise(fd, iov, ...)    CLEAR of the span of iov (same advice)
+ *   mmap(a, n, .., MAP_FIXED, ..)    UNMAP [a, a + n) (what it replaces)
+ *   mprotect(a, n, p)                PROTECTION_VMA [a, a + n)
+ *   brk(b) below the current break   UNMAP [b, break)
+ *   shmat(id, a, SHM_REMAP)          UNMAP [a, a + segment size)
+ *   shmdt(a)                         UNMAP of the segment's mappings at a
+ * Lengths are rounded up to pages as the kernel does; calls the kernel will
+ * refuse outright (unaligned address, overflow) report nothing.
+ *
+ * Non-blockable contexts.  A hook may run inside free() or malloc_trim()
+ * with glibc's arena lock held, in a signal handler, or on a thread that
+ * holds a subscriber's lock.  So: no allocation here (the maps scan for
+ * shmdt reads /proc with raw system calls into a stack buffer), ranges are
+ * DEFERRABLE (start never fails, a refusing interval callback is deferred by
+ * the core), and while the self address space has subscribers the hook runs
+ * with asynchronous signals blocked, so a handler that unmaps memory runs
+ * after the hook instead of inside it (and is then reported normally).
+ *
+ * The re-entrancy guard.  While a thread is inside a hook, hooked calls it
+ * makes (umn's own free(), liburcu's mmap/munmap, a callback's free()) pass
+ * straight to the kernel unreported.  Coverage consequence: memory that a
+ * notifier callback, or umn itself, unmaps while an invalidation is being
+ * delivered is not reported; such memory belongs to the subscriber or to
+ * umn, never to a mirrored range another subscriber could be caching
+ * (a callback must not unmap memory others mirror).
+ *
+ * No subscriber yet.  The fast path makes no start/end and takes no lock
+ * when nobody ever subscribed to the self address space (one acquire load),
+ * as the kernel's mm_has_notifiers().  If the first subscription lands while
+ * the call is in the kernel, the range is reported right after the call,
+ * flagged UMN_NOTIFIER_RANGE_AFTER, so that subscriber still hears of it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
+#include <sys/uio.h>
+#include <umn/notifier.h>
+#include "self_internal.h"
+
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef SHM_REMAP
+#define SHM_REMAP 040000
+#endif
+
+static UMNP_SELF_TLS unsigned int hook_depth;
+
+bool umnp_self_in_hook(void)
+{
+	return hook_depth != 0;
+}
+
+void umnp_self_guard_enter(void)
+{
+	hook_depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void umnp_self_guard_exit(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	hook_depth--;
+}
+
+bool umnp_self_nr_interesting(long nr)
+{
+	switch (nr) {
+	case SYS_mmap: case SYS_mprotect: case SYS_munmap: case SYS_brk:
+	case SYS_mremap: case SYS_madvise: case SYS_shmat: case SYS_shmdt:
+	case SYS_process_madvise:
+		return true;
+	default:
+		return false;
+	}
+}
+
+struct ranges {
+	int n;
+	enum umn_notifier_event ev[2];
+	unsigned long start[2];
+	unsigned long end[2];
+};
+
+static void add(struct ranges *r, enum umn_notifier_event ev,
+		unsigned long start, unsigned long len)
+{
+	unsigned long end;
+
+	if (len == 0 || (start & (UMNP_SELF_PAGE - 1)))
+		return;
+	end = start + ((len + UMNP_SELF_PAGE - 1) & ~(UMNP_SELF_PAGE - 1));
+	if (end <= start || r->n == 2)
+		return;
+	r->ev[r->n] = ev;
+	r->start[r->n] = start;
+	r->end[r->n] = end;
+	r->n++;
+}
+
+/* ---- shmdt: how big is what is attached at addr? ------------------------- */
+
+static bool parse_hex(const char **p, const char *e, unsigned long *v)
+{
+	const char *s = *p;
+
+	*v = 0;
+	while (s < e) {
+		int c = *s, d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else
+			break;
+		*v = (*v << 4) | (unsigned long)d;
+		s++;
+	}
+	if (s == *p)
+		return false;
+	*p = s;
+	return true;
+}
+
+/* One line of /proc/self/maps: "start-end perms offset dev inode path". */
+static bool parse_line(const char *s, const char *e, unsigned long *start,
+		       unsigned long *end, unsigned long *inode)
+{
+	int field = 0;
+
+	if (!parse_hex(&s, e, start) || s >= e || *s++ != '-' ||
+	    !parse_hex(&s, e, end))
+		return false;
+	/* skip perms, offset, dev; inode is the 5th field (decimal) */
+	while (s < e && field < 3) {
+		while (s < e && *s == ' ')
+			s++;
+		while (s < e && *s != ' ')
+			s++;
+		field++;
+	}
+	while (s < e && *s == ' ')
+		s++;
+	*inode = 0;
+	while (s < e && *s >= '0' && *s <= '9')
+		*inode = *inode * 10 + (unsigned long)(*s++ - '0');
+	return true;
+}
+
+/* Length of the run of mappings of one shm segment starting at addr. */
+static unsigned long shm_len_at(unsigned long addr)
+{
+	char buf[4096];
+	size_t have = 0;
+	unsigned long len = 0, want = addr, ino = 0;
+	bool in_run = false, eof = false;
+	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/maps",
+				 O_RDONLY | O_CLOEXEC, 0);
+
+	if (umnp_self_is_err(fd))
+		return 0;
+	while (!eof || have) {
+		char *nl;
+
+		if (!eof && have < sizeof(buf)) {
+			long n = umnp_self_raw3(SYS_read, fd, (long)(buf + have),
+						(long)(sizeof(buf) - have));
+
+			if (n <= 0)
+				eof = true;
+			else
+				have += (size_t)n;
+		}
+		nl = memchr(buf, '\n', have);
+		if (!nl) {
+			if (eof || have == sizeof(buf))
+				break; /* a truncated last line, or too long */
+			continue;
+		}
+		{
+			unsigned long s, e, inode;
+
+			if (parse_line(buf, nl, &s, &e, &inode)) {
+				if (!in_run && s == want && inode) {
+					in_run = true;
+					ino = inode;
+					len = e - s;
+					want = e;
+				} else if (in_run && s == want && inode == ino) {
+					len += e - s;
+					want = e;
+				} else if (in_run || s > addr) {
+					break;
+				}
+			}
+		}
+		have -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, have);
+	}
+	umnp_self_raw3(SYS_close, fd, 0, 0);
+	return len;
+}
+
+/* What the call will change.  May make raw system calls; never allocates. */
+static void classify(long nr, const long *a, struct ranges *r)
+{
+	unsigned long addr = (unsigned long)a[0];
+
+	r->n = 0;
+	switch (nr) {
+	case SYS_munmap:
+		add(r, UMN_NOTIFY_UNMAP, addr, (unsigned long)a[1]);
+		break;
+	case SYS_mremap: {
+		unsigned long olen = (unsigned long)a[1], nlen = (unsigned long)a[2];
+		int flags = (int)a[3];
+		unsigned long page_o = (olen + UMNP_SELF_PAGE - 1) &
+				       ~(UMNP_SELF_PAGE - 1);
+		unsigned long page_n = (nlen + UMNP_SELF_PAGE - 1) &
+				       ~(UMNP_SELF_PAGE - 1);
+
+		if (flags & (MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP))
+			add(r, UMN_NOTIFY_UNMAP, addr, olen);
+		else if (page_n < page_o)
+			add(r, UMN_NOTIFY_UNMAP, addr + page_n, page_o - page_n);
+		if (flags & MREMAP_FIXED)
+			add(r, UMN_NOTIFY_UNMAP, (unsigned long)a[4], nlen);
+		break;
+	}
+	case SYS_madvise:
+		switch ((int)a[2]) {
+		case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE:
+		case MADV_DONTNEED_LOCKED:
+			add(r, UMN_NOTIFY_CLEAR, addr, (unsigned long)a[1]);
+			break;
+		}
+		break;
+	case SYS_process_madvise: {
+		const struct iovec *iov = (const struct iovec *)a[1];
+		unsigned long vlen = (unsigned long)a[2], lo = ~0ul, hi = 0;
+
+		switch ((int)a[3]) {
+		case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE:
+		case MADV_DONTNEED_LOCKED:
+			break;
+		default:
+			return;
+		}
+		/* One covering range; the pidfd may name another process
+		 * (then this only over-invalidates). */
+		for (unsigned long i = 0; iov && i < vlen && i < 1024; i++) {
+			unsigned long s = (unsigned long)iov[i].iov_base;
+			unsigned long e = s + iov[i].iov_len;
+
+			if (!iov[i].iov_len || e < s)
+				continue;
+			lo = s < lo ? s : lo;
+			hi = e > hi ? e : hi;
+		}
+		if (lo < hi) {
+			lo &= ~(UMNP_SELF_PAGE - 1);
+			add(r, UMN_NOTIFY_CLEAR, lo, hi - lo);
+		}
+		break;
+	}
+	case SYS_mmap:
+		if ((a[3] & MAP_FIXED) && !(a[3] & MAP_FIXED_NOREPLACE))
+			add(r, UMN_NOTIFY_UNMAP, addr, (unsigned long)a[1]);
+		break;
+	case SYS_mprotect:
+		add(r, UMN_NOTIFY_PROTECTION_VMA, addr, (unsigned long)a[1]);
+		break;
+	case SYS_brk: {
+		unsigned long cur, lo;
+
+		if (!addr)
+			break;
+		cur = (unsigned long)umnp_self_raw3(SYS_brk, 0, 0, 0);
+		lo = (addr + UMNP_SELF_PAGE - 1) & ~(UMNP_SELF_PAGE - 1);
+		cur = (cur + UMNP_SELF_PAGE - 1) & ~(UMNP_SELF_PAGE - 1);
+		if (lo < cur)
+			add(r, UMN_NOTIFY_UNMAP, lo, cur - lo);
+		break;
+	}
+	case SYS_shmat: {
+		struct shmid_ds ds;
+
+		addr = (unsigned long)a[1]; /* shmat(id, addr, flags) */
+		if (!((int)a[2] & SHM_REMAP) || !addr)
+			break;
+		if ((int)a[2] & SHM_RND)
+			addr &= ~(unsigned long)(SHMLBA - 1);
+		if (umnp_self_raw3(SYS_shmctl, a[0], IPC_STAT, (long)&ds) == 0)
+			add(r, UMN_NOTIFY_UNMAP, addr, ds.shm_segsz);
+		break;
+	}
+	case SYS_shmdt: {
+		unsigned long len = shm_len_at(addr);
+
+		if (len)
+			add(r, UMN_NOTIFY_UNMAP, addr, len);
+		break;
+	}
+	}
+}
+
+static long real_call(long nr, const long *a, umnp_self_real_fn real,
+		      void *ctx)
+{
+	if (real)
+		return real(a, ctx);
+	return umnp_self_raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Asynchronous signals only: a fault in a callback must still kill. */
+static void block_signals(uint64_t *old)
+{
+	uint64_t all = ~0ull;
+
+	all &= ~((1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)) |
+		 (1ull << (SIGILL - 1)) | (1ull << (SIGFPE - 1)) |
+		 (1ull << (SIGTRAP - 1)) | (1ull << (SIGABRT - 1)) |
+		 (1ull << (SIGSYS - 1)));
+	umnp_self_raw6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)old,
+		       8, 0, 0);
+}
+
+static void restore_signals(const uint64_t *old)
+{
+	umnp_self_raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)old, 0, 8, 0, 0);
+}
+
+static void notify(struct umn_mm *mm, struct umn_notifier_range *rg,
+		   const struct ranges *r, unsigned int origin,
+		   unsigned int flags)
+{
+	for (int i = 0; i < r->n; i++) {
+		umn_notifier_range_init(&rg[i], r->ev[i], flags, mm,
+					r->start[i], r->end[i]);
+		rg[i].origin = origin;
+		/* DEFERRABLE: never fails (refusals are deferred). */
+		(void)umn_notifier_invalidate_range_start_nonblock(&rg[i]);
+	}
+}
+
+static void notify_end(struct umn_notifier_range *rg, const struct ranges *r)
+{
+	for (int i = r->n - 1; i >= 0; i--)
+		umn_notifier_invalidate_range_end(&rg[i]);
+}
+
+long umnp_self_call(unsigned int origin, long nr, const long a[6],
+		    umnp_self_real_fn real, void *ctx)
+{
+	struct umn_mm *mm = __atomic_load_n(&umnp_self_mm, __ATOMIC_ACQUIRE);
+	struct umn_notifier_range rg[2];
+	struct ranges r;
+	uint64_t oldmask;
+	long ret;
+	int saved_errno;
+
+	if (!mm || hook_depth)
+		return real_call(nr, a, real, ctx);
+	saved_errno = errno;
+	umnp_self_guard_enter();
+	classify(nr, a, &r);
+	if (r.n == 0) {
+		ret = real_call(nr, a, real, ctx);
+		goto out;
+	}
+	if (!umn_mm_has_notifiers(mm)) {
+		ret = real_call(nr, a, real, ctx);
+		if (umn_mm_has_notifiers(mm)) {
+			/* First subscriber arrived during the call. */
+			block_signals(&oldmask);
+			umn_mmap_read_lock(mm);
+			notify(mm, rg, &r, origin,
+			       UMN_NOTIFIER_RANGE_DEFERRABLE |
+				       UMN_NOTIFIER_RANGE_AFTER);
+			notify_end(rg, &r);
+			umn_mmap_read_unlock(mm);
+			restore_signals(&oldmask);
+		}
+		goto out;
+	}
+	block_signals(&oldmask);
+	umn_mmap_read_lock(mm);
+	notify(mm, rg, &r, origin, UMN_NOTIFIER_RANGE_DEFERRABLE);
+	ret = real_call(nr, a, real, ctx);
+	notify_end(rg, &r);
+	umn_mmap_read_unlock(mm);
+	restore_signals(&oldmask);
+out:
+	umnp_self_guard_exit();
+	errno = saved_errno;
+	return ret;
+}

@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The patching engine (x86-64): libc's system-call wrappers enter umn
+ * through a jump written over one instruction.
+ *
+ * Where the jump goes.  Every wrapper we hook ends in the same two
+ * instructions, `mov $NR,%eax` (5 bytes) and `syscall` (2 bytes); syscall()
+ * itself ends in `mov 0x8(%rsp),%r9` (5 bytes) and `syscall`.  We replace
+ * exactly that one 5-byte instruction by `jmp rel32` to a per-site stub in a
+ * page we map within +-2 GiB of libc.  That site, not the function entry, is
+ * patched because:
+ *   - it is a single instruction: a thread can only be before it (it will
+ *     take the jump) or after it (at the syscall, or in the kernel, which
+ *     returns after it): no thread can ever be inside the patched bytes, so
+ *     a thread preempted in the middle of the wrapper while we patch is safe
+ *     (the race of ucx 5855);
+ *   - at that point all system-call arguments are in rdi, rsi, rdx, r10, r8,
+ *     r9 whatever the wrapper did before (mremap's varargs, mmap's offset
+ *     check): one assembly entry serves every wrapper;
+ *   - the wrapper's own code after the syscall still runs, so libc keeps its
+ *     bookkeeping (brk updates __curbrk) and its errno convention.
+ * Every site of the function is patched (mremap and mmap have one each).
+ *
+ * The stub re-executes the replaced instruction, loads the address of the
+ * site's record into r11 (dead: syscall clobbers it) and jumps to
+ * umnp_self_sysentry.  The entry sends uninteresting numbers (syscall() is
+ * used for futex and the like) straight back to the original `syscall`
+ * instruction, untouched; otherwise it skips the red zone, saves the
+ * argument registers, aligns the stack, calls umnp_self_sys() (the hook:
+ * start, a raw syscall, end) and resumes after the original `syscall` with
+ * the kernel-style result in rax.  rcx and r11 are clobbered, as syscall does.
+ *
+ * How the jump is written without a torn instruction.  The page is made
+ * writable (rwx) with a raw mprotect and restored to r-x after.  If the 5
+ * bytes lie inside one aligned 16-byte block, one `lock cmpxchg16b` replaces
+ * them at once (bytes around them are rewritten unchanged).  Otherwise the
+ * first two bytes become `jmp .` (an atomic 2-byte change inside one block):
+ * a thread arriving at the site spins there; then the tail is written, then
+ * the head, atomically.  A thread can never fetch a mix of old and new
+ * instruction bytes at an instruction boundary it can reach.  (Residual,
+ * as for every user-space patcher: x86's cross-modifying-code rule wants a
+ * serialising instruction on the executing core; the locked writes and the
+ * snooping instruction caches of every x86-64 make this work in practice.)
+ *
+ * Another patcher got there first (UCX's bistro, Open MPI's patcher,
+ * libfabric's memhooks write `movabs $hook,%r11; jmp *%r11` or similar over
+ * the function entry).  We do not overwrite their bytes: the 8-byte address
+ * inside their jump is swapped atomically for one of our entry-level hooks,
+ * which brackets the call and then calls their hook as "the original", so
+ * both see every event.  A `jmp rel32` entry is retargeted to a stub of
+ * ours the same way.  If they later restore their saved bytes, our chain
+ * link goes with it (their restore is of the bytes they saw: ours).
+ *
+ * Patches are never removed: stubs stay mapped and the hook code stays
+ * loaded (libumn is not unloadable once patched: it is opened RTLD_NODELETE
+ * by self.c), so no thread can ever jump into freed code.  Patched code is
+ * in the fork child's copy of the pages: the child inherits the hooks.
+ */
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <umn/notifier.h>
+#include "self_internal.h"
+
+#if defined(__x86_64__)
+
+#define STUB_PAGE_SIZE 4096
+#define MAX_SITES 2
+
+enum kind { K_INT, K_LONG };
+
+struct site_rec {
+	uintptr_t resume_syscall; /* the original `syscall` instruction */
+	uintptr_t resume_after;   /* the instruction after it */
+};
+
+struct target {
+	const char *name;
+	const char *version;
+	long nr;          /* system call made; -1 for syscall() */
+	bool required;
+	enum kind kind;
+	void *chain_hook; /* our entry-level hook for chaining */
+	/* state, written once at install */
+	uint8_t *func;
+	int nsites;
+	struct site_rec rec[MAX_SITES];
+	void *chain_prev; /* the previous patcher's target */
+	char how[48];
+};
+
+static long chain_entry(int idx, long a1, long a2, long a3, long a4, long a5,
+			long a6);
+
+#define CHAIN_HOOK(i)                                                        \
+	static long chain_hook_##i(long a1, long a2, long a3, long a4,       \
+				   long a5, long a6)                         \
+	{                                                                    \
+		return chain_entry(i, a1, a2, a3, a4, a5, a6);               \
+	}
+CHAIN_HOOK(0) CHAIN_HOOK(1) CHAIN_HOOK(2) CHAIN_HOOK(3) CHAIN_HOOK(4)
+CHAIN_HOOK(5) CHAIN_HOOK(6) CHAIN_HOOK(7) CHAIN_HOOK(8)
+
+static struct target targets[] = {
+	{ .name = "munmap", .version = "GLIBC_2.2.5", .nr = SYS_munmap,
+	  .required = true, .kind = K_INT, .chain_hook = chain_hook_0 },
+	{ .name = "mremap", .version = "GLIBC_2.2.5", .nr = SYS_mremap,
+	  .required = false, .kind = K_LONG, .chain_hook = chain_hook_1 },
+	{ .name = "madvise", .version = "GLIBC_2.2.5", .nr = SYS_madvise,
+	  .required = false, .kind = K_INT, .chain_hook = chain_hook_2 },
+	{ .name = "mmap", .version = "GLIBC_2.2.5", .nr = SYS_mmap,
+	  .required = false, .kind = K_LONG, .chain_hook = chain_hook_3 },
+	{ .name = "mprotect", .version = "GLIBC_2.2.5", .nr = SYS_mprotect,
+	  .required = false, .kind = K_INT, .chain_hook = chain_hook_4 },
+	{ .name = "brk", .version = "GLIBC_2.2.5", .nr = SYS_brk,
+	  .required = false, .kind = K_INT, .chain_hook = chain_hook_5 },
+	{ .name = "shmat", .version = "GLIBC_2.2.5", .nr = SYS_shmat,
+	  .required = false, .kind = K_LONG, .chain_hook = chain_hook_6 },
+	{ .name = "shmdt", .version = "GLIBC_2.2.5", .nr = SYS_shmdt,
+	  .required = false, .kind = K_INT, .chain_hook = chain_hook_7 },
+	{ .name = "process_madvise", .version = "GLIBC_2.36", .nr = SYS_process_madvise,
+	  .required = false, .kind = K_LONG, .chain_hook = chain_hook_8 },
+	/* syscall() is never chained (7 arguments); patched at its site */
+	{ .name = "syscall", .version = "GLIBC_2.2.5", .nr = -1,
+	  .required = false, .kind = K_LONG, .chain_hook = NULL },
+};
+#define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+
+/* ---- the assembly entry --------------------------------------------------
+ * In: rax = system call number, rdi rsi rdx r10 r8 r9 = arguments,
+ *     r11 = struct site_rec *, rsp = the wrapper's stack.
+ * Out: to rec->resume_syscall untouched (not interesting), or to
+ *     rec->resume_after with rax = umnp_self_sys(nr, args...).
+ */
+long umnp_self_sys(long nr, long a1, long a2, long a3, long a4, long a5,
+		   long a6);
+void umnp_self_sysentry(void);
+
+__asm__(".text\n"
+	".globl umnp_self_sysentry\n"
+	".hidden umnp_self_sysentry\n"
+	".type umnp_self_sysentry,@function\n"
+	".p2align 4\n"
+	"umnp_self_sysentry:\n"
+	"	endbr64\n"
+	"	cmp $9,%rax\n	je 1f\n"    /* mmap */
+	"	cmp $10,%rax\n	je 1f\n"    /* mprotect */
+	"	cmp $11,%rax\n	je 1f\n"    /* munmap */
+	"	cmp $12,%rax\n	je 1f\n"    /* brk */
+	"	cmp $25,%rax\n	je 1f\n"    /* mremap */
+	"	cmp $28,%rax\n	je 1f\n"    /* madvise */
+	"	cmp $30,%rax\n	je 1f\n"    /* shmat */
+	"	cmp $67,%rax\n	je 1f\n"    /* shmdt */
+	"	cmp $440,%rax\n	je 1f\n"    /* process_madvise */
+	"	jmp *0(%r11)\n"
+	"1:\n"
+	"	lea -128(%rsp),%rsp\n"     /* the wrapper's red zone */
+	"	push %rdi\n"
+	"	push %rsi\n"
+	"	push %rdx\n"
+	"	push %r10\n"
+	"	push %r8\n"
+	"	push %r9\n"
+	"	push %r11\n"
+	"	push %rbp\n"
+	"	mov %rsp,%rbp\n"
+	"	and $-16,%rsp\n"
+	"	sub $8,%rsp\n"
+	"	push %r9\n"                /* 7th argument, rsp 16-aligned */
+	"	mov %r8,%r9\n"
+	"	mov %r10,%r8\n"
+	"	mov %rdx,%rcx\n"
+	"	mov %rsi,%rdx\n"
+	"	mov %rdi,%rsi\n"
+	"	mov %rax,%rdi\n"
+	"	call umnp_self_sys\n"
+	"	mov %rbp,%rsp\n"
+	"	pop %rbp\n"
+	"	pop %r11\n"
+	"	pop %r9\n"
+	"	pop %r8\n"
+	"	pop %r10\n"
+	"	pop %rdx\n"
+	"	pop %rsi\n"
+	"	pop %rdi\n"
+	"	lea 128(%rsp),%rsp\n"
+	"	jmp *8(%r11)\n"
+	".size umnp_self_sysentry,.-umnp_self_sysentry\n");
+
+long umnp_self_sys(long nr, long a1, long a2, long a3, long a4, long a5,
+		   long a6)
+{
+	const long a[6] = { a1, a2, a3, a4, a5, a6 };
+
+	return umnp_self_call(UMN_ORIGIN_PATCH, nr, a, NULL, NULL);
+}
+
+/* ---- chaining to a previous patcher --------------------------------------- */
+
+static long chain_real(const long a[6], void *ctx)
+{
+	const struct target *t = ctx;
+	long (*fn)(long, long, long, long, long, long) =
+		(long (*)(long, long, long, long, long, long))t->chain_prev;
+	long r = fn(a[0], a[1], a[2], a[3], a[4], a[5]);
+
+	if (t->kind == K_INT)
+		r = (int)r;
+	return r == -1 ? -(long)errno : r;
+}
+
+static long chain_entry(int idx, long a1, long a2, long a3, long a4, long a5,
+			long a6)
+{
+	struct target *t = &targets[idx];
+	const long a[6] = { a1, a2, a3, a4, a5, a6 };
+	long r = umnp_self_call(UMN_ORIGIN_PATCH, t->nr, a, chain_real, t);
+
+	if (umnp_self_is_err(r)) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
+/* ---- writing code ---------------------------------------------------------- */
+
+static bool cas16(uint8_t *blk, const uint8_t *oldv, const uint8_t *newv)
+{
+	uint64_t olo, ohi, nlo, nhi;
+	bool ok;
+
+	memcpy(&olo, oldv, 8);
+	memcpy(&ohi, oldv + 8, 8);
+	memcpy(&nlo, newv, 8);
+	memcpy(&nhi, newv + 8, 8);
+	__asm__ __volatile__("lock cmpxchg16b %[m]"
+			     : "=@ccz"(ok),
+			       [m] "+m"(*(volatile unsigned __int128 *)blk),
+			       "+a"(olo), "+d"(ohi)
+			     : "b"(nlo), "c"(nhi)
+			     : "memory");
+	return ok;
+}
+
+/* Atomically replace bytes [off, off+n) of the aligned 16-byte block. */
+static void write_block(uint8_t *blk, size_t off, const uint8_t *src, size_t n)
+{
+	uint8_t oldv[16], newv[16];
+
+	do {
+		for (int i = 0; i < 16; i++)
+			oldv[i] = __atomic_load_n(&blk[i], __ATOMIC_RELAXED);
+		memcpy(newv, oldv, 16);
+		memcpy(newv + off, src, n);
+	} while (!cas16(blk, oldv, newv));
+}
+
+/* Write bytes [dst, dst+n) of code that other threads may be running. */
+static int write_code(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	static const uint8_t spin[2] = { 0xeb, 0xfe }; /* jmp . */
+	uint8_t *blk = (uint8_t *)((uintptr_t)dst & ~(uintptr_t)15);
+	size_t off = (size_t)(dst - blk);
+
+	if (n > 16)
+		return -EINVAL;
+	if (off + n <= 16) {
+		write_block(blk, off, src, n);
+		return 0;
+	}
+	if (off > 14)
+		return -ENOTSUP; /* even `jmp .` would straddle two blocks */
+	write_block(blk, off, spin, 2);
+	for (size_t i = 2; i < n;) {
+		uint8_t *b = (uint8_t *)((uintptr_t)(dst + i) & ~(uintptr_t)15);
+		size_t o = (size_t)(dst + i - b);
+		size_t k = n - i < 16 - o ? n - i : 16 - o;
+
+		write_block(b, o, src + i, k);
+		i += k;
+	}
+	write_block(blk, off, src, 2);
+	return 0;
+}
+
+static int text_protect(void *p, size_t n, int prot)
+{
+	uintptr_t s = (uintptr_t)p & ~(UMNP_SELF_PAGE - 1);
+	uintptr_t e = ((uintptr_t)p + n + UMNP_SELF_PAGE - 1) &
+		      ~(UMNP_SELF_PAGE - 1);
+	long r = umnp_self_raw3(SYS_mprotect, (long)s, (long)(e - s), prot);
+
+	return umnp_self_is_err(r) ? (int)r : 0;
+}
+
+static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	int ret = text_protect(dst, n, PROT_READ | PROT_WRITE | PROT_EXEC);
+
+	if (ret)
+		return ret;
+	ret = write_code(dst, src, n);
+	text_protect(dst, n, PROT_READ | PROT_EXEC);
+	return ret;
+}
+
+/* ---- the stub page ---------------------------------------------------------- */
+
+static uint8_t *stub_page;
+static size_t stub_used;
+
+static bool near32(uintptr_t a, uintptr_t b)
+{
+	uintptr_t d = a > b ? a - b : b - a;
+
+	return d < (1ul << 31) - 2 * STUB_PAGE_SIZE;
+}
+
+static int stub_page_alloc(uintptr_t near)
+{
+	near &= ~(uintptr_t)0xfffff;
+	for (uintptr_t k = 1; k < 1024; k++) {
+		for (int sign = -1; sign <= 1; sign += 2) {
+			uintptr_t hint = sign < 0 ? near - k * 0x100000
+						  : near + k * 0x100000;
+			long r = umnp_self_raw6(SYS_mmap, (long)hint,
+						STUB_PAGE_SIZE,
+						PROT_READ | PROT_WRITE,
+						MAP_PRIVATE | MAP_ANONYMOUS |
+							MAP_FIXED_NOREPLACE,
+						-1, 0);
+
+			if (umnp_self_is_err(r))
+				continue;
+			if ((uintptr_t)r == hint && near32(hint, near)) {
+				stub_page = (uint8_t *)r;
+				return 0;
+			}
+			umnp_self_raw3(SYS_munmap, r, STUB_PAGE_SIZE, 0);
+		}
+	}
+	return -ENOMEM;
+}
+
+static uint8_t *stub_emit(const uint8_t *code, size_t n)
+{
+	uint8_t *p;
+
+	n = (n + 15) & ~(size_t)15;
+	if (stub_used + n > STUB_PAGE_SIZE)
+		return NULL;
+	p = stub_page + stub_used;
+	stub_used += n;
+	memcpy(p, code, n);
+	return p;
+}
+
+/* `jmp *0(%rip); .quad target` */
+static size_t put_absjmp(uint8_t *c, uintptr_t target)
+{
+	static const uint8_t op[6] = { 0xff, 0x25, 0, 0, 0, 0 };
+
+	memcpy(c, op, 6);
+	memcpy(c + 6, &target, 8);
+	return 14;
+}
+
+static void put_rel32_jmp(uint8_t out[5], uintptr_t from, uintptr_t to)
+{
+	int32_t rel = (int32_t)((intptr_t)to - (intptr_t)(from + 5));
+
+	out[0] = 0xe9;
+	memcpy(out + 1, &rel, 4);
+}
+
+/* ---- finding sites ------------------------------------------------------------ */
+
+static bool is_site(const uint8_t *p, long nr)
+{
+	static const uint8_t r9load[5] = { 0x4c, 0x8b, 0x4c, 0x24, 0x08 };
+	uint32_t imm;
+
+	if (p[5] != 0x0f || p[6] != 0x05)
+		return false;
+	if (nr < 0)
+		return memcmp(p, r9load, 5) == 0;
+	memcpy(&imm, p + 1, 4);
+	return p[0] == 0xb8 && imm == (uint32_t)nr;
+}
+
+/* A jump some other patcher wrote at the entry: where its address lives. */
+static bool foreign_patch(uint8_t *f, uint8_t **imm, size_t *immlen,
+			  uintptr_t *prev, const char **what)
+{
+	static const uint8_t endbr[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+	uint64_t v;
+
+	if (memcmp(f, endbr, 4) == 0)
+		f += 4;
+	if ((f[0] == 0x49 && f[1] == 0xbb && f[10] == 0x41 && f[11] == 0xff &&
+	     f[12] == 0xe3) ||
+	    (f[0] == 0x48 && f[1] == 0xb8 && f[10] == 0xff && f[11] == 0xe0)) {
+		memcpy(&v, f + 2, 8);
+		*imm = f + 2;
+		*immlen = 8;
+		*prev = (uintptr_t)v;
+		*what = "chained(movabs+jmp)";
+		return true;
+	}
+	if (f[0] == 0xff && f[1] == 0x25 && f[2] == 0 && f[3] == 0 &&
+	    f[4] == 0 && f[5] == 0) {
+		memcpy(&v, f + 6, 8);
+		*imm = f + 6;
+		*immlen = 8;
+		*prev = (uintptr_t)v;
+		*what = "chained(jmp *0(%rip))";
+		return true;
+	}
+	if (f[0] == 0xe9) {
+		int32_t rel;
+
+		memcpy(&rel, f + 1, 4);
+		*imm = f + 1;
+		*immlen = 4;
+		*prev = (uintptr_t)(f + 5) + (intptr_t)rel;
+		*what = "chained(jmp rel32)";
+		return true;
+	}
+	return false;
+}
+
+static size_t func_size(void *f)
+{
+	Dl_info info;
+	const ElfW(Sym) *sym = NULL;
+
+	if (dladdr1(f, &info, (void **)&sym, RTLD_DL_SYMENT) && sym &&
+	    sym->st_size > 0 && sym->st_size < 4096)
+		return sym->st_size;
+	return 64;
+}
+
+static int chain_target(struct target *t)
+{
+	uint8_t *imm;
+	size_t immlen;
+	uintptr_t prev;
+	const char *what;
+	int ret;
+
+	if (!t->chain_hook || !foreign_patch(t->func, &imm, &immlen, &prev, &what))
+		return -ENOENT;
+	t->chain_prev = (void *)prev;
+	if (immlen == 8) {
+		uintptr_t hook = (uintptr_t)t->chain_hook;
+
+		ret = patch_text(imm, (const uint8_t *)&hook, 8);
+	} else {
+		uint8_t code[16];
+		uint8_t *stub;
+		int32_t rel;
+
+		put_absjmp(code, (uintptr_t)t->chain_hook);
+		stub = stub_emit(code, 14);
+		if (!stub || !near32((uintptr_t)stub, (uintptr_t)imm))
+			return -ENOMEM;
+		rel = (int32_t)((intptr_t)stub - (intptr_t)(imm + 4));
+		ret = patch_text(imm, (const uint8_t *)&rel, 4);
+	}
+	if (ret == 0)
+		snprintf(t->how, sizeof(t->how), "%s", what);
+	return ret;
+}
+
+static int patch_target(struct target *t)
+{
+	size_t size = func_size(t->func);
+	uint8_t *sites[MAX_SITES];
+	int n = 0;
+
+	for (size_t i = 0; i + 7 <= size && n < MAX_SITES; i++)
+		if (is_site(t->func + i, t->nr))
+			sites[n++] = t->func + i;
+	if (n == 0)
+		return chain_target(t);
+	for (int s = 0; s < n; s++) {
+		uint8_t code[48], jmp[5];
+		size_t len = 0;
+		uint8_t *stub;
+		uintptr_t rec = (uintptr_t)&t->rec[s];
+
+		t->rec[s].resume_syscall = (uintptr_t)sites[s] + 5;
+		t->rec[s].resume_after = (uintptr_t)sites[s] + 7;
+		memcpy(code, sites[s], 5); /* the replaced instruction */
+		len = 5;
+		code[len++] = 0x49; /* movabs $rec,%r11 */
+		code[len++] = 0xbb;
+		memcpy(code + len, &rec, 8);
+		len += 8;
+		len += put_absjmp(code + len, (uintptr_t)umnp_self_sysentry);
+		stub = stub_emit(code, len);
+		if (!stub || !near32((uintptr_t)stub, (uintptr_t)sites[s]))
+			return -ENOMEM;
+		put_rel32_jmp(jmp, (uintptr_t)sites[s], (uintptr_t)stub);
+		/* Publish the stub before the jump to it (the cas is a full
+		 * barrier; the stub page is made executable first). */
+		if (text_protect(stub_page, STUB_PAGE_SIZE,
+				 PROT_READ | PROT_WRITE | PROT_EXEC))
+			return -EPERM;
+		if (patch_text(sites[s], jmp, 5))
+			return s == 0 ? -EPERM : 0;
+		t->nsites = s + 1;
+	}
+	snprintf(t->how, sizeof(t->how), "%d site%s at +%#lx", t->nsites,
+		 t->nsites > 1 ? "s" : "",
+		 (unsigned long)(sites[0] - t->func));
+	return 0;
+}
+
+int umnp_self_patch_install(void)
+{
+	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+	int ret = 0;
+
+	if (!libc)
+		return -ENOTSUP;
+	for (size_t i = 0; i < NTARGETS; i++) {
+		targets[i].func = dlvsym(libc, targets[i].name,
+					 targets[i].version);
+		if (!targets[i].func)
+			targets[i].func = dlsym(libc, targets[i].name);
+		snprintf(targets[i].how, sizeof(targets[i].how), "%s",
+			 targets[i].func ? "not patched" : "not in libc");
+	}
+	if (!targets[0].func) {
+		ret = -ENOTSUP;
+		goto out;
+	}
+	if (!stub_page && stub_page_alloc((uintptr_t)targets[0].func)) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < NTARGETS; i++) {
+		int r;
+
+		if (!targets[i].func)
+			continue;
+		r = patch_target(&targets[i]);
+		if (r && targets[i].required)
+			ret = r;
+	}
+	/* W^X for the stubs from now on. */
+	text_protect(stub_page, STUB_PAGE_SIZE, PROT_READ | PROT_EXEC);
+out:
+	dlclose(libc);
+	return ret;
+}
+
+const char *umnp_self_patch_describe(const char *func)
+{
+	for (size_t i = 0; i < NTARGETS; i++)
+		if (strcmp(targets[i].name, func) == 0)
+			return targets[i].how[0] ? targets[i].how : "not patched";
+	return "unknown";
+}
+
+#else /* !__x86_64__ */
+
+int umnp_self_patch_install(void)
+{
+	return -ENOTSUP;
+}
+
+const char *umnp_self_patch_describe(const char *func)
+{
+	(void)func;
+	return "not supported on this architecture";
+}
+
+#endif
