@@ -91,6 +91,7 @@ static void itree_defer_refusal(struct umn_subscriptions *subs,
 			sub->deferred_last = last;
 	}
 	__atomic_store_n(&sub->deferred_pending, 1, __ATOMIC_RELEASE);
+	umnp_yield();
 	/*
 	 * Without the user lock: a reader inside its critical section right
 	 * now linearises before this invalidation; every later read_retry or
@@ -204,6 +205,7 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 		return;
 	}
 	seq_store_locked(subs, subs->invalidate_seq + 1);
+	umnp_yield();	/* "even but not yet applied" must stay invisible */
 	itree_apply_deferred_locked(subs);
 	umnp_subs_unlock(subs, &saved);
 	umnp_yield();

@@ -112,6 +112,7 @@ int umn_mm_put(struct umn_mm *mm)
 					      true, __ATOMIC_ACQ_REL,
 					      __ATOMIC_RELAXED));
 	if (users == 1) {
+		umnp_yield();
 		umnp_dbg_in_callback(__func__);
 		umnp_dbg_might_sleep(__func__);
 		mm_teardown(mm);

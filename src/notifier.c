@@ -136,6 +136,7 @@ static int hlist_invalidate_start(struct umn_subscriptions *subs,
 		const struct umn_notifier_ops *ops = sub->ops;
 		int ret;
 
+		umnp_yield();
 		if (ops->invalidate_range_start) {
 			umnp_dbg_callback_enter(blockable);
 			ret = ops->invalidate_range_start(sub, range);
@@ -157,6 +158,7 @@ static int hlist_invalidate_start(struct umn_subscriptions *subs,
 		started++;
 	}
 	if (failed) {
+		umnp_yield();
 		hlist_for_each_rcu(sub, subs) {
 			if (sub == failed || started-- == 0)
 				break;
@@ -327,11 +329,13 @@ int umn_notifier_unregister(struct umn_notifier *sub, struct umn_mm *mm)
 			umnp_dbg_callback_exit(true);
 		}
 		umnp_rcu_read_unlock();
+		umnp_yield();
 		umnp_subs_lock(subs, &saved);
 		if (classic_state(sub) & CLASSIC_HASHED)
 			hlist_del_locked(sub);
 		umnp_subs_unlock(subs, &saved);
 	}
+	umnp_yield();
 	/* No reader may still hold sub when we return (nor a concurrent
 	 * teardown's release call). */
 	umnp_rcu_synchronize();
@@ -464,6 +468,7 @@ int umn_notifier_put(struct umn_notifier *sub)
 		hlist_del_locked(sub);
 	__atomic_or_fetch(&sub->state, CLASSIC_DEAD, __ATOMIC_RELEASE);
 	umnp_subs_unlock(subs, &saved);
+	umnp_yield();
 	umnp_rcu_call(&sub->rcu, classic_free_rcu);
 	return 0;
 }
@@ -491,6 +496,7 @@ int umn__invalidate_range_start(struct umn_notifier_range *range)
 		if (ret)
 			goto out;
 	}
+	umnp_yield();
 	if (!hlist_empty(subs)) {
 		ret = hlist_invalidate_start(subs, range);
 		/*

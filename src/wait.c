@@ -6,6 +6,7 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "debug.h"
 #include "wait.h"
 
 static void futex_wait(uint32_t *word, uint32_t expected)
@@ -29,6 +30,7 @@ void umnp_wait_event(struct umnp_waitq *wq, bool (*cond)(void *arg), void *arg)
 	__atomic_add_fetch(&wq->waiters, 1, __ATOMIC_SEQ_CST);
 	for (;;) {
 		gen = __atomic_load_n(&wq->gen, __ATOMIC_SEQ_CST);
+		umnp_yield();
 		if (cond(arg))
 			break;
 		futex_wait(&wq->gen, gen);
