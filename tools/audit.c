@@ -260,6 +260,7 @@ struct call {
 	int nreq;
 	struct range req[MAX_REQ];
 	int partial;         /* some range only partly covered */
+	char from[40];       /* the object the call was made from (its IP) */
 };
 
 struct image {
@@ -501,6 +502,7 @@ static int read_token(int tid, unsigned char *token)
 
 struct vma {
 	unsigned long start, end, inode;
+	const char *path;   /* into mapsbuf: valid until the next read */
 	bool heap, sysv;
 };
 
@@ -546,6 +548,7 @@ static int read_maps(int tid)
 		vmas[nvmas].start = s;
 		vmas[nvmas].end = e;
 		vmas[nvmas].inode = ino;
+		vmas[nvmas].path = pathoff ? line + pathoff : "";
 		vmas[nvmas].heap = pathoff && strcmp(line + pathoff, "[heap]") == 0;
 		vmas[nvmas].sysv = pathoff && strncmp(line + pathoff, "/SYSV", 5) == 0;
 		nvmas++;
@@ -618,14 +621,31 @@ static int pidfd_target(int tid, int pidfd)
 	return p ? atoi(p + 4) : -1;
 }
 
+/* Which object's code made the call (for the report). */
+static void call_site(struct call *c, unsigned long ip)
+{
+	const char *base;
+	size_t i;
+
+	for (i = 0; i < nvmas; i++) {
+		if (ip < vmas[i].start || ip >= vmas[i].end)
+			continue;
+		base = strrchr(vmas[i].path, '/');
+		snprintf(c->from, sizeof(c->from), "%s",
+			 base ? base + 1 : vmas[i].path);
+		return;
+	}
+}
+
 /* Fill c->req: the ranges the call is about to change. */
-static void affected(struct call *c)
+static void affected(struct call *c, unsigned long ip)
 {
 	unsigned long *a = c->args;
 	size_t i;
 
 	if (read_maps(c->tid) != 0)
 		return;
+	call_site(c, ip);
 	switch (c->nr) {
 	case __NR_munmap:
 	case __NR_mprotect:
@@ -856,7 +876,7 @@ int audit_handle(int listener, void (*drain)(void))
 			}
 		}
 		c.image = t->image;
-		affected(&c);
+		affected(&c, (unsigned long)req.data.instruction_pointer);
 	}
 
 	memset(&resp, 0, sizeof(resp));
@@ -916,9 +936,11 @@ static void print_missed(FILE *out, const struct call *c, const char *why)
 	int r;
 
 	format_call(buf, sizeof(buf), c);
-	fprintf(out, "umn: audit: missed %s pid %d tid %d (%s): %s", buf,
-		c->tgid, c->tid, images[c->image].exe[0] ?
-		images[c->image].exe : "?", why);
+	fprintf(out, "umn: audit: missed %s pid %d tid %d (%s) called from %s%s: %s",
+		buf, c->tgid, c->tid, images[c->image].exe[0] ?
+		images[c->image].exe : "?", c->from[0] ? c->from : "?",
+		strncmp(c->from, "ld-linux", 8) == 0 ?
+		" (the dynamic loader: dlopen/dlclose, not libc)" : "", why);
 	for (r = 0; r < c->nreq; r++)
 		fprintf(out, " [%#lx-%#lx)", c->req[r].start, c->req[r].end);
 	fputc('\n', out);

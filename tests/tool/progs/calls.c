@@ -3,11 +3,12 @@
  * Every call that changes a mapping, made directly, from several threads at
  * once (brk/sbrk only from the main thread: the break is per process):
  * munmap, mremap (shrink, grow that may move, MREMAP_FIXED), madvise
- * DONTNEED, process_madvise PAGEOUT on itself, mmap MAP_FIXED over an
+ * DONTNEED, process_madvise DONTNEED on itself (and MADV_PAGEOUT, both
+ * ways, with the "pageout" argument), mmap MAP_FIXED over an
  * existing mapping, shmat SHM_REMAP, shmdt, mprotect, and the raw
  * syscall(SYS_munmap) / syscall(SYS_mprotect).  Used by tests/tool with
  * `umn trace --audit`: every call must have its umn event.
- * Usage: calls [THREADS] [ROUNDS]
+ * Usage: calls [THREADS] [ROUNDS] [pageout]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +28,9 @@
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
 #ifndef __NR_process_madvise
 #define __NR_process_madvise 440
 #endif
@@ -36,6 +40,7 @@
 
 static long page;
 static int rounds = 2;
+static int pageout; /* "pageout" as the third argument: MADV_PAGEOUT too */
 
 #define DIE(what)                                                        \
 	do {                                                             \
@@ -88,7 +93,8 @@ static void one_round(int pidfd)
 	if (madvise(p, 16 * (size_t)page, MADV_DONTNEED))
 		DIE("madvise");
 
-	/* process_madvise PAGEOUT on ourselves */
+	/* process_madvise on ourselves: DONTNEED (Linux 6.13+ accepts any
+	 * advice for the caller itself), else COLD (drops nothing) */
 	if (pidfd >= 0) {
 		struct iovec iov[2] = {
 			{ p, 4 * (size_t)page },
@@ -96,9 +102,19 @@ static void one_round(int pidfd)
 		};
 
 		memset(p, 1, 16 * (size_t)page);
-		if (syscall(__NR_process_madvise, pidfd, iov, 2, MADV_PAGEOUT, 0) < 0 &&
+		if (syscall(__NR_process_madvise, pidfd, iov, 2, MADV_DONTNEED, 0) < 0 &&
+		    syscall(__NR_process_madvise, pidfd, iov, 2, MADV_COLD, 0) < 0 &&
 		    errno != EINVAL && errno != ENOSYS && errno != EPERM)
 			DIE("process_madvise");
+		if (pageout) {
+			memset(p, 1, 16 * (size_t)page);
+			syscall(__NR_process_madvise, pidfd, iov, 2, MADV_PAGEOUT, 0);
+		}
+	}
+	if (pageout) {
+		memset(p, 1, 16 * (size_t)page);
+		if (madvise(p, 16 * (size_t)page, MADV_PAGEOUT) && errno != EINVAL)
+			DIE("madvise(MADV_PAGEOUT)");
 	}
 
 	/* mmap MAP_FIXED over an existing mapping */
@@ -169,6 +185,7 @@ int main(int argc, char **argv)
 
 	if (argc > 2)
 		rounds = atoi(argv[2]);
+	pageout = argc > 3 && strcmp(argv[3], "pageout") == 0;
 	page = sysconf(_SC_PAGESIZE);
 	pidfd = (int)syscall(__NR_pidfd_open, getpid(), 0);
 	t = calloc((size_t)threads, sizeof(*t));
