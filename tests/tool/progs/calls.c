@@ -148,8 +148,8 @@ static void one_round(int pidfd)
 		DIE("shmdt");
 	if (shmctl(id, IPC_RMID, NULL))
 		DIE("shmctl");
-	/* the range is free again after shmdt: give it back to munmap */
-	munmap(p, 8 * (size_t)page);
+	/* shmdt left the range unmapped: another thread may map it now, so
+	 * it is not ours to munmap any more */
 }
 
 static int pidfd = -1;
