@@ -747,8 +747,8 @@ static bool match(struct thr *t, struct call *c)
 				unsigned long s = page_down(e->start);
 				unsigned long x = page_up(e->end);
 
-				if (e->gen + 1 < t->gen || x <= c->req[r].start ||
-				    s >= end)
+				if (e->used || e->gen + 1 < t->gen ||
+				    x <= c->req[r].start || s >= end)
 					continue;
 				any = true;
 				if (s <= pos && x > pos) {
@@ -767,7 +767,7 @@ static bool match(struct thr *t, struct call *c)
 	for (i = 0; i < t->nev; i++) {
 		struct ev *e = &t->evs[i];
 
-		if (e->gen + 1 < t->gen)
+		if (e->used || e->gen + 1 < t->gen)
 			continue;
 		for (r = 0; r < c->nreq; r++)
 			if (page_down(e->start) < c->req[r].end &&
