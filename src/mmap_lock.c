@@ -60,7 +60,22 @@ static void held_del(struct held_lock *h)
 	h->depth = 0;
 }
 
-/* ---- the lock itself ---- */
+/* ---- the lock itself ----
+ *
+ * `word` counts readers and carries the WRITER bit; every acquisition is a
+ * CAS on it, so the uncontended read side is one CAS to take and one atomic
+ * decrement to drop, with no mutex and (for signal-safe address spaces) no
+ * signal-mask system call.  The mutex and condition variables serve only the
+ * slow paths: sleeping readers and writers, and their wake-ups.
+ *
+ * Writer preference: a reader does not take the lock while a writer is
+ * queued (writers_waiting > 0).  Lost wake-ups are excluded because a
+ * sleeper re-checks `word` under the mutex and every waker takes the mutex
+ * before signalling; writers_waiting and word are seq_cst, so a reader that
+ * drops the last hold either sees the queued writer (and wakes it) or the
+ * writer's CAS sees the reader gone.
+ */
+#define WRITER (1 << 30)
 
 struct guard {
 	sigset_t saved;
@@ -87,45 +102,65 @@ static void inner_unlock(struct umn_mm *mm, struct guard *g)
 		pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
 }
 
+static bool read_try_once(struct umn_mmap_lock *l)
+{
+	int w = __atomic_load_n(&l->word, __ATOMIC_SEQ_CST);
+
+	while (!(w & WRITER) &&
+	       !__atomic_load_n(&l->writers_waiting, __ATOMIC_SEQ_CST)) {
+		if (__atomic_compare_exchange_n(&l->word, &w, w + 1, false,
+						__ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return true;
+	}
+	return false;
+}
+
 static void down_read(struct umn_mm *mm)
 {
 	struct umn_mmap_lock *l = &mm->mmap_lock;
 	struct guard g;
 
+	if (read_try_once(l))
+		return;
 	inner_lock(mm, &g);
-	while (l->writer || l->writers_waiting)
+	while (!read_try_once(l))
 		pthread_cond_wait(&l->readers_cv, &l->mutex);
-	l->readers++;
 	inner_unlock(mm, &g);
 }
 
 static bool down_read_trylock(struct umn_mm *mm)
 {
-	struct umn_mmap_lock *l = &mm->mmap_lock;
-	struct guard g;
-	bool ok;
-
-	inner_lock(mm, &g);
-	ok = !l->writer && !l->writers_waiting;
-	if (ok)
-		l->readers++;
-	inner_unlock(mm, &g);
-	return ok;
+	return read_try_once(&mm->mmap_lock);
 }
 
 /* Returns false (and changes nothing) if no reader holds the lock. */
 static bool up_read(struct umn_mm *mm)
 {
 	struct umn_mmap_lock *l = &mm->mmap_lock;
+	int w = __atomic_load_n(&l->word, __ATOMIC_SEQ_CST);
 	struct guard g;
-	bool ok;
 
-	inner_lock(mm, &g);
-	ok = l->readers > 0;
-	if (ok && --l->readers == 0 && l->writers_waiting)
+	do {
+		if ((w & ~WRITER) == 0 || (w & WRITER))
+			return false;
+	} while (!__atomic_compare_exchange_n(&l->word, &w, w - 1, false,
+					      __ATOMIC_SEQ_CST,
+					      __ATOMIC_SEQ_CST));
+	if (w - 1 == 0 && __atomic_load_n(&l->writers_waiting, __ATOMIC_SEQ_CST)) {
+		inner_lock(mm, &g);
 		pthread_cond_signal(&l->writers_cv);
-	inner_unlock(mm, &g);
-	return ok;
+		inner_unlock(mm, &g);
+	}
+	return true;
+}
+
+static bool write_try_once(struct umn_mmap_lock *l)
+{
+	int zero = 0;
+
+	return __atomic_compare_exchange_n(&l->word, &zero, WRITER, false,
+					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 static void down_write(struct umn_mm *mm)
@@ -133,55 +168,45 @@ static void down_write(struct umn_mm *mm)
 	struct umn_mmap_lock *l = &mm->mmap_lock;
 	struct guard g;
 
+	if (write_try_once(l))
+		return;
 	inner_lock(mm, &g);
-	l->writers_waiting++;
-	while (l->writer || l->readers)
+	__atomic_add_fetch(&l->writers_waiting, 1, __ATOMIC_SEQ_CST);
+	while (!write_try_once(l))
 		pthread_cond_wait(&l->writers_cv, &l->mutex);
-	l->writers_waiting--;
-	l->writer = 1;
+	__atomic_sub_fetch(&l->writers_waiting, 1, __ATOMIC_SEQ_CST);
 	inner_unlock(mm, &g);
 }
 
 static bool down_write_trylock(struct umn_mm *mm)
 {
+	return write_try_once(&mm->mmap_lock);
+}
+
+/* Wake whoever may now proceed: a queued writer first, else all readers. */
+static void wake_after_write(struct umn_mm *mm)
+{
 	struct umn_mmap_lock *l = &mm->mmap_lock;
 	struct guard g;
-	bool ok;
 
 	inner_lock(mm, &g);
-	ok = !l->writer && !l->readers;
-	if (ok)
-		l->writer = 1;
+	if (__atomic_load_n(&l->writers_waiting, __ATOMIC_SEQ_CST))
+		pthread_cond_signal(&l->writers_cv);
+	pthread_cond_broadcast(&l->readers_cv);
 	inner_unlock(mm, &g);
-	return ok;
 }
 
 static void up_write(struct umn_mm *mm)
 {
-	struct umn_mmap_lock *l = &mm->mmap_lock;
-	struct guard g;
-
-	inner_lock(mm, &g);
-	l->writer = 0;
-	if (l->writers_waiting)
-		pthread_cond_signal(&l->writers_cv);
-	else
-		pthread_cond_broadcast(&l->readers_cv);
-	inner_unlock(mm, &g);
+	__atomic_store_n(&mm->mmap_lock.word, 0, __ATOMIC_SEQ_CST);
+	wake_after_write(mm);
 }
 
 static void downgrade_write(struct umn_mm *mm)
 {
-	struct umn_mmap_lock *l = &mm->mmap_lock;
-	struct guard g;
-
-	inner_lock(mm, &g);
-	l->writer = 0;
-	l->readers = 1;
-	/* Readers may join unless a writer is queued (writer preference). */
-	if (!l->writers_waiting)
-		pthread_cond_broadcast(&l->readers_cv);
-	inner_unlock(mm, &g);
+	/* WRITER -> one reader, atomically: no writer can slip in. */
+	__atomic_store_n(&mm->mmap_lock.word, 1, __ATOMIC_SEQ_CST);
+	wake_after_write(mm);
 }
 
 int umnp_mmap_lock_init(struct umn_mm *mm);
@@ -202,8 +227,7 @@ int umnp_mmap_lock_init(struct umn_mm *mm)
 		pthread_mutex_destroy(&l->mutex);
 		return -ENOMEM;
 	}
-	l->readers = 0;
-	l->writer = 0;
+	l->word = 0;
 	l->writers_waiting = 0;
 	return 0;
 }

@@ -49,12 +49,11 @@ struct umn_mm_owner_ops {
  * Private: use the umn_mmap_* functions.
  */
 struct umn_mmap_lock {
-	pthread_mutex_t mutex;
+	int word;            /* readers in bits 0-29, bit 30: writer holds it */
+	int writers_waiting; /* writers queued: new readers wait behind them */
+	pthread_mutex_t mutex;       /* slow paths only */
 	pthread_cond_t readers_cv;
 	pthread_cond_t writers_cv;
-	int readers;
-	int writer;
-	int writers_waiting;
 };
 
 /*
