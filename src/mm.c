@@ -10,6 +10,8 @@
 #include "debug.h"
 #include "notifier_internal.h"
 
+__thread int umnp_signals_blocked __attribute__((tls_model("initial-exec")));
+
 int umnp_mmap_lock_init(struct umn_mm *mm);
 void umnp_mmap_lock_destroy(struct umn_mm *mm);
 

@@ -18,6 +18,7 @@
 #include <umn/debug.h>
 #include <umn/mm.h>
 #include "debug.h"
+#include "notifier_internal.h"
 
 #define HELD_SLOTS 16
 
@@ -85,7 +86,7 @@ struct guard {
 static void inner_lock(struct umn_mm *mm, struct guard *g)
 {
 	g->masked = (__atomic_load_n(&mm->flags, __ATOMIC_RELAXED) &
-		     UMN_MM_SIGNAL_SAFE) != 0;
+		     UMN_MM_SIGNAL_SAFE) != 0 && !umnp_signals_blocked;
 	if (g->masked) {
 		sigset_t all;
 

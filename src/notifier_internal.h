@@ -52,11 +52,40 @@ static inline struct umn_subscriptions *umnp_subs(const struct umn_mm *mm)
 	return __atomic_load_n(&mm->notifier_subscriptions, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * Set (per thread) while the caller has blocked every signal itself, e.g. an
+ * event-source hook that blocks them once around its whole call: the
+ * subscriptions lock then skips its own pthread_sigmask pair (~380 ns a pair
+ * on a VM).  Use umnp_block_signals / umnp_restore_signals.
+ */
+extern __thread int umnp_signals_blocked
+	__attribute__((tls_model("initial-exec")));
+
+static inline void umnp_block_signals(sigset_t *saved)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, saved);
+	umnp_signals_blocked++;
+}
+
+static inline void umnp_restore_signals(sigset_t *saved)
+{
+	umnp_signals_blocked--;
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+static inline bool umnp_subs_need_mask(const struct umn_subscriptions *subs)
+{
+	return subs->signal_safe && !umnp_signals_blocked;
+}
+
 /* The subscriptions lock; `saved` keeps the signal mask when blocked. */
 static inline void umnp_subs_lock(struct umn_subscriptions *subs,
 				  sigset_t *saved)
 {
-	if (subs->signal_safe) {
+	if (umnp_subs_need_mask(subs)) {
 		sigset_t all;
 
 		sigfillset(&all);
@@ -69,7 +98,7 @@ static inline void umnp_subs_unlock(struct umn_subscriptions *subs,
 				    sigset_t *saved)
 {
 	pthread_mutex_unlock(&subs->lock);
-	if (subs->signal_safe)
+	if (umnp_subs_need_mask(subs))
 		pthread_sigmask(SIG_SETMASK, saved, NULL);
 }
 
