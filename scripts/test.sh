@@ -5,13 +5,15 @@
 #   1. Debug build (debug checks on): every ctest test
 #   2. ASan + UBSan build: every ctest test
 #   3. TSan build: every ctest test
-#   4. the spin model check of the protocol (verify/spin/run.sh)
-#   5. each libFuzzer target for a short bounded time (fuzz/run.sh)
+#   4. debug-yield build (random delays at every protocol step): the stress
+#      and acceptance tests
+#   5. the spin model check of the protocol (verify/spin/run.sh)
+#   6. each libFuzzer target for a short bounded time (fuzz/run.sh)
 # Prints a summary line per stage and closes with "N passed, M failed".
 #
 # Usage: scripts/test.sh [--quick] [--stage NAME]...
 #   --quick        debug build only
-#   --stage NAME   run only the named stages (debug, asan, tsan, spin, fuzz)
+#   --stage NAME   run only the named stages (debug, asan, tsan, yield, spin, fuzz)
 # Environment: UMN_STRESS_SECONDS (default 3), UMN_FUZZ_SECONDS (default 20),
 #              JOBS (default: nproc).
 set -u
@@ -32,7 +34,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ ${#stages[@]} -eq 0 ]; then
-	if [ $quick -eq 1 ]; then stages=(debug); else stages=(debug asan tsan spin fuzz); fi
+	if [ $quick -eq 1 ]; then stages=(debug); else stages=(debug asan tsan yield spin fuzz); fi
 fi
 
 bash "$root/scripts/deps.sh"
@@ -43,7 +45,7 @@ summary=()
 
 note() { printf '\n=== %s ===\n' "$*"; }
 
-# ctest_stage NAME CMAKE_ARGS...
+# ctest_stage NAME CMAKE_ARGS...  (ctest arguments from $CTEST_ARGS)
 ctest_stage() {
 	local name=$1; shift
 	local dir="$root/build-test-$name" log
@@ -58,7 +60,7 @@ ctest_stage() {
 	fi
 	note "$name: ctest"
 	log="$dir.ctest.log"
-	(cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600) 2>&1 | tee "$log"
+	(cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 ${CTEST_ARGS:-}) 2>&1 | tee "$log"
 	local line p f n
 	line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
 	if [ -z "$line" ]; then
@@ -100,6 +102,8 @@ for s in "${stages[@]}"; do
 	debug) ctest_stage debug -DCMAKE_BUILD_TYPE=Debug ;;
 	asan)  ctest_stage asan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=address,undefined ;;
 	tsan)  ctest_stage tsan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=thread ;;
+	yield) CTEST_ARGS="-L stress|acceptance" UMN_YIELD_RATE=10 \
+		ctest_stage yield -DCMAKE_BUILD_TYPE=Debug -DUMN_DEBUG_YIELD=ON ;;
 	spin)
 		if [ -x "$root/verify/spin/run.sh" ] || [ -f "$root/verify/spin/run.sh" ]; then
 			script_stage spin bash "$root/verify/spin/run.sh"
