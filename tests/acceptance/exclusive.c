@@ -61,7 +61,10 @@ int main(int argc, char **argv)
 			     &cmd), 0);
 		cpu_increment(child, addr, NPAGES);
 		cpu_increment(model, addr, NPAGES);
-		check_primary(child, addr, ints(NPAGES, 1, 1), NPAGES * PAGE);
+		int *plus1 = ints(NPAGES, 1, 1);
+
+		check_primary(child, addr, plus1, NPAGES * PAGE);
+		free(plus1);
 		CHECK_EQ(umn_model_read(model, addr, out, NPAGES * PAGE), 0);
 		check_ints(out, NPAGES, 1, 1);
 		umn_model_destroy(child);
