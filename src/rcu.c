@@ -33,9 +33,10 @@ _Static_assert(_Alignof(struct umn_rcu_head) >= _Alignof(struct rcu_slot),
 /*
  * fork: liburcu asks programs that fork without exec to call its fork hooks
  * (the grace-period lock and the call_rcu threads).  A library cannot ask
- * that of its users, so umn registers them with pthread_atfork once.
+ * that of its users, so umn registers them with pthread_atfork when it is
+ * loaded: a fork while another thread is inside a grace period then cannot
+ * hand the child a held liburcu lock.
  */
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
 static void before_fork(void)
 {
@@ -55,7 +56,7 @@ static void after_fork_child(void)
 	urcu_bp_call_rcu_after_fork_child();
 }
 
-static void register_fork_hooks(void)
+__attribute__((constructor)) static void register_fork_hooks(void)
 {
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 }
@@ -91,7 +92,6 @@ void umnp_rcu_call(struct umn_rcu_head *head,
 {
 	struct rcu_slot *slot = (struct rcu_slot *)(void *)head;
 
-	pthread_once(&fork_once, register_fork_hooks);
 	slot->fn = fn;
 	TSAN_RELEASE();
 	urcu_bp_call_rcu(&slot->head, call_trampoline);
@@ -99,7 +99,6 @@ void umnp_rcu_call(struct umn_rcu_head *head,
 
 void umnp_rcu_barrier(void)
 {
-	pthread_once(&fork_once, register_fork_hooks);
 	urcu_bp_barrier();
 	TSAN_ACQUIRE();
 }
