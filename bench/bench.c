@@ -30,7 +30,7 @@ void bench_init(int argc, char **argv)
 			opt_rounds = atoi(argv[++i]);
 	}
 	if (opt_rounds <= 0)
-		opt_rounds = opt_quick ? 5 : 9;
+		opt_rounds = opt_quick ? 5 : 11;
 	if (opt_rounds > BENCH_MAX_ROUNDS)
 		opt_rounds = BENCH_MAX_ROUNDS;
 }
@@ -42,7 +42,7 @@ bool bench_quick(void)
 
 int bench_rounds(void)
 {
-	return opt_rounds ? opt_rounds : 9;
+	return opt_rounds ? opt_rounds : 11;
 }
 
 uint64_t bench_scale(uint64_t full, uint64_t min)

@@ -33,7 +33,7 @@
 /* ---- options: bench_init parses --quick and --rounds N ---- */
 void bench_init(int argc, char **argv);
 bool bench_quick(void);
-int bench_rounds(void);           /* 9 by default, 5 with --quick */
+int bench_rounds(void);           /* 11 by default, 5 with --quick */
 /* Scale a duration or a count by 1 (full) or 1/4 (quick), at least min. */
 uint64_t bench_scale(uint64_t full, uint64_t min);
 

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	if (!a.mm)
 		return 1;
 	printf("== 2. start + end, no subscriptions (inline fast path)\n");
-	bench_interleave(c, 2, bench_rounds(), 5e6);
+	bench_interleave(c, 2, bench_rounds(), bench_quick() ? 5e6 : 20e6);
 	bench_print_cases(stdout, c, 2);
 	printf("  same-round ratio median %.4fx; has_notifiers=%d\n",
 	       bench_round_ratio(&c[1], &c[0]), umn_mm_has_notifiers(a.mm));

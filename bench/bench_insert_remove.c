@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 		check(umn_interval_notifier_insert(&others[i], mm,
 			BASE + 2 * PAGE * i, PAGE, &sub_ops), "insert other");
 	printf("== 6. insert + remove (tree of %lu others)\n", NOTHERS);
-	bench_interleave(c, 5, rounds, 5e6);
+	bench_interleave(c, 5, rounds, bench_quick() ? 5e6 : 20e6);
 	bench_print_cases(stdout, c, 5);
 
 	bench_emit(&(struct bench_row){

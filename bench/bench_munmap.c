@@ -162,7 +162,7 @@ int main(int argc, char **argv)
 	/* children are short and noisy: twice the usual rounds */
 	rounds = 2 * bench_rounds() > BENCH_MAX_ROUNDS ? BENCH_MAX_ROUNDS :
 							 2 * bench_rounds();
-	pairs = bench_scale(10000, 4000);
+	pairs = bench_scale(20000, 4000);
 	snprintf(pairs_s, sizeof(pairs_s), "%lu", pairs);
 	len = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
 	if (len <= 0)
@@ -247,7 +247,7 @@ int main(int argc, char **argv)
 		};
 
 		bench_pin(0);
-		bench_interleave(c, 2, bench_rounds(), 5e6);
+		bench_interleave(c, 2, bench_rounds(), bench_quick() ? 5e6 : 20e6);
 		bench_print_cases(stdout, c, 2);
 		bench_emit(&(struct bench_row){
 			.id = "5s", .name = "a signal-safe locked section",

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 
 	bench_init(argc, argv);
 	rounds = bench_rounds();
-	seconds = bench_quick() ? 0.05 : 0.12;
+	seconds = bench_quick() ? 0.05 : 0.2;
 	mm = umn_mm_new();
 	if (!mm)
 		return 1;

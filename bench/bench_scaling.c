@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 			c[i] = (struct bench_case){ .label = labels[i],
 						    .fn = run, .arg = &sp[i] };
 		}
-		bench_interleave(c, NSIZES, bench_rounds(), 10e6);
+		bench_interleave(c, NSIZES, bench_rounds(), bench_quick() ? 10e6 : 30e6);
 		bench_print_cases(stdout, c, NSIZES);
 		report(pass ? "hot" : "random", c, pass == 0);
 	}

@@ -29,17 +29,18 @@ while [ $# -gt 0 ]; do
 done
 
 echo "building (Release) in $build ..." >&2
+mkdir -p "$build"
 cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release -DUMN_BENCH=ON \
-  -DUMN_TESTS=OFF >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log" >&2; exit 1; }
-grep -E '^-- bench:' "$build.configure.log" >&2 || true
+  -DUMN_TESTS=OFF >"$build/bench-configure.log" 2>&1 ||
+  { cat "$build/bench-configure.log" >&2; exit 1; }
+grep -E '^-- bench:' "$build/bench-configure.log" >&2 || true
 targets=(bench_table)
 for f in "$here"/bench_*.c; do
   n=$(basename "$f" .c)
   targets+=("$n")
 done
-cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >"$build.build.log" 2>&1 ||
-  { tail -40 "$build.build.log" >&2; exit 1; }
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >"$build/bench-build.log" 2>&1 ||
+  { tail -40 "$build/bench-build.log" >&2; exit 1; }
 
 bin=$build/bench
 details=$build/bench-details.log
