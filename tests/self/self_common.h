@@ -39,4 +39,84 @@ static inline bool self_expect_covered(const char *call, unsigned int sources)
 	return true;
 }
 
-#endif
+
+/* ---- an event log fed by a classic subscription on umn_mm_self() ------- */
+#ifdef SELF_LOG
+
+#include <stdint.h>
+#include <sys/mman.h>
+#include <umn/interval.h>
+#include <umn/notifier.h>
+
+#define LOG_MAX 256
+
+struct log_ev {
+	unsigned long start, end;
+	int event;
+	unsigned int origin;
+	unsigned int flags;
+	int phase;   /* 0 start, 1 end */
+	bool mapped; /* the first page of the range was still mapped at start */
+};
+
+/* Per thread: hooks deliver on the thread making the call. */
+static __thread struct log_ev tlog[LOG_MAX];
+static __thread int tlog_n;
+
+static bool page_mapped(unsigned long addr)
+{
+	unsigned char vec;
+
+	return mincore((void *)(addr & ~4095ul), 4096, &vec) == 0;
+}
+
+static int log_start(struct umn_notifier *sub,
+		     const struct umn_notifier_range *r)
+{
+	(void)sub;
+	if (tlog_n < LOG_MAX)
+		tlog[tlog_n++] = (struct log_ev){ r->start, r->end, r->event,
+						  r->origin, r->flags, 0,
+						  page_mapped(r->start) };
+	return 0;
+}
+
+static void log_end(struct umn_notifier *sub,
+		    const struct umn_notifier_range *r)
+{
+	(void)sub;
+	if (tlog_n < LOG_MAX)
+		tlog[tlog_n++] = (struct log_ev){ r->start, r->end, r->event,
+						  r->origin, r->flags, 1, false };
+}
+
+static const struct umn_notifier_ops log_ops = {
+	.invalidate_range_start = log_start,
+	.invalidate_range_end = log_end,
+};
+
+static inline void log_reset(void)
+{
+	tlog_n = 0;
+}
+
+/* The start of an event of kind ev covering [s, e), seen with its end.
+ * Returns the start record or NULL. */
+static inline const struct log_ev *log_find(int ev, unsigned long s,
+					    unsigned long e)
+{
+	for (int i = 0; i < tlog_n; i++) {
+		if (tlog[i].phase || tlog[i].event != ev ||
+		    tlog[i].start > s || tlog[i].end < e)
+			continue;
+		for (int j = i + 1; j < tlog_n; j++)
+			if (tlog[j].phase == 1 && tlog[j].start == tlog[i].start &&
+			    tlog[j].end == tlog[i].end && tlog[j].event == ev)
+				return &tlog[i];
+	}
+	return NULL;
+}
+
+#endif /* SELF_LOG */
+
+#endif /* UMN_TESTS_SELF_COMMON_H */
