@@ -459,7 +459,10 @@ unsigned long umn_interval_read_begin(struct umn_interval_notifier *sub)
 					     __ATOMIC_RELAXED) : 0;
 	}
 	subs = umnp_subs(sub->mm);
+	/* Reported whether or not it would wait this time (like the kernel's
+	 * wait_event): the bug is calling it from there at all. */
 	umnp_dbg_in_callback(__func__);
+	umnp_dbg_might_sleep(__func__);
 	umnp_lockmap_touch();
 	/* Order matters: the subscription's seq first (see the top). */
 	seq = __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE);
@@ -467,7 +470,6 @@ unsigned long umn_interval_read_begin(struct umn_interval_notifier *sub)
 	if (seq != seq_load(subs))
 		return seq;
 	/* An invalidation covering sub is running: wait for its end. */
-	umnp_dbg_might_sleep(__func__);
 	w.subs = subs;
 	w.seq = seq;
 	umnp_wait_event(&subs->wq, seq_changed, &w);
