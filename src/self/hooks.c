@@ -375,6 +375,7 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	struct umn_notifier_range rg[2];
 	struct ranges r;
 	uint64_t oldmask;
+	bool masked = false;
 	long ret;
 	int saved_errno;
 
@@ -389,28 +390,31 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	}
 	if (!umn_mm_has_notifiers(mm)) {
 		ret = real_call(nr, a, real, ctx);
-		if (umn_mm_has_notifiers(mm)) {
-			/* First subscriber arrived during the call. */
-			block_signals(&oldmask);
-			umn_mmap_read_lock(mm);
-			notify(mm, rg, &r, origin,
-			       UMN_NOTIFIER_RANGE_DEFERRABLE |
-				       UMN_NOTIFIER_RANGE_AFTER);
-			notify_end(rg, &r);
-			umn_mmap_read_unlock(mm);
-			restore_signals(&oldmask);
-		}
+		if (!umn_mm_has_notifiers(mm))
+			goto out;
+		/* The first subscriber arrived during the call. */
+		block_signals(&oldmask);
+		masked = true;
+		umn_mmap_read_lock(mm);
+		notify(mm, rg, &r, origin,
+		       UMN_NOTIFIER_RANGE_DEFERRABLE | UMN_NOTIFIER_RANGE_AFTER);
+		notify_end(rg, &r);
+		umn_mmap_read_unlock(mm);
 		goto out;
 	}
 	block_signals(&oldmask);
+	masked = true;
 	umn_mmap_read_lock(mm);
 	notify(mm, rg, &r, origin, UMN_NOTIFIER_RANGE_DEFERRABLE);
 	ret = real_call(nr, a, real, ctx);
 	notify_end(rg, &r);
 	umn_mmap_read_unlock(mm);
-	restore_signals(&oldmask);
 out:
 	umnp_self_guard_exit();
+	/* After the guard: a signal that arrived meanwhile is delivered on
+	 * this unmask, and its handler's calls are hooked normally. */
+	if (masked)
+		restore_signals(&oldmask);
 	errno = saved_errno;
 	return ret;
 }
