@@ -61,6 +61,7 @@
 #include <errno.h>
 #include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <umn/notifier.h>
@@ -556,6 +557,10 @@ int umnp_self_patch_install(void)
 	}
 	/* W^X for the stubs from now on. */
 	text_protect(stub_page, STUB_PAGE_SIZE, PROT_READ | PROT_EXEC);
+	if (getenv("UMN_SELF_DEBUG"))
+		for (size_t i = 0; i < NTARGETS; i++)
+			fprintf(stderr, "umn: patch %s: %s\n", targets[i].name,
+				targets[i].how);
 out:
 	dlclose(libc);
 	return ret;
