@@ -10,6 +10,7 @@
 #include "debug.h"
 
 #if UMN_TSAN
+#include <pthread.h>
 #include <sanitizer/tsan_interface.h>
 #endif
 
@@ -93,23 +94,46 @@ struct dbg_thread {
 static __thread struct dbg_thread dbg;
 
 #if UMN_TSAN
-/* The fake lock's address: only its identity matters to TSan. */
-static char invalidate_lock_map;
+/*
+ * The fake lock: only its address matters to TSan.  A fork child must not
+ * inherit the parent's annotation state (another thread may "hold" it in a
+ * callback at fork time, and TSan's bookkeeping for it can hang the child),
+ * so each child moves on to a fresh address.
+ */
+#define LOCK_MAPS 64
+static char invalidate_lock_maps[LOCK_MAPS];
+static unsigned int lock_map_index;
+
+static void *lock_map(void)
+{
+	return &invalidate_lock_maps[__atomic_load_n(&lock_map_index,
+						     __ATOMIC_RELAXED)];
+}
+
+static void lock_map_after_fork_child(void)
+{
+	lock_map_index = (lock_map_index + 1) % LOCK_MAPS;
+}
+
+__attribute__((constructor)) static void lock_map_init(void)
+{
+	pthread_atfork(NULL, NULL, lock_map_after_fork_child);
+}
 #endif
 
 void umnp_lockmap_acquire(void)
 {
 #if UMN_TSAN
-	__tsan_mutex_pre_lock(&invalidate_lock_map, __tsan_mutex_read_lock);
-	__tsan_mutex_post_lock(&invalidate_lock_map, __tsan_mutex_read_lock, 0);
+	__tsan_mutex_pre_lock(lock_map(), __tsan_mutex_read_lock);
+	__tsan_mutex_post_lock(lock_map(), __tsan_mutex_read_lock, 0);
 #endif
 }
 
 void umnp_lockmap_release(void)
 {
 #if UMN_TSAN
-	__tsan_mutex_pre_unlock(&invalidate_lock_map, __tsan_mutex_read_lock);
-	__tsan_mutex_post_unlock(&invalidate_lock_map, __tsan_mutex_read_lock);
+	__tsan_mutex_pre_unlock(lock_map(), __tsan_mutex_read_lock);
+	__tsan_mutex_post_unlock(lock_map(), __tsan_mutex_read_lock);
 #endif
 }
 

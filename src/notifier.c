@@ -486,11 +486,18 @@ void umn_notifier_synchronize(void)
 int umn__invalidate_range_start(struct umn_notifier_range *range)
 {
 	struct umn_subscriptions *subs = umnp_subs(range->mm);
+	bool blockable = umn_notifier_range_blockable(range);
 	int ret = 0;
 
 	if (!subs)
 		return 0;
-	umnp_lockmap_acquire();
+	/*
+	 * The lock map only for blockable ranges: a non-blockable callback
+	 * may only trylock, which cannot deadlock, but TSan would still record
+	 * an ordering edge from it.
+	 */
+	if (blockable)
+		umnp_lockmap_acquire();
 	if (has_itree(subs)) {
 		ret = umnp_itree_invalidate(subs, range);
 		if (ret)
@@ -508,7 +515,8 @@ int umn__invalidate_range_start(struct umn_notifier_range *range)
 			umnp_itree_inv_end(subs);
 	}
 out:
-	umnp_lockmap_release();
+	if (blockable)
+		umnp_lockmap_release();
 	return ret;
 }
 
@@ -518,12 +526,14 @@ void umn__invalidate_range_end(struct umn_notifier_range *range, bool only_end)
 
 	if (!subs)
 		return;
-	umnp_lockmap_acquire();
+	if (umn_notifier_range_blockable(range))
+		umnp_lockmap_acquire();
 	if (has_itree(subs))
 		umnp_itree_inv_end(subs);
 	if (!hlist_empty(subs))
 		hlist_invalidate_end(subs, range, only_end);
-	umnp_lockmap_release();
+	if (umn_notifier_range_blockable(range))
+		umnp_lockmap_release();
 }
 
 void umn__invalidate_range(struct umn_mm *mm, unsigned long start,

@@ -89,13 +89,6 @@ int main(void)
 	pthread_t ti, ts;
 	int forks = 0, during = 0;
 
-#if defined(__SANITIZE_THREAD__)
-	/* libumn's TSan lock-map annotation is not reset in the child: the
-	 * child blocks inside TSan's runtime (reported to the lead in
-	 * /tmp/umn-requests/model.md).  Skip until libumn handles it. */
-	printf("# skipped under ThreadSanitizer: lock-map state across fork\n");
-	return T_SKIP;
-#endif
 
 	model = umn_model_new(0);
 	region = map(model, 16 * PAGE, UMN_MODEL_PROT_READ | UMN_MODEL_PROT_WRITE,
