@@ -112,7 +112,8 @@ static void *lock_map(void)
 
 static void lock_map_after_fork_child(void)
 {
-	lock_map_index = (lock_map_index + 1) % LOCK_MAPS;
+	__atomic_store_n(&lock_map_index, (lock_map_index + 1) % LOCK_MAPS,
+			 __ATOMIC_RELAXED);
 }
 
 __attribute__((constructor)) static void lock_map_init(void)

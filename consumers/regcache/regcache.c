@@ -195,6 +195,7 @@ int regcache_get(struct regcache *rc, unsigned long addr, unsigned long len,
 {
 	unsigned long start, end;
 	struct regcache_region *r;
+	bool dead;
 
 	if (!rc || !out || len == 0 || addr + len < addr)
 		return -EINVAL;
@@ -206,8 +207,9 @@ int regcache_get(struct regcache *rc, unsigned long addr, unsigned long len,
 	r = index_lookup(rc, start, end);
 	if (r)
 		rc->stats.hits++;
+	dead = rc->dead != NULL;
 	pthread_mutex_unlock(&rc->lock);
-	if (rc->dead)
+	if (dead)
 		reclaim(rc);
 	if (r) {
 		*out = r;
