@@ -5,15 +5,16 @@
 #   1. Debug build (debug checks on): every ctest test
 #   2. ASan + UBSan build: every ctest test
 #   3. TSan build: every ctest test
-#   4. debug-yield build (random delays at every protocol step): the stress
+#   4. Release build (no debug checks: the inline fast paths): every test
+#   5. debug-yield build (random delays at every protocol step): the stress
 #      and acceptance tests
-#   5. the spin model check of the protocol (verify/spin/run.sh)
-#   6. each libFuzzer target for a short bounded time (fuzz/run.sh)
+#   6. the spin model check of the protocol (verify/spin/run.sh)
+#   7. each libFuzzer target for a short bounded time (fuzz/run.sh)
 # Prints a summary line per stage and closes with "N passed, M failed".
 #
 # Usage: scripts/test.sh [--quick] [--stage NAME]...
 #   --quick        debug build only
-#   --stage NAME   run only the named stages (debug, asan, tsan, yield, spin, fuzz)
+#   --stage NAME   run only the named stages (debug, asan, tsan, release, yield, spin, fuzz)
 # Environment: UMN_STRESS_SECONDS (default 3), UMN_FUZZ_SECONDS (default 20),
 #              JOBS (default: nproc).
 set -u
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ ${#stages[@]} -eq 0 ]; then
-	if [ $quick -eq 1 ]; then stages=(debug); else stages=(debug asan tsan yield spin fuzz); fi
+	if [ $quick -eq 1 ]; then stages=(debug); else stages=(debug asan tsan release yield spin fuzz); fi
 fi
 
 bash "$root/scripts/deps.sh"
@@ -102,6 +103,7 @@ for s in "${stages[@]}"; do
 	debug) ctest_stage debug -DCMAKE_BUILD_TYPE=Debug ;;
 	asan)  ctest_stage asan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=address,undefined ;;
 	tsan)  ctest_stage tsan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=thread ;;
+	release) ctest_stage release -DCMAKE_BUILD_TYPE=Release ;;
 	yield) CTEST_ARGS="-L stress|acceptance" UMN_YIELD_RATE=10 \
 		ctest_stage yield -DCMAKE_BUILD_TYPE=Debug -DUMN_DEBUG_YIELD=ON ;;
 	spin)

@@ -300,6 +300,7 @@ static void insert_prepared(struct umn_interval_notifier *sub,
 	sub->it.last = last;
 	sub->deferred_next = NULL;
 	sub->deferred_pending = 0;
+	sub->subs_seq = &subs->invalidate_seq;
 	umn_mm_grab(mm);	/* pairs with the drop in remove */
 	umnp_yield();
 	umnp_subs_lock(subs, &saved);
@@ -443,11 +444,14 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 	if (w.subs)
 		umnp_wait_event(&subs->wq, seq_changed_locked, &w);
 	sub->mm = NULL;
+	sub->subs_seq = NULL;
 	umn_mm_drop(mm);	/* pairs with the grab in insert */
 	return 0;
 }
 
-unsigned long umn_interval_read_begin(struct umn_interval_notifier *sub)
+const int umn__debug_checks = UMN_LIB_DEBUG;
+
+unsigned long umn__interval_read_begin(struct umn_interval_notifier *sub)
 {
 	struct umn_subscriptions *subs;
 	struct seq_wait w;

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <umn/mm.h>
 #include <umn/notifier.h>
 #include "debug.h"
@@ -23,7 +24,11 @@ struct umn_mm *umn_mm_new_flags(unsigned int flags)
 		errno = EINVAL;
 		return NULL;
 	}
-	mm = calloc(1, sizeof(*mm));
+	/* aligned: the lock word has a cache line of its own */
+	if (posix_memalign((void **)&mm, _Alignof(struct umn_mm), sizeof(*mm)))
+		mm = NULL;
+	if (mm)
+		memset(mm, 0, sizeof(*mm));
 	if (!mm) {
 		errno = ENOMEM;
 		return NULL;

@@ -20,26 +20,33 @@
 #include <umn/notifier.h>
 #include "wait.h"
 
+/*
+ * Laid out by who writes what: the first cache line is read-mostly (read by
+ * every read_begin and every start), the second is written by every start
+ * and end (lock, active count), the third by wake-ups.  Sharing a line made
+ * an invalidator on unrelated ranges halve a reader's read_begin rate.
+ */
+#define UMNP_CACHELINE 64
 struct umn_subscriptions {
-	/* Classic subscriptions: an RCU list; writers hold `lock`. */
-	struct umn_notifier *list;
-	/* Interval mode enabled; set once under the mmap write lock. */
-	bool has_itree;
-	bool signal_safe;
-	pthread_mutex_t lock;
 	/*
 	 * Even: no invalidation touches an interval.  Odd: full exclusion,
 	 * the tree is frozen.  Written under `lock`, read locklessly by
 	 * umn_interval_read_begin() and the waiters.
 	 */
-	unsigned long invalidate_seq;
+	unsigned long invalidate_seq __attribute__((aligned(UMNP_CACHELINE)));
+	/* Classic subscriptions: an RCU list; writers hold `lock`. */
+	struct umn_notifier *list;
+	/* Interval mode enabled; set once under the mmap write lock. */
+	bool has_itree;
+	bool signal_safe;
+	pthread_mutex_t lock __attribute__((aligned(UMNP_CACHELINE)));
 	/* Invalidations between start and end (interval mode only). */
 	unsigned long active_invalidate_ranges;
 	struct umn_itree_root itree;
 	/* Inserts and removes that arrived during full exclusion. */
 	struct umn_interval_notifier *deferred_list;
 	/* Woken by the end that makes invalidate_seq even. */
-	struct umnp_waitq wq;
+	struct umnp_waitq wq __attribute__((aligned(UMNP_CACHELINE)));
 };
 
 /* Interval subscription states (umn_interval_notifier.state). */

@@ -74,6 +74,8 @@ struct umn_interval_notifier {
 	struct umn_mm *mm;
 	struct umn_interval_notifier *deferred_next;
 	unsigned long invalidate_seq;    /* always odd */
+	/* the address space's seq, while inserted (inline read_begin) */
+	const unsigned long *subs_seq;
 	unsigned int state;
 	/* refused invalidations of deferrable ranges, waiting for the owner */
 	unsigned int deferred_pending;
@@ -114,14 +116,34 @@ int umn_interval_notifier_insert_locked(
  */
 int umn_interval_notifier_remove(struct umn_interval_notifier *sub);
 
+/* Out of line: the waiting (and debug-checking) read_begin. */
+unsigned long umn__interval_read_begin(struct umn_interval_notifier *sub);
+/* Non-zero when libumn was built with its debug checks. */
+extern const int umn__debug_checks;
+
 /*
  * umn_interval_read_begin - start a read of sub's range: returns the
  * sequence to pass to read_retry/check_retry.  Waits while an invalidation
- * covering sub is running.  Lock-free when nothing collides.
+ * covering sub is running.  When nothing collides it is two loads, inline:
+ * the subscription's seq (acquire), then the address space's.
  * Context: blockable; not from a callback, nor holding a lock a callback
- * takes.
+ * takes.  A subscription that is not inserted is reported (the return value
+ * is then meaningless).
  */
-unsigned long umn_interval_read_begin(struct umn_interval_notifier *sub);
+static inline unsigned long
+umn_interval_read_begin(struct umn_interval_notifier *sub)
+{
+	const unsigned long *subs_seq = sub ? sub->subs_seq : 0;
+
+	if (__builtin_expect(subs_seq && !umn__debug_checks, 1)) {
+		unsigned long seq = __atomic_load_n(&sub->invalidate_seq,
+						    __ATOMIC_ACQUIRE);
+
+		if (seq != __atomic_load_n(subs_seq, __ATOMIC_ACQUIRE))
+			return seq;
+	}
+	return umn__interval_read_begin(sub);
+}
 
 /*
  * umn_interval_read_retry - under the user lock that invalidate() takes:

@@ -67,9 +67,11 @@ struct umn_mm {
 	int users;
 	int count;
 	unsigned int flags;
-	struct umn_mmap_lock mmap_lock;
 	const struct umn_mm_owner_ops *owner_ops;
 	void *owner;
+	/* written by every lock operation: kept off the line above, which
+	 * umn_mm_has_notifiers() reads on every hook */
+	struct umn_mmap_lock mmap_lock __attribute__((aligned(64)));
 };
 
 /* umn_mm.flags */
