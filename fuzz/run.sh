@@ -34,8 +34,9 @@ if ! command -v clang >/dev/null; then
 fi
 if ! CC=clang cmake -S "$here" -B "$build" -DUMN_FUZZ=ON -DUMN_TESTS=OFF \
 	-DUMN_BENCH=OFF >"$build.configure.log" 2>&1 ||
-   ! cmake --build "$build" -j"$(nproc)" >"$build.build.log" 2>&1; then
-	tail -20 "$build.configure.log" "$build.build.log" 2>/dev/null
+   ! cmake --build "$build" -j"$(nproc)" --target $(cd "$here/fuzz" &&
+	ls fuzz_*.c | sed 's/\.c$//') >"$build.build.log" 2>&1; then
+	grep -iE 'error' "$build.configure.log" "$build.build.log" | head -20
 	echo "fuzz: build failed"
 	echo "fuzz: 0 passed, 1 failed"
 	exit 1
