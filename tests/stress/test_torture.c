@@ -71,6 +71,7 @@
 #define NSLOTS           (NREADERS * SLOTS_PER_READER + NCHURN_SLOTS)
 #define NINV             3
 #define NTHR             (NINV + 1) /* invalidator ids, + the churn thread */
+#define STALL_SECONDS    20
 
 #define PAGE_LIVE 0x50414745u /* "PAGE" */
 #define PAGE_DEAD 0xdeadbeefu
@@ -180,7 +181,7 @@ static bool range_pages(unsigned long start, unsigned long end,
 }
 
 /* ---- quiescent states for deferred-range frees (a tiny QSBR) ---- */
-static unsigned long qs[NREADERS];
+static unsigned long qs[NREADERS];       /* also the readers' heartbeat */
 
 struct zombie {
 	struct page *p;
@@ -397,6 +398,7 @@ struct reader {
 	pthread_t thread;
 	struct owner own;
 	struct tslot *slot[SLOTS_PER_READER];
+	int done;
 };
 
 static struct reader readers[NREADERS];
@@ -515,6 +517,7 @@ static void *reader_main(void *arg)
 		__atomic_fetch_add(&qs[r->id], 1, __ATOMIC_ACQ_REL);
 		t_delay();
 	}
+	STORE(&r->done, 1);
 	return NULL;
 }
 
@@ -866,11 +869,35 @@ int main(void)
 				      (void *)(intptr_t)i));
 	CHECK(!pthread_create(&churn, NULL, churn_main, NULL));
 
-	while (t_now() - t0 < secs) {
+	/* Stall detector: every reader must make progress (a lost wake-up
+	 * leaves one in read_begin or remove for ever). */
+	unsigned long beat[NREADERS] = { 0 };
+	double last_beat[NREADERS];
+	for (int r = 0; r < NREADERS; r++)
+		last_beat[r] = t0;
+	for (double now = t0;; now = t_now()) {
 		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		if (now - t0 >= secs && !LOAD(&g_stop))
+			STORE(&g_stop, 1);
+		for (int r = 0; r < NREADERS; r++) {
+			unsigned long b = LOAD(&qs[r]);
+
+			if (b != beat[r] || LOAD(&readers[r].done)) {
+				beat[r] = b;
+				last_beat[r] = now;
+			} else if (now - last_beat[r] > STALL_SECONDS) {
+				FAIL("stall: reader %d made no progress for "
+				     "%d s", r, STALL_SECONDS);
+			}
+		}
+		int done = 0;
+		for (int r = 0; r < NREADERS; r++)
+			done += LOAD(&readers[r].done);
+		if (done == NREADERS)
+			break;
 		nanosleep(&ts, NULL);
 	}
-	STORE(&g_stop, 1);
 	for (int r = 0; r < NREADERS; r++)
 		CHECK(!pthread_join(readers[r].thread, NULL));
 	STORE(&g_stop, 2); /* readers gone: zombies may all go */
