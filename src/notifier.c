@@ -502,6 +502,7 @@ int umn__invalidate_range_start(struct umn_notifier_range *range)
 	 */
 	if (blockable)
 		umnp_lockmap_acquire();
+	__atomic_add_fetch(&subs->open_pairs, 1, __ATOMIC_RELAXED);
 	if (has_itree(subs)) {
 		ret = umnp_itree_invalidate(subs, range);
 		if (ret)
@@ -519,9 +520,25 @@ int umn__invalidate_range_start(struct umn_notifier_range *range)
 			umnp_itree_inv_end(subs);
 	}
 out:
+	if (ret)	/* no end will follow a refused start */
+		__atomic_sub_fetch(&subs->open_pairs, 1, __ATOMIC_RELAXED);
 	if (blockable)
 		umnp_lockmap_release();
 	return ret;
+}
+
+/* Close one open pair; false (nothing changed) if none is open. */
+static bool close_pair(struct umn_subscriptions *subs)
+{
+	unsigned long open = __atomic_load_n(&subs->open_pairs, __ATOMIC_RELAXED);
+
+	do {
+		if (open == 0)
+			return false;
+	} while (!__atomic_compare_exchange_n(&subs->open_pairs, &open,
+					      open - 1, true, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return true;
 }
 
 void umn__invalidate_range_end(struct umn_notifier_range *range, bool only_end)
@@ -530,6 +547,11 @@ void umn__invalidate_range_end(struct umn_notifier_range *range, bool only_end)
 
 	if (!subs)
 		return;
+	if (!close_pair(subs)) {
+		umnp_warn("umn_notifier_invalidate_range_end",
+			  "end without a matching start: ignored");
+		return;
+	}
 	if (umn_notifier_range_blockable(range))
 		umnp_lockmap_acquire();
 	if (has_itree(subs))

@@ -40,6 +40,11 @@ struct umn_subscriptions {
 	bool has_itree;
 	bool signal_safe;
 	pthread_mutex_t lock __attribute__((aligned(UMNP_CACHELINE)));
+	/*
+	 * start/end pairs open right now, in every mode (atomic): an end with
+	 * none open is misuse, reported and ignored before any callback.
+	 */
+	unsigned long open_pairs;
 	/* Invalidations between start and end (interval mode only). */
 	unsigned long active_invalidate_ranges;
 	struct umn_itree_root itree;

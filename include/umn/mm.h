@@ -137,7 +137,8 @@ void umn_mm_grab(struct umn_mm *mm);
 /*
  * umn_mm_drop - drop a count reference (kernel: mmdrop); the last frees the
  * address space and its subscriptions object.  Lock-free, may free.
- * An unbalanced drop is reported and ignored.
+ * Dropping a reference the caller does not hold is undefined, as with
+ * mmdrop: the drop that reached zero already freed the object.
  */
 void umn_mm_drop(struct umn_mm *mm);
 
