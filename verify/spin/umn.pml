@@ -67,6 +67,21 @@
  *   BUG_LOST_WAKEUP           a waiter samples gen after checking seq.
  *   BUG_REFUSE_NO_SEQ         (NONBLOCK) a refused callback records the
  *                             pending range but does not store sub.seq.
+ *   BUG_INSERT_NO_COLLIDE     insert during partial exclusion (invalidations
+ *                             running, seq even) does not make seq odd and
+ *                             stores sub.seq = seq - 1 as when idle.
+ *   BUG_REMOVE_NO_WAIT        remove queues the removal but does not wait.
+ *
+ *   CONTRACT_INV6_LITERAL     not a bug: asserts the contract's wording of
+ *                             inv 6 literally ("no covering invalidation
+ *                             started since read_begin sampled, and none is
+ *                             still running").  spin refutes it: a start
+ *                             whose callback on the subscription has not
+ *                             run yet does not stop publication (nor does
+ *                             it in the kernel); the callback still to come
+ *                             drops the entry before the primary changes
+ *                             the page.  The precise guarantee is inv 6 as
+ *                             checked above.
  *
  * ABSTRACTIONS (where the model is not the C code, and why)
  *   - Sequential consistency.  spin interleaves atomic statements; C11's
@@ -123,6 +138,10 @@
 #define NCYCLES 1
 #endif
 
+#ifndef NB_ID
+#define NB_ID 1
+#endif
+
 #define SEQMOD 16
 #define ODD(x) (((x) & 1) == 1)
 
@@ -164,6 +183,7 @@ bool pending;           /* NONBLOCK: A has a refused range to drop */
 bool gone[NSUB];        /* remove(s) has returned */
 byte inc[NSUB];         /* incarnation (insert count) */
 bool cbsince;           /* an invalidation stored sseq[SA] since read_begin returned */
+bool startedA;          /* an invalidation covering A started since read_begin's load of sub.seq */
 bool runA[NINV];        /* invalidation i covers A (A in tree) and has not ended */
 bool cbdoneA[NINV];     /* ... and has already stored sseq[SA] */
 
@@ -218,7 +238,11 @@ inline insert(s)
 		inc[s]++;
 		gone[s] = false;
 		if
+#ifndef BUG_INSERT_NO_COLLIDE
 		:: nactive > 0 ->
+#else
+		:: ODD(seq) ->
+#endif
 			if
 			:: ODD(seq) -> st[s] = S_DEFINS
 			:: else ->
@@ -256,6 +280,9 @@ inline remove(s, w, c, g)
 		fi;
 		UNLOCK()
 	};
+#ifdef BUG_REMOVE_NO_WAIT
+	w = NOSEQ;
+#endif
 	if
 	:: w != NOSEQ ->
 		do
@@ -286,11 +313,11 @@ inline remove(s, w, c, g)
 inline read_begin(s, c, g, ok)
 {
 #ifndef BUG_READ_BEGIN_ORDER
-	s = sseq[SA];
+	atomic { s = sseq[SA]; startedA = false };
 	atomic { c = seq; cbsince = false };
 #else
 	c = seq;
-	atomic { s = sseq[SA]; cbsince = false };
+	atomic { s = sseq[SA]; startedA = false; cbsince = false };
 #endif
 #ifndef BUG_READ_BEGIN_NO_WAIT
 	if
@@ -322,31 +349,45 @@ inline read_begin(s, c, g, ok)
 }
 
 /* ------------------------------------------------------------------ */
-/* the subscriber's invalidate callback on A                           */
-inline callback_A(id, cur, lo, hi, blk)
+/* the tree walk's visit of A, with the subscriber's invalidate callback.
+ * The walk's "is A in the tree and in range" test is folded into the first
+ * step of each way the callback can go (the tree is frozen meanwhile, which
+ * the asserts check).  Do NOT wrap this in an atomic: its steps must stay
+ * separate (BUG_SET_SEQ_AFTER_UNLOCK, the refusal's two steps). */
+#define A_HIT (INTREE(SA) && INTERSECTS(SA, lo, hi))
+#define A_CB_PRE \
+	assert((snap & 1) && inc[SA] == incA);   /* inv 4, 7: tree frozen */ \
+	assert(!gone[SA] && seq == cur)          /* inv 12, 7 */
+
+inline visit_A(id, cur, lo, hi, blk)
 {
 	if
-	:: atomic { ul == 0 -> ul = _pid + 1;
-		/* lock(ul) (or a trylock that succeeded, when !blk); the
+	:: atomic { A_HIT && ul == 0 ->
+		/* lock(ul) (or a trylock that worked, when !blk); the
 		 * section is one step: its only lock-free reader is
 		 * read_begin's load of sub.seq */
-			assert(!gone[SA] && seq == cur);                 /* inv 12, 7 */
+		ul = _pid + 1;
+		A_CB_PRE;
 #ifndef BUG_SET_SEQ_AFTER_UNLOCK
-			SET_SSEQ(SA, cur);
-			cbsince = true;
-			cbdoneA[id] = true;
+		SET_SSEQ(SA, cur);
+		cbsince = true;
+		cbdoneA[id] = true;
 #endif
-			mvalid = false;             /* drop page 0: it is in range */
-			ul = 0
-	};
+		mvalid = false;         /* drop page 0: it is in the range */
+		ul = 0;
+		called = called | 1
+	   };
 #ifdef BUG_SET_SEQ_AFTER_UNLOCK
-		atomic { SET_SSEQ(SA, cur); cbsince = true; cbdoneA[id] = true };
-#endif
+		atomic { SET_SSEQ(SA, cur); cbsince = true; cbdoneA[id] = true }
+#else
 		skip
-	:: atomic { !blk && ul != 0 ->
-		/* trylock failed: refuse; umn records the range under lk and
-		 * stores A's seq itself (without ul), then start goes on */
-		assert(!gone[SA] && seq == cur);
+#endif
+	:: atomic { A_HIT && !blk && ul != 0 ->
+		/* trylock failed: the callback refuses; umn records the
+		 * range under lk and stores A's seq itself (without ul),
+		 * then start goes on */
+		A_CB_PRE;
+		called = called | 1;
 		LOCK();
 		pending = true
 	   };
@@ -355,6 +396,7 @@ inline callback_A(id, cur, lo, hi, blk)
 #else
 		UNLOCK()
 #endif
+	:: atomic { !A_HIT -> skip }
 	fi
 }
 
@@ -374,9 +416,15 @@ proctype invalidator(byte id)
 			:: lo = 0; hi = 1
 			fi;
 #ifdef NONBLOCK
+			/* invalidator NB_ID may run non-blockable ranges
+			 * (NB_ID 2: both may) */
 			if
-			:: blk = true
-			:: blk = false
+			:: id == NB_ID || NB_ID == 2 ->
+				if
+				:: blk = true
+				:: blk = false
+				fi
+			:: else
 			fi;
 #endif
 			LOCK();
@@ -384,7 +432,8 @@ proctype invalidator(byte id)
 			snap = 0;
 			if
 			:: INTREE(SA) && INTERSECTS(SA, lo, hi) ->
-				snap = snap | 1; incA = inc[SA]; runA[id] = true
+				snap = snap | 1; incA = inc[SA]; runA[id] = true;
+				startedA = true
 			:: else
 			fi;
 			if
@@ -403,13 +452,7 @@ proctype invalidator(byte id)
 		called = 0;
 		if
 		:: snap != 0 ->
-			if
-			:: atomic { INTREE(SA) && INTERSECTS(SA, lo, hi) ->
-				assert((snap & 1) && inc[SA] == incA);   /* inv 4, 7 */
-				callback_A(id, cur, lo, hi, blk) };
-				called = called | 1
-			:: else
-			fi;
+			visit_A(id, cur, lo, hi, blk);
 			if
 			:: atomic { INTREE(SB) && INTERSECTS(SB, lo, hi) ->
 				assert((snap & 2) && inc[SB] == incB);
@@ -524,6 +567,12 @@ again:
 			       (rdfresh && !cbsince &&
 			        !(runA[0] && cbdoneA[0]) &&
 			        !(runA[1] && cbdoneA[1])));
+#ifdef CONTRACT_INV6_LITERAL
+			/* the contract's wording of inv 6, taken literally: no
+			 * covering invalidation started since read_begin sampled
+			 * and none is running.  Expected to FAIL (see header). */
+			assert(!startedA && !runA[0] && !runA[1]);
+#endif
 			mfresh = rdfresh;
 			mvalid = true;
 			s = 0;
