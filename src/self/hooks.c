@@ -50,6 +50,7 @@
 #include <sys/shm.h>
 #include <sys/uio.h>
 #include <umn/notifier.h>
+#include "../debug.h"
 #include "self_internal.h"
 
 #ifndef MADV_DONTNEED_LOCKED
@@ -368,6 +369,26 @@ static void notify_end(struct umn_notifier_range *rg, const struct ranges *r)
 		umn_notifier_invalidate_range_end(&rg[i]);
 }
 
+/*
+ * ThreadSanitizer builds only: an exiting thread discards its own stack
+ * below the stack pointer (glibc's madvise at thread exit) after TSan has
+ * finished the thread's state, and instrumented code (the core, the
+ * callbacks) must not run there any more.  Such a range is passed through
+ * unreported in TSan builds.
+ */
+static bool tsan_dead_thread(const struct ranges *r)
+{
+#if UMN_TSAN
+	unsigned long sp = (unsigned long)__builtin_frame_address(0);
+
+	return r->n == 1 && r->ev[0] == UMN_NOTIFY_CLEAR && r->end[0] <= sp &&
+	       sp - r->end[0] < 64 * 1024;
+#else
+	(void)r;
+	return false;
+#endif
+}
+
 long umnp_self_call(unsigned int origin, long nr, const long a[6],
 		    umnp_self_real_fn real, void *ctx)
 {
@@ -384,7 +405,7 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	saved_errno = errno;
 	umnp_self_guard_enter();
 	classify(nr, a, &r);
-	if (r.n == 0) {
+	if (r.n == 0 || tsan_dead_thread(&r)) {
 		ret = real_call(nr, a, real, ctx);
 		goto out;
 	}

@@ -44,7 +44,7 @@ static bool iv_invalidate(struct umn_interval_notifier *sub,
 	else if (pthread_mutex_trylock(&c->lock))
 		return false;
 	umn_interval_set_seq(sub, cur_seq);
-	c->hits++;
+	__atomic_fetch_add(&c->hits, 1, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->lock);
 	return true;
 }
@@ -73,7 +73,7 @@ static void expect(struct ictx *c, int hits_before, int ev, unsigned long s,
 	CHECK(l->flags & UMN_NOTIFIER_RANGE_DEFERRABLE);
 	CHECK(!(l->flags & UMN_NOTIFIER_RANGE_AFTER));
 	CHECK(l->mapped); /* start ran before the change */
-	CHECK(c->hits > hits_before);
+	CHECK(__atomic_load_n(&c->hits, __ATOMIC_RELAXED) > hits_before);
 }
 
 /*

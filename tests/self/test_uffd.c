@@ -31,8 +31,8 @@ static int uffd_start(struct umn_notifier *sub,
 	if (r->origin == UMN_ORIGIN_UFFD &&
 	    r->start < __atomic_load_n(&hi, __ATOMIC_ACQUIRE) &&
 	    r->end > __atomic_load_n(&lo, __ATOMIC_ACQUIRE)) {
-		seen_event = r->event;
-		seen_flags = r->flags;
+		__atomic_store_n(&seen_event, r->event, __ATOMIC_RELAXED);
+		__atomic_store_n(&seen_flags, r->flags, __ATOMIC_RELAXED);
 		__atomic_fetch_add(&seen, 1, __ATOMIC_ACQ_REL);
 	}
 	return 0;
@@ -61,8 +61,9 @@ static void wait_seen(int ev)
 		nanosleep(&ts, NULL);
 	}
 	CHECK(__atomic_load_n(&seen, __ATOMIC_ACQUIRE) > 0);
-	CHECK_EQ(seen_event, ev);
-	CHECK(seen_flags & UMN_NOTIFIER_RANGE_AFTER);
+	CHECK_EQ(__atomic_load_n(&seen_event, __ATOMIC_RELAXED), ev);
+	CHECK(__atomic_load_n(&seen_flags, __ATOMIC_RELAXED) &
+	      UMN_NOTIFIER_RANGE_AFTER);
 }
 
 static long raw_munmap(void *p, size_t len)
