@@ -11,7 +11,9 @@
  *              block, realloc, heap trim) are seen.  Start runs before the
  *              real call, end after it (also when it fails).
  *   interpose  the same calls through symbol interposition, where patching
- *              is refused; misses glibc's internal calls.
+ *              is refused; misses glibc's internal calls.  libumn.so exports
+ *              those libc names (glibc's version names) for this; until
+ *              this source is chosen they only forward to libc.
  *   uffd       userfaultfd events for ranges registered explicitly; they
  *              arrive after the change (range flag UMN_NOTIFIER_RANGE_AFTER).
  *   explicit   umn_self_invalidate_start/end for memory the program manages.
@@ -21,8 +23,13 @@
  * glibc's arena lock, in signal handlers, or on a thread that holds the
  * subscriber's own lock.  range.origin names the source.
  *
- * fork: the child starts with a fresh umn_mm_self() with no subscriptions,
- * and no lock held at fork time can hang it.
+ * fork: the child starts with a fresh umn_mm_self() with no subscriptions
+ * (a different pointer from the parent's), and no lock held at fork time
+ * can hang it.  userfaultfd registrations are not inherited.
+ *
+ * Environment: UMN_SOURCES=patch|interpose|patch,interpose chooses the
+ * sources of the implicit init; UMN_SELF_DEBUG=1 prints how each libc
+ * function was hooked.  See doc/sources.md for coverage and costs.
  */
 #ifndef UMN_SELF_H
 #define UMN_SELF_H
