@@ -9,9 +9,13 @@
  *   `active` is a Promela keyword), the
  *   interval tree and the deferred list (both as a per-subscription state:
  *   S_NONE, S_TREE, S_DEFINS = queued for insertion, S_DEFREM = in the tree
- *   and queued for removal), and the wake mechanism as a futex generation
- *   counter `gen` (a waiter samples gen, re-checks its condition, then
- *   sleeps until gen moves; the end that makes seq even bumps gen).
+ *   and queued for removal), and the wait queue of src/wait.c: a futex word
+ *   `gen` and a `waiters` count.  A waiter counts itself in, then loops
+ *   {sample gen; test its condition; futex_wait(gen, sample)}; the end that
+ *   makes seq even bumps gen and issues the futex wake only if waiters > 0.
+ *   futex_wait parks only if gen still equals the sample (checked and
+ *   parked in one step, as in the kernel) and a parked waiter runs again
+ *   only when woken (asleep[]), so a skipped wake is a lost wake-up.
  *
  *   Two address pages, 0 and 1, each with a "primary" version number.
  *   Two interval subscriptions: A = [0,0] belongs to the subscriber, which
@@ -22,7 +26,11 @@
  *     invalidator(0), invalidator(1): NINV_ITER times each: pick a range
  *       ({0}, {1} or {0,1}, so ranges intersect A, B, both), start; bump
  *       the primary version of every page in the range; end.  With
- *       -DNONBLOCK each range is also nondeterministically blockable or not.
+ *       -DNONBLOCK invalidator NB_ID's ranges are nondeterministically
+ *       blockable, non-blockable deferrable (a refusing callback is recorded
+ *       as pending and start goes on), or non-blockable failing (a refusal
+ *       makes start run end itself and return -EAGAIN; the primary then
+ *       changes nothing).  -DNB_NO_DEFER / -DNB_NO_FAIL drop one kind.
  *     subscriber: insert(A) (racing the invalidators), then NROUNDS times:
  *       read_begin; read page 0's version; lock ul; read_retry ? retry :
  *       publish; unlock (and with -DNONBLOCK a lookup that honours refused
@@ -96,8 +104,18 @@
  *     one step per deferred entry) because an unlocked reader of seq could
  *     observe it (that is BUG_REMOVE_UNLOCKED_SEQ).  The refusal section
  *     (NONBLOCK) is split too: pending is stored, then sub.seq.
- *   - The callback body under ul (set_seq + drop) is one step; with
- *     BUG_SET_SEQ_AFTER_UNLOCK set_seq is a separate later step.
+ *   - The callback body under ul (lock, set_seq, drop, unlock) is one step
+ *     (its only lock-free reader is read_begin's load of sub.seq); with
+ *     BUG_SET_SEQ_AFTER_UNLOCK set_seq is a separate later step.  The
+ *     tree walk's "is A in range" test is folded into that step (the tree
+ *     is frozen, which the asserts check).
+ *   - A wait loop's "sample gen + test the condition" is one step, and so
+ *     is the waker's "gen++ + test waiters + futex wake" (see REMOVE_TEST
+ *     for why that is sound).  Spurious futex wake-ups are not modelled
+ *     (they only add loop turns).
+ *   - A range is a set of whole pages lo..hi (inclusive); the C code's
+ *     half-open [start, end) against inclusive [start, last] is a unit
+ *     test's business, not this model's.
  *   - "use after free" is a ghost flag gone[s] set when remove returns; any
  *     later callback or deferred-list touch of s is an assertion failure.
  *     Re-insertion bumps an incarnation counter so a callback that belongs
@@ -119,13 +137,20 @@
  *     equal.  The kernel takes the subscriptions lock for the comparison.
  *   - remove reads seq under the lock in its wait loop (as the kernel does
  *     since its 2022 fix).
- *   - NONBLOCK: a callback of a non-blockable range may refuse; umn then,
- *     under lk, records a pending range on the subscription and stores
- *     sub.seq = cur itself, and start CONTINUES (the kernel instead fails
- *     the whole start with -EAGAIN).  The subscriber checks the pending
+ *   - NONBLOCK deferrable ranges: a callback may refuse; umn then, under
+ *     lk, records a pending range on the subscription and stores sub.seq =
+ *     cur itself, and start CONTINUES (the kernel has no such kind: a
+ *     refusal always fails the start).  The subscriber checks the pending
  *     flag under ul before handing a mirrored entry out and drops the
  *     pending range (take_deferred under lk).  Checked: no entry is handed
- *     out or published-and-kept stale without a pending mark.
+ *     out, and no valid entry survives a change of its page, without a
+ *     pending mark.  The weaker promise (compared with blocking ranges) is
+ *     inherent: a consumer already holding ul may be using an entry while
+ *     the primary changes the page; only later hand-outs are protected.
+ *   - NONBLOCK failing ranges behave as in the kernel: start stops, runs
+ *     end itself and returns -EAGAIN; the primary changes nothing.
+ *   - The wait queue counts waiters and skips the futex wake when there
+ *     are none (the kernel's wait queue has its own equivalent).
  */
 
 #ifndef NINV_ITER
@@ -141,6 +166,9 @@
 #ifndef NB_ID
 #define NB_ID 1
 #endif
+#define NB_NONE  0      /* blockable range */
+#define NB_DEFER 1      /* non-blockable, deferrable: a refusal is recorded */
+#define NB_FAIL  2      /* non-blockable, not deferrable: a refusal fails start */
 
 #define SEQMOD 16
 #define ODD(x) (((x) & 1) == 1)
@@ -171,6 +199,9 @@ byte nactive;
 byte st[NSUB];
 byte sseq[NSUB];        /* each subscription's own seq */
 byte gen;               /* futex word: wake generation */
+byte waiters;           /* threads inside a wait (the waker skips the
+                         * futex wake when there are none) */
+bool asleep[5];         /* by _pid: parked in futex_wait */
 
 /* ---- the subscriber's side ---- */
 byte ul;                /* user lock: owner pid + 1 */
@@ -228,6 +259,19 @@ inline SET_SSEQ(s, v)
 	sseq[s] = v
 }
 
+/* futex_wait(&gen, g): if gen still equals g, park until a futex wake
+ * (checked and parked in one step, as the kernel does); else return. */
+inline FUTEX_WAIT(g)
+{
+	atomic {
+		if
+		:: gen == g -> asleep[_pid] = true
+		:: else
+		fi
+	};
+	!asleep[_pid]
+}
+
 /* ------------------------------------------------------------------ */
 /* insert(sub)                                                         */
 inline insert(s)
@@ -260,6 +304,40 @@ inline insert(s)
 	}
 }
 
+/*
+ * One round of a wait loop's test: sample the futex word, evaluate the
+ * condition, and count out of `waiters` when it holds.  The C code does
+ * these as separate accesses; merging them is sound here because the only
+ * writes another thread can make in between are "seq changes" followed by
+ * "gen++, then the wake", and every such interleaving gives the same
+ * observations as the merged step placed before, between or after them.
+ */
+#ifdef BUG_REMOVE_UNLOCKED_SEQ
+#define REMOVE_READ_SEQ(c) c = seq
+#else
+#define REMOVE_READ_SEQ(c) LOCK(); c = seq; UNLOCK()
+#endif
+inline REMOVE_TEST(g, c, w)
+{
+	g = gen;
+	REMOVE_READ_SEQ(c);
+	if
+	:: c != w -> waiters--
+	:: else
+	fi
+}
+
+/* read_begin's test; cbsince is reset where read_begin decides to return */
+inline READ_TEST(g, s, ok)
+{
+	g = gen;
+	ok = (seq != s);
+	if
+	:: ok -> cbsince = false; waiters--
+	:: else
+	fi
+}
+
 /* ------------------------------------------------------------------ */
 /* remove(sub): after it returns no callback of s runs or will run      */
 inline remove(s, w, c, g)
@@ -285,19 +363,15 @@ inline remove(s, w, c, g)
 #endif
 	if
 	:: w != NOSEQ ->
+		/* wait_event (src/wait.c): count in as a waiter; loop {
+		 * sample gen; test the condition; futex_wait }; count out.
+		 * See REMOVE_TEST for why each test is one step. */
+		atomic { waiters++; REMOVE_TEST(g, c, w) };
 		do
-		:: atomic {
-				g = gen;
-#ifdef BUG_REMOVE_UNLOCKED_SEQ
-				c = seq
-#else
-				LOCK(); c = seq; UNLOCK()
-#endif
-			};
-			if
-			:: c != w -> break
-			:: else -> (gen != g)
-			fi
+		:: c != w -> break
+		:: else ->
+			FUTEX_WAIT(g);
+			atomic { REMOVE_TEST(g, c, w) }
 		od
 	:: else
 	fi;
@@ -322,27 +396,26 @@ inline read_begin(s, c, g, ok)
 #ifndef BUG_READ_BEGIN_NO_WAIT
 	if
 	:: s == c ->
-		do
+		/* wait until seq != s (wait_event on the futex word) */
 #ifndef BUG_LOST_WAKEUP
-		:: atomic {
-				g = gen;    /* sample the futex word, then re-check */
-				ok = (seq != s);
-				if
-				:: ok -> cbsince = false
-				:: else
-				fi
-			};
-			if
-			:: ok -> ok = false; break
-			:: else -> (gen != g)
-			fi
-#else
-		:: if
-			:: atomic { seq != s -> cbsince = false }; break
-			:: else -> g = gen; (gen != g)
-			fi
-#endif
+		atomic { waiters++; READ_TEST(g, s, ok) };
+		do
+		:: ok -> ok = false; break
+		:: else ->
+			FUTEX_WAIT(g);
+			atomic { READ_TEST(g, s, ok) }
 		od
+#else
+		/* the bug: test first, sample the futex word afterwards */
+		atomic { waiters++; READ_TEST(g, s, ok) };
+		do
+		:: ok -> ok = false; break
+		:: else ->
+			g = gen;
+			FUTEX_WAIT(g);
+			atomic { READ_TEST(g, s, ok) }
+		od
+#endif
 	:: else
 	fi
 #endif
@@ -359,11 +432,11 @@ inline read_begin(s, c, g, ok)
 	assert((snap & 1) && inc[SA] == incA);   /* inv 4, 7: tree frozen */ \
 	assert(!gone[SA] && seq == cur)          /* inv 12, 7 */
 
-inline visit_A(id, cur, lo, hi, blk)
+inline visit_A(id, cur, lo, hi, nb, failed)
 {
 	if
 	:: atomic { A_HIT && ul == 0 ->
-		/* lock(ul) (or a trylock that worked, when !blk); the
+		/* lock(ul) (or a trylock that worked, when nb); the
 		 * section is one step: its only lock-free reader is
 		 * read_begin's load of sub.seq */
 		ul = _pid + 1;
@@ -382,7 +455,14 @@ inline visit_A(id, cur, lo, hi, blk)
 #else
 		skip
 #endif
-	:: atomic { A_HIT && !blk && ul != 0 ->
+	:: atomic { A_HIT && nb == NB_FAIL && ul != 0 ->
+		/* trylock failed on a non-deferrable non-blockable range:
+		 * start stops walking, runs end itself and fails with
+		 * -EAGAIN; the primary does not change the pages */
+		A_CB_PRE;
+		failed = true
+	   }
+	:: atomic { A_HIT && nb == NB_DEFER && ul != 0 ->
 		/* trylock failed: the callback refuses; umn records the
 		 * range under lk and stores A's seq itself (without ul),
 		 * then start goes on */
@@ -404,7 +484,8 @@ inline visit_A(id, cur, lo, hi, blk)
 proctype invalidator(byte id)
 {
 	byte it = 0, lo, hi, cur, snap, called, incA, incB;
-	bool blk = true;
+	byte nb = NB_NONE;
+	bool failed;
 
 	do
 	:: it < NINV_ITER ->
@@ -421,8 +502,13 @@ proctype invalidator(byte id)
 			if
 			:: id == NB_ID || NB_ID == 2 ->
 				if
-				:: blk = true
-				:: blk = false
+				:: nb = NB_NONE
+#ifndef NB_NO_DEFER
+				:: nb = NB_DEFER
+#endif
+#ifndef NB_NO_FAIL
+				:: nb = NB_FAIL
+#endif
 				fi
 			:: else
 			fi;
@@ -452,9 +538,9 @@ proctype invalidator(byte id)
 		called = 0;
 		if
 		:: snap != 0 ->
-			visit_A(id, cur, lo, hi, blk);
+			visit_A(id, cur, lo, hi, nb, failed);
 			if
-			:: atomic { INTREE(SB) && INTERSECTS(SB, lo, hi) ->
+			:: atomic { !failed && INTREE(SB) && INTERSECTS(SB, lo, hi) ->
 				assert((snap & 2) && inc[SB] == incB);
 				assert(!gone[SB] && seq == cur);         /* inv 12, 7 */
 				SET_SSEQ(SB, cur);
@@ -466,9 +552,9 @@ proctype invalidator(byte id)
 
 		/* ---- the primary changes the pages (one step) ---- */
 		atomic {
-			assert(called == snap);                          /* inv 7 */
+			assert(called == snap || failed);                /* inv 7 */
 			if
-			:: lo == 0 ->
+			:: lo == 0 && !failed ->
 				/* inv 6: never change a page that a valid
 				 * (non-pending) mirror entry still holds */
 				assert(!(mvalid && !pending));
@@ -477,7 +563,8 @@ proctype invalidator(byte id)
 			:: else
 			fi;
 			snap = 0; called = 0; incA = 0; incB = 0; lo = 0; hi = 0;
-			blk = true
+			nb = NB_NONE;
+			failed = false
 		};
 
 		/* ---- end ---- */
@@ -522,7 +609,14 @@ proctype invalidator(byte id)
 				fi;
 				assert(NODEFERRED);                      /* inv 3 */
 				UNLOCK();
-				gen++;                  /* wake all waiters */
+				/* wake all (src/wait.c): bump the futex word,
+				 * then futex-wake only if someone waits (two
+				 * accesses in C, one step here: see REMOVE_TEST) */
+				gen++;
+				if
+				:: waiters > 0 -> asleep[3] = false; asleep[4] = false
+				:: else
+				fi;
 				it++
 			}
 		:: else
