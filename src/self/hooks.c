@@ -267,15 +267,32 @@ static void classify(long nr, const long *a, struct ranges *r)
 			return;
 		}
 		/* One covering range; the pidfd may name another process
-		 * (then this only over-invalidates). */
-		for (unsigned long i = 0; iov && i < vlen && i < 1024; i++) {
-			unsigned long s = (unsigned long)iov[i].iov_base;
-			unsigned long e = s + iov[i].iov_len;
+		 * (then this only over-invalidates).  The iovec array is
+		 * copied with process_vm_readv so a bad pointer gives the
+		 * caller EFAULT from the kernel instead of a crash here. */
+		for (unsigned long i = 0; iov && i < vlen && i < 1024;) {
+			struct iovec chunk[32];
+			unsigned long k = vlen - i < 32 ? vlen - i : 32;
+			struct iovec local = { chunk, k * sizeof(chunk[0]) };
+			struct iovec remote = { (void *)(iov + i),
+						k * sizeof(chunk[0]) };
+			long n = umnp_self_raw6(SYS_process_vm_readv,
+						umnp_self_raw3(SYS_getpid, 0, 0, 0),
+						(long)&local, 1, (long)&remote,
+						1, 0);
 
-			if (!iov[i].iov_len || e < s)
-				continue;
-			lo = s < lo ? s : lo;
-			hi = e > hi ? e : hi;
+			if (n != (long)(k * sizeof(chunk[0])))
+				break;
+			for (unsigned long j = 0; j < k; j++) {
+				unsigned long s = (unsigned long)chunk[j].iov_base;
+				unsigned long e = s + chunk[j].iov_len;
+
+				if (!chunk[j].iov_len || e < s)
+					continue;
+				lo = s < lo ? s : lo;
+				hi = e > hi ? e : hi;
+			}
+			i += k;
 		}
 		if (lo < hi) {
 			lo &= ~(UMNP_SELF_PAGE - 1);
