@@ -101,6 +101,11 @@ struct umn_self_coverage {
  * umn_self_selftest - fire each covered call once on scratch memory and
  * check its invalidation arrived (like UCX's start-up check).  Fills up to n
  * rows of out.  Returns the number of rows, or a negative errno.
+ * The rows: munmap, mremap, madvise(DONTNEED), mmap(MAP_FIXED), mprotect,
+ * sbrk(shrink), shmdt, shmat(SHM_REMAP), free(large), realloc(large),
+ * malloc_trim, syscall(SYS_munmap), process_madvise.  The sbrk row grows the
+ * heap by a page and shrinks it back: like UCX's check, do not run it while
+ * another thread may be growing the heap with sbrk.
  * Context: blockable; must not be called from a callback.
  */
 int umn_self_selftest(struct umn_self_coverage *out, size_t n);
