@@ -121,6 +121,9 @@ static int uffd_open_locked(void)
 		return uffd_err;
 	fd = umnp_self_raw3(SYS_userfaultfd,
 			    O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY, 0, 0);
+	if (fd == -EINVAL) /* a kernel before 5.11: privileged or sysctl */
+		fd = umnp_self_raw3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK,
+				    0, 0);
 	if (umnp_self_is_err(fd)) {
 		/* EINVAL: a kernel without USER_MODE_ONLY */
 		uffd_err = (fd == -EINVAL || fd == -ENOSYS) ? -ENOSYS : -EPERM;
