@@ -90,7 +90,7 @@ static void itree_defer_refusal(struct umn_subscriptions *subs,
 		if (last > sub->deferred_last)
 			sub->deferred_last = last;
 	}
-	__atomic_store_n(&sub->deferred_pending, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&sub->deferred_pending, 1, __ATOMIC_SEQ_CST);
 	umnp_yield();
 	/*
 	 * Without the user lock: a reader inside its critical section right

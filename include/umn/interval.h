@@ -186,7 +186,9 @@ static inline void umn_interval_set_seq(struct umn_interval_notifier *sub,
 static inline bool
 umn_interval_deferred_pending(const struct umn_interval_notifier *sub)
 {
-	return __atomic_load_n(&sub->deferred_pending, __ATOMIC_ACQUIRE) != 0;
+	/* seq_cst, pairing with the refusal's store: the refusal and every
+	 * lookup are totally ordered (a plain load on x86) */
+	return __atomic_load_n(&sub->deferred_pending, __ATOMIC_SEQ_CST) != 0;
 }
 
 /*
