@@ -91,7 +91,8 @@ struct dbg_thread {
 	int nonblock_depth;
 };
 
-static __thread struct dbg_thread dbg;
+static __thread struct dbg_thread dbg
+	__attribute__((tls_model("initial-exec")));
 
 #if UMN_TSAN
 /*

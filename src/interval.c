@@ -323,7 +323,7 @@ int umn_interval_notifier_insert_locked(
 	umn_mmap_assert_write_locked(mm);
 	subs = umnp_subs(mm);
 	if (!subs || !__atomic_load_n(&subs->has_itree, __ATOMIC_ACQUIRE)) {
-		ret = umnp_register_locked(NULL, mm);
+		ret = umnp_register_locked(NULL, mm, NULL);
 		if (ret)
 			return ret;
 	}
@@ -347,10 +347,16 @@ int umn_interval_notifier_insert(struct umn_interval_notifier *sub,
 	subs = umnp_subs(mm);
 	if (!subs || !__atomic_load_n(&subs->has_itree, __ATOMIC_ACQUIRE)) {
 		/* First interval on mm: enable interval mode under the
-		 * write lock, excluding running start/end pairs. */
+		 * write lock, excluding running start/end pairs (allocating
+		 * before taking it). */
+		struct umn_subscriptions *prealloc =
+			umnp_subscriptions_prealloc(mm);
+
 		umn_mmap_write_lock(mm);
-		ret = umnp_register_locked(NULL, mm);
+		ret = umnp_register_locked(NULL, mm, &prealloc);
 		umn_mmap_write_unlock(mm);
+		if (prealloc)
+			umnp_subscriptions_destroy(prealloc);
 		if (ret)
 			return ret;
 	}

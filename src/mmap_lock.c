@@ -30,7 +30,10 @@ struct held_lock {
 	int depth;
 };
 
-static __thread struct held_lock held[HELD_SLOTS];
+/* initial-exec: touched inside free() and signal handlers (hooks), where a
+ * dynamic-TLS first access could allocate */
+static __thread struct held_lock held[HELD_SLOTS]
+	__attribute__((tls_model("initial-exec")));
 
 static struct held_lock *held_find(const struct umn_mm *mm)
 {

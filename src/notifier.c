@@ -72,6 +72,12 @@ static struct umn_subscriptions *subscriptions_alloc(const struct umn_mm *mm)
 	return subs;
 }
 
+/* A subscriptions object for mm if it has none yet (NULL otherwise). */
+struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm)
+{
+	return umnp_subs(mm) ? NULL : subscriptions_alloc(mm);
+}
+
 void umnp_subscriptions_destroy(struct umn_subscriptions *subs)
 {
 	pthread_mutex_destroy(&subs->lock);
@@ -233,7 +239,8 @@ static void hlist_release(struct umn_subscriptions *subs, struct umn_mm *mm)
  * primary holds the lock around them), so a new subscription never sees an
  * end without its start.
  */
-int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm)
+int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm,
+			 struct umn_subscriptions **prealloc)
 {
 	struct umn_subscriptions *subs = umnp_subs(mm);
 	sigset_t saved;
@@ -242,7 +249,12 @@ int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm)
 	if (umnp_mm_torn_down(mm))
 		return -EINVAL;
 	if (!subs) {
-		subs = subscriptions_alloc(mm);
+		if (prealloc && *prealloc) {
+			subs = *prealloc;
+			*prealloc = NULL;
+		} else {
+			subs = subscriptions_alloc(mm);
+		}
 		if (!subs)
 			return -ENOMEM;
 		/* Pairs with the acquire in umn_mm_has_notifiers(). */
@@ -285,19 +297,24 @@ int umn_notifier_register_locked(struct umn_notifier *sub, struct umn_mm *mm)
 {
 	int ret = register_checks(sub, mm, __func__);
 
-	return ret ? ret : umnp_register_locked(sub, mm);
+	return ret ? ret : umnp_register_locked(sub, mm, NULL);
 }
 
 int umn_notifier_register(struct umn_notifier *sub, struct umn_mm *mm)
 {
 	int ret = register_checks(sub, mm, __func__);
 
+	struct umn_subscriptions *prealloc;
+
 	if (ret)
 		return ret;
 	umnp_dbg_might_sleep(__func__);
+	prealloc = umnp_subscriptions_prealloc(mm);
 	umn_mmap_write_lock(mm);
-	ret = umnp_register_locked(sub, mm);
+	ret = umnp_register_locked(sub, mm, &prealloc);
 	umn_mmap_write_unlock(mm);
+	if (prealloc)
+		umnp_subscriptions_destroy(prealloc);
 	return ret;
 }
 
@@ -351,84 +368,148 @@ int umn_notifier_unregister(struct umn_notifier *sub, struct umn_mm *mm)
 
 /* ---- get / put: one shared subscription per (ops, mm) ---- */
 
-struct umn_notifier *umn_notifier_get_locked(const struct umn_notifier_ops *ops,
-					     struct umn_mm *mm)
+/* The existing shared subscription for ops, with a new reference; NULL if
+ * none (errno 0) or on overflow (errno EOVERFLOW). */
+static struct umn_notifier *find_get(const struct umn_notifier_ops *ops,
+				     struct umn_mm *mm)
 {
-	struct umn_subscriptions *subs;
+	struct umn_subscriptions *subs = umnp_subs(mm);
 	struct umn_notifier *sub;
 	sigset_t saved;
-	int ret;
 
-	if (!ops || !mm || !ops->alloc_notifier || !ops->free_notifier) {
-		errno = EINVAL;
+	errno = 0;
+	if (!subs)
 		return NULL;
-	}
-	if (umnp_dbg_in_callback(__func__)) {
-		errno = EDEADLK;
-		return NULL;
-	}
-	umn_mmap_assert_write_locked(mm);
-	if (umnp_mm_torn_down(mm)) {
-		umnp_warn(__func__, "address space is torn down");
-		errno = EINVAL;
-		return NULL;
-	}
-	subs = umnp_subs(mm);
-	if (subs) {
-		umnp_subs_lock(subs, &saved);
-		for (sub = subs->list; sub; sub = sub->next) {
-			if (sub->ops != ops ||
-			    !(classic_state(sub) & CLASSIC_GET))
-				continue;
-			if (sub->users == UINT_MAX) {
-				umnp_subs_unlock(subs, &saved);
-				umnp_warn(__func__, "reference count saturated");
-				errno = EOVERFLOW;
-				return NULL;
-			}
-			sub->users++;
+	umnp_subs_lock(subs, &saved);
+	for (sub = subs->list; sub; sub = sub->next) {
+		if (sub->ops != ops || !(classic_state(sub) & CLASSIC_GET))
+			continue;
+		if (sub->users == UINT_MAX) {
 			umnp_subs_unlock(subs, &saved);
-			return sub;
+			umnp_warn("umn_notifier_get", "reference count saturated");
+			errno = EOVERFLOW;
+			return NULL;
 		}
+		sub->users++;
 		umnp_subs_unlock(subs, &saved);
+		return sub;
 	}
+	umnp_subs_unlock(subs, &saved);
+	return NULL;
+}
+
+static int get_checks(const struct umn_notifier_ops *ops, struct umn_mm *mm,
+		      const char *func)
+{
+	if (!ops || !mm || !ops->alloc_notifier || !ops->free_notifier)
+		return EINVAL;
+	if (umnp_dbg_in_callback(func))
+		return EDEADLK;
+	if (umnp_mm_torn_down(mm)) {
+		umnp_warn(func, "address space is torn down");
+		return EINVAL;
+	}
+	return 0;
+}
+
+/* alloc_notifier's result, or NULL with errno set. */
+static struct umn_notifier *alloc_classic(const struct umn_notifier_ops *ops,
+					  struct umn_mm *mm)
+{
+	struct umn_notifier *sub;
 
 	errno = 0;
 	sub = ops->alloc_notifier(mm);
-	if (!sub) {
-		if (!errno)
-			errno = ENOMEM;
-		return NULL;
+	if (!sub && !errno)
+		errno = ENOMEM;
+	if (sub) {
+		sub->ops = ops;
+		sub->state = 0;
 	}
-	sub->ops = ops;
-	sub->state = 0;
-	ret = umnp_register_locked(sub, mm);
-	if (ret) {
-		ops->free_notifier(sub);
-		errno = -ret;
-		return NULL;
-	}
-	__atomic_or_fetch(&sub->state, CLASSIC_GET, __ATOMIC_RELEASE);
 	return sub;
 }
 
+/* Register fresh (write lock held); NULL with errno set on failure (the
+ * caller frees fresh). */
+static struct umn_notifier *register_fresh(struct umn_notifier *fresh,
+					   struct umn_mm *mm,
+					   struct umn_subscriptions **prealloc)
+{
+	int ret = umnp_register_locked(fresh, mm, prealloc);
+
+	if (ret) {
+		errno = -ret;
+		return NULL;
+	}
+	__atomic_or_fetch(&fresh->state, CLASSIC_GET, __ATOMIC_RELEASE);
+	return fresh;
+}
+
+struct umn_notifier *umn_notifier_get_locked(const struct umn_notifier_ops *ops,
+					     struct umn_mm *mm)
+{
+	struct umn_notifier *sub, *fresh;
+	int err = get_checks(ops, mm, __func__);
+
+	if (err) {
+		errno = err;
+		return NULL;
+	}
+	umn_mmap_assert_write_locked(mm);
+	sub = find_get(ops, mm);
+	if (sub || errno)
+		return sub;
+	fresh = alloc_classic(ops, mm);
+	if (!fresh)
+		return NULL;
+	sub = register_fresh(fresh, mm, NULL);
+	if (!sub) {
+		err = errno;
+		fresh->ops->free_notifier(fresh);
+		errno = err;
+	}
+	return sub;
+}
+
+/*
+ * Unlike the kernel, alloc_notifier runs *before* the write lock is taken
+ * (and the subscriptions object is allocated then too): nothing allocates
+ * under the lock a hook inside free() may be waiting for.  If another
+ * thread made the shared subscription meanwhile, ours is freed unused.
+ */
 struct umn_notifier *umn_notifier_get(const struct umn_notifier_ops *ops,
 				      struct umn_mm *mm)
 {
-	struct umn_notifier *sub;
+	struct umn_subscriptions *prealloc;
+	struct umn_notifier *sub, *fresh;
+	int err = get_checks(ops, mm, __func__);
 
-	if (!ops || !mm) {
-		errno = EINVAL;
-		return NULL;
-	}
-	if (umnp_dbg_in_callback(__func__)) {
-		errno = EDEADLK;
+	if (err) {
+		errno = err;
 		return NULL;
 	}
 	umnp_dbg_might_sleep(__func__);
 	umn_mmap_write_lock(mm);
-	sub = umn_notifier_get_locked(ops, mm);
+	sub = find_get(ops, mm);
 	umn_mmap_write_unlock(mm);
+	if (sub || errno)
+		return sub;
+
+	fresh = alloc_classic(ops, mm);
+	if (!fresh)
+		return NULL;
+	prealloc = umnp_subscriptions_prealloc(mm);
+	umn_mmap_write_lock(mm);
+	sub = find_get(ops, mm);
+	if (!sub && !errno && register_fresh(fresh, mm, &prealloc))
+		sub = fresh;
+	err = errno;
+	umn_mmap_write_unlock(mm);
+	if (sub != fresh)	/* lost the race, or failed: free unlocked */
+		fresh->ops->free_notifier(fresh);
+	if (prealloc)
+		umnp_subscriptions_destroy(prealloc);
+	errno = err;
 	return sub;
 }
 

@@ -114,8 +114,17 @@ static inline void umnp_subs_unlock(struct umn_subscriptions *subs,
 		pthread_sigmask(SIG_SETMASK, saved, NULL);
 }
 
-/* notifier.c: register with subscription NULL enables interval mode. */
-int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm);
+/*
+ * notifier.c: register with subscription NULL enables interval mode.
+ * *prealloc (may be NULL) is a subscriptions object allocated before the
+ * write lock was taken; it is consumed if needed (set to NULL), else the
+ * caller frees it after unlocking with umnp_subscriptions_destroy().
+ * Nothing is allocated under the write lock when one is passed: a thread in
+ * free() holding glibc's arena lock may be waiting on this lock (a hook).
+ */
+int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm,
+			 struct umn_subscriptions **prealloc);
+struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm);
 void umnp_subscriptions_destroy(struct umn_subscriptions *subs);
 
 /* interval.c: the interval half of start / end / release. */

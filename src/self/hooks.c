@@ -51,6 +51,7 @@
 #include <sys/uio.h>
 #include <umn/notifier.h>
 #include "../debug.h"
+#include "notifier_internal.h"
 #include "self_internal.h"
 
 #ifndef MADV_DONTNEED_LOCKED
@@ -360,10 +361,14 @@ static void block_signals(uint64_t *old)
 		 (1ull << (SIGSYS - 1)));
 	umnp_self_raw6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)old,
 		       8, 0, 0);
+	/* The core's locks need not mask again (synchronous signals cannot
+	 * fire inside its short critical sections). */
+	umnp_signals_blocked++;
 }
 
 static void restore_signals(const uint64_t *old)
 {
+	umnp_signals_blocked--;
 	umnp_self_raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)old, 0, 8, 0, 0);
 }
 
