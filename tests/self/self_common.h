@@ -60,8 +60,15 @@ struct log_ev {
 };
 
 /* Per thread: hooks deliver on the thread making the call. */
+/*
+ * Written by callbacks that run inside munmap/free/shmat/..., which glibc
+ * declares __THROW, i.e. GCC's "leaf" attribute ("never calls back into
+ * this file"): at -O2 the compiler may keep these in registers across the
+ * hooked call: after log_reset() it would "know" the count is still 0.
+ * The count is volatile; the entries were never read before the call.
+ */
 static __thread struct log_ev tlog[LOG_MAX];
-static __thread int tlog_n;
+static __thread volatile int tlog_n;
 
 static bool page_mapped(unsigned long addr)
 {

@@ -25,9 +25,10 @@
 #define SHM_REMAP 040000
 #endif
 
-static int prev_shmdt_calls, prev_shmat_calls;
+/* volatile: changed inside shmat/shmdt, which glibc declares leaf */
+static volatile int prev_shmdt_calls, prev_shmat_calls;
 static unsigned long lo, hi;
-static int umn_events;
+static volatile int umn_events;	/* changed inside hooked calls */
 
 static long raw3(long nr, long a, long b, long c)
 {

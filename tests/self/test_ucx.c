@@ -24,7 +24,8 @@
 #define LARGE (33ul << 20)
 
 static unsigned long lo, hi;
-static int ucx_seen, umn_seen;
+/* volatile: changed inside munmap/free, which glibc declares leaf */
+static volatile int ucx_seen, umn_seen;
 
 static bool mapped(void *p)
 {
