@@ -23,6 +23,12 @@
  * glibc's arena lock, in signal handlers, or on a thread that holds the
  * subscriber's own lock.  range.origin names the source.
  *
+ * Callbacks run inside libc calls that glibc declares __THROW, i.e. with
+ * GCC's "leaf" attribute (the call never re-enters the caller's translation
+ * unit).  State a callback writes and the same file reads back right after
+ * such a call (munmap, free, ...) must be atomic or volatile, or the
+ * compiler may keep a stale copy across the call at -O2.
+ *
  * fork: the child starts with a fresh umn_mm_self() with no subscriptions
  * (a different pointer from the parent's), and no lock held at fork time
  * can hang it.  userfaultfd registrations are not inherited.
