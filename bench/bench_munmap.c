@@ -33,8 +33,9 @@
 #include <ucm/api/ucm.h>
 #endif
 
-enum { M_BARE, M_UCX, M_SELF, M_SELF100K, NMODES };
-static const char *mode_name[NMODES] = { "bare", "ucx", "self", "self100k" };
+enum { M_BARE, M_UCX, M_SELF, M_SELF100K, M_SELF100K_NOMASK, NMODES };
+static const char *mode_name[NMODES] = { "bare", "ucx", "self", "self100k",
+					 "self100k-nomask" };
 
 #if BENCH_HAVE_UCX
 static unsigned long ucx_events;
@@ -185,7 +186,8 @@ int main(int argc, char **argv)
 			int m = r % 2 ? NMODES - 1 - k : k;
 			char *cargv[5];
 
-			if (m == M_SELF || m == M_SELF100K) {
+			if (m == M_SELF || m == M_SELF100K ||
+			    m == M_SELF100K_NOMASK) {
 				cargv[0] = umn_exe;
 				cargv[1] = (char *)mode_name[m];
 				cargv[2] = pairs_s;
@@ -238,6 +240,27 @@ int main(int argc, char **argv)
 				       med[M_SELF100K] / med[M_UCX] : -1,
 		.target = "<= 1.0x", .target_max = 1.0,
 		.note = med[M_UCX] < 0 ? "UCX: not available" : "" });
+	bench_emit(&(struct bench_row){
+		.id = "5e", .name = "100k subs, UMN_SELF_NOSIGMASK=1, vs bare",
+		.subject = "umn self, 100k interval subs, hooks without signal masking",
+		.subject_val = med[M_SELF100K_NOMASK],
+		.baseline = "bare (no hooks)", .baseline_val = med[M_BARE],
+		.unit = "ns", .ratio = med[M_SELF100K_NOMASK] >= 0 &&
+				       med[M_BARE] > 0 ?
+				       med[M_SELF100K_NOMASK] / med[M_BARE] : -1,
+		.target = "<= 1.10x", .target_max = 1.10,
+		.note = "for programs whose signal handlers never unmap memory" });
+	bench_emit(&(struct bench_row){
+		.id = "5f", .name = "100k subs, UMN_SELF_NOSIGMASK=1, vs UCX",
+		.subject = "umn self, 100k interval subs, hooks without signal masking",
+		.subject_val = med[M_SELF100K_NOMASK],
+		.baseline = "UCX 1.13 ucm hooks (VM_UNMAPPED)",
+		.baseline_val = med[M_UCX],
+		.unit = "ns", .ratio = med[M_SELF100K_NOMASK] >= 0 &&
+				       med[M_UCX] > 0 ?
+				       med[M_SELF100K_NOMASK] / med[M_UCX] : -1,
+		.target = "<= 1.0x", .target_max = 1.0,
+		.note = "UCX does not protect its hooks against signal handlers either" });
 	{
 		struct bench_case c[2] = {
 			{ .label = "pthread mutex lock+unlock",

@@ -44,17 +44,19 @@ int main(int argc, char **argv)
 	double ns;
 
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s self|self100k PAIRS\n", argv[0]);
+		fprintf(stderr, "usage: %s self|self100k|self100k-nomask PAIRS\n", argv[0]);
 		return 2;
 	}
 	pairs = strtoul(argv[2], NULL, 0);
+	if (!strcmp(argv[1], "self100k-nomask"))	/* before the sources start */
+		setenv("UMN_SELF_NOSIGMASK", "1", 1);
 	mm = umn_mm_self();
 	if (!mm) {
 		perror("umn_mm_self");
 		printf("-1 0\n");
 		return 0;
 	}
-	if (!strcmp(argv[1], "self100k")) {
+	if (!strncmp(argv[1], "self100k", 8)) {
 		region = mmap(NULL, NSUBS * 4096, PROT_NONE,
 			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
 			      0);

@@ -436,8 +436,9 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 		if (!umn_mm_has_notifiers(mm))
 			goto out;
 		/* The first subscriber arrived during the call. */
-		block_signals(&oldmask);
-		masked = true;
+		masked = !umnp_self_nosigmask;
+		if (masked)
+			block_signals(&oldmask);
 		umn_mmap_read_lock(mm);
 		notify(mm, rg, &r, origin,
 		       UMN_NOTIFIER_RANGE_DEFERRABLE | UMN_NOTIFIER_RANGE_AFTER);
@@ -445,8 +446,9 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 		umn_mmap_read_unlock(mm);
 		goto out;
 	}
-	block_signals(&oldmask);
-	masked = true;
+	masked = !umnp_self_nosigmask;
+	if (masked)
+		block_signals(&oldmask);
 	umn_mmap_read_lock(mm);
 	notify(mm, rg, &r, origin, UMN_NOTIFIER_RANGE_DEFERRABLE);
 	ret = real_call(nr, a, real, ctx);

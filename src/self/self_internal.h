@@ -61,6 +61,8 @@ static inline bool umnp_self_is_err(long ret)
 
 /* The current umn_mm_self() (NULL before init); replaced in a fork child. */
 extern struct umn_mm *umnp_self_mm;
+/* UMN_SELF_NOSIGMASK=1 was set: hooks do not block signals (self.c). */
+extern bool umnp_self_nosigmask;
 /* The active UMN_SELF_* sources. */
 extern unsigned int umnp_self_active;
 
