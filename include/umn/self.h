@@ -23,6 +23,15 @@
  * glibc's arena lock, in signal handlers, or on a thread that holds the
  * subscriber's own lock.  range.origin names the source.
  *
+ * Signals: while a hooked call has subscribers to tell, it blocks
+ * asynchronous signals (one rt_sigprocmask pair), so a handler that unmaps
+ * memory runs after the hook, never inside it or inside a umn lock.  A
+ * program whose handlers never unmap or remap memory may set
+ * UMN_SELF_NOSIGMASK=1 in the environment to skip that (~250 ns per hooked
+ * call on a VM); if the promise is broken, an unmap in a handler that
+ * interrupts a hook goes unreported, and one that interrupts a registration
+ * on the same thread can deadlock.
+ *
  * Callbacks run inside libc calls that glibc declares __THROW, i.e. with
  * GCC's "leaf" attribute (the call never re-enters the caller's translation
  * unit).  State a callback writes and the same file reads back right after
