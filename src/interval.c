@@ -308,53 +308,37 @@ static void insert_prepared(struct umn_interval_notifier *sub,
 	umnp_subs_unlock(subs, &saved);
 }
 
-int umn_interval_notifier_insert_locked(
-	struct umn_interval_notifier *sub, struct umn_mm *mm,
-	unsigned long start, unsigned long length,
-	const struct umn_interval_notifier_ops *ops)
+/*
+ * Both inserts: the first insert on mm enables interval mode, which needs
+ * the mmap write lock; `locked` says whether the caller holds it already
+ * (then the subscriptions object, if any is needed, is allocated under it;
+ * otherwise it is allocated before the lock is taken).
+ */
+static int insert_common(struct umn_interval_notifier *sub, struct umn_mm *mm,
+			 unsigned long start, unsigned long length,
+			 const struct umn_interval_notifier_ops *ops,
+			 bool locked, const char *func)
 {
-	struct umn_subscriptions *subs;
+	struct umn_subscriptions *subs, *prealloc = NULL;
 	unsigned long last;
 	int ret;
 
-	ret = insert_checks(sub, mm, start, length, ops, &last, __func__);
+	ret = insert_checks(sub, mm, start, length, ops, &last, func);
 	if (ret)
 		return ret;
-	umn_mmap_assert_write_locked(mm);
+	if (locked)
+		umn_mmap_assert_write_locked(mm);
+	else
+		umnp_dbg_might_sleep(func);
 	subs = umnp_subs(mm);
 	if (!subs || !__atomic_load_n(&subs->has_itree, __ATOMIC_ACQUIRE)) {
-		ret = umnp_register_locked(NULL, mm, NULL);
-		if (ret)
-			return ret;
-	}
-	insert_prepared(sub, mm, start, last, ops);
-	return 0;
-}
-
-int umn_interval_notifier_insert(struct umn_interval_notifier *sub,
-				 struct umn_mm *mm, unsigned long start,
-				 unsigned long length,
-				 const struct umn_interval_notifier_ops *ops)
-{
-	struct umn_subscriptions *subs;
-	unsigned long last;
-	int ret;
-
-	ret = insert_checks(sub, mm, start, length, ops, &last, __func__);
-	if (ret)
-		return ret;
-	umnp_dbg_might_sleep(__func__);
-	subs = umnp_subs(mm);
-	if (!subs || !__atomic_load_n(&subs->has_itree, __ATOMIC_ACQUIRE)) {
-		/* First interval on mm: enable interval mode under the
-		 * write lock, excluding running start/end pairs (allocating
-		 * before taking it). */
-		struct umn_subscriptions *prealloc =
-			umnp_subscriptions_prealloc(mm);
-
-		umn_mmap_write_lock(mm);
+		if (!locked) {
+			prealloc = umnp_subscriptions_prealloc(mm);
+			umn_mmap_write_lock(mm);
+		}
 		ret = umnp_register_locked(NULL, mm, &prealloc);
-		umn_mmap_write_unlock(mm);
+		if (!locked)
+			umn_mmap_write_unlock(mm);
 		if (prealloc)
 			umnp_subscriptions_destroy(prealloc);
 		if (ret)
@@ -362,6 +346,22 @@ int umn_interval_notifier_insert(struct umn_interval_notifier *sub,
 	}
 	insert_prepared(sub, mm, start, last, ops);
 	return 0;
+}
+
+int umn_interval_notifier_insert_locked(
+	struct umn_interval_notifier *sub, struct umn_mm *mm,
+	unsigned long start, unsigned long length,
+	const struct umn_interval_notifier_ops *ops)
+{
+	return insert_common(sub, mm, start, length, ops, true, __func__);
+}
+
+int umn_interval_notifier_insert(struct umn_interval_notifier *sub,
+				 struct umn_mm *mm, unsigned long start,
+				 unsigned long length,
+				 const struct umn_interval_notifier_ops *ops)
+{
+	return insert_common(sub, mm, start, length, ops, false, __func__);
 }
 
 struct seq_wait {

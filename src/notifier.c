@@ -676,8 +676,9 @@ void umn__notifier_release(struct umn_mm *mm)
 		hlist_release(subs, mm);
 }
 
-int umn__clear_flush_young(struct umn_mm *mm, unsigned long start,
-			   unsigned long end)
+/* clear_flush_young / clear_young: every subscriber's answer, ORed. */
+static int hlist_clear_young(struct umn_mm *mm, unsigned long start,
+			     unsigned long end, bool flush)
 {
 	struct umn_subscriptions *subs = umnp_subs(mm);
 	struct umn_notifier *sub;
@@ -687,9 +688,14 @@ int umn__clear_flush_young(struct umn_mm *mm, unsigned long start,
 		return 0;
 	umnp_rcu_read_lock();
 	hlist_for_each_rcu(sub, subs) {
-		if (sub->ops->clear_flush_young) {
+		int (*fn)(struct umn_notifier *, struct umn_mm *,
+			  unsigned long, unsigned long) =
+			flush ? sub->ops->clear_flush_young :
+				sub->ops->clear_young;
+
+		if (fn) {
 			umnp_dbg_callback_enter(false);
-			young |= sub->ops->clear_flush_young(sub, mm, start, end);
+			young |= fn(sub, mm, start, end);
 			umnp_dbg_callback_exit(false);
 		}
 	}
@@ -697,24 +703,15 @@ int umn__clear_flush_young(struct umn_mm *mm, unsigned long start,
 	return young;
 }
 
+int umn__clear_flush_young(struct umn_mm *mm, unsigned long start,
+			   unsigned long end)
+{
+	return hlist_clear_young(mm, start, end, true);
+}
+
 int umn__clear_young(struct umn_mm *mm, unsigned long start, unsigned long end)
 {
-	struct umn_subscriptions *subs = umnp_subs(mm);
-	struct umn_notifier *sub;
-	int young = 0;
-
-	if (!subs)
-		return 0;
-	umnp_rcu_read_lock();
-	hlist_for_each_rcu(sub, subs) {
-		if (sub->ops->clear_young) {
-			umnp_dbg_callback_enter(false);
-			young |= sub->ops->clear_young(sub, mm, start, end);
-			umnp_dbg_callback_exit(false);
-		}
-	}
-	umnp_rcu_read_unlock();
-	return young;
+	return hlist_clear_young(mm, start, end, false);
 }
 
 int umn__test_young(struct umn_mm *mm, unsigned long address)
