@@ -8,7 +8,7 @@
  *                                    (MAYMOVE, FIXED, DONTUNMAP), else
  *                                    UNMAP [a + m, a + n) when it shrinks;
  *                                    FIXED: also UNMAP [b, b + m)
- *   madvise(a, n, DONTNEED|FREE|REMOVE|DONTNEED_LOCKED)  CLEAR [a, a + n)
+ *   madvise(a, n, advice that drops pages, see advice_drops)  CLEAR [a, a + n)
  *   process_madvise(fd, iov, ...)    CLEAR of the span of iov (same advice)
  *   mmap(a, n, .., MAP_FIXED, ..)    UNMAP [a, a + n) (what it replaces)
  *   mprotect(a, n, p)                PROTECTION_VMA [a, a + n)
@@ -57,6 +57,40 @@
 #ifndef MADV_DONTNEED_LOCKED
 #define MADV_DONTNEED_LOCKED 24
 #endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON 100
+#endif
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE 101
+#endif
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+/*
+ * Advice that drops or replaces the pages of a range, so a mirror of them
+ * goes stale: the discards, reclaim (PAGEOUT unmaps the pages; the kernel
+ * itself sends CLEAR from there), collapse into a huge page, poisoning and
+ * offlining, guard regions (zap).  COLD, WILLNEED, ... change nothing a
+ * mirror holds.
+ */
+static bool advice_drops(int advice)
+{
+	switch (advice) {
+	case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE:
+	case MADV_DONTNEED_LOCKED: case MADV_PAGEOUT: case MADV_COLLAPSE:
+	case MADV_HWPOISON: case MADV_SOFT_OFFLINE: case MADV_GUARD_INSTALL:
+		return true;
+	default:
+		return false;
+	}
+}
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
@@ -249,24 +283,15 @@ static void classify(long nr, const long *a, struct ranges *r)
 		break;
 	}
 	case SYS_madvise:
-		switch ((int)a[2]) {
-		case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE:
-		case MADV_DONTNEED_LOCKED:
+		if (advice_drops((int)a[2]))
 			add(r, UMN_NOTIFY_CLEAR, addr, (unsigned long)a[1]);
-			break;
-		}
 		break;
 	case SYS_process_madvise: {
 		const struct iovec *iov = (const struct iovec *)a[1];
 		unsigned long vlen = (unsigned long)a[2], lo = ~0ul, hi = 0;
 
-		switch ((int)a[3]) {
-		case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE:
-		case MADV_DONTNEED_LOCKED:
-			break;
-		default:
+		if (!advice_drops((int)a[3]))
 			return;
-		}
 		/* One covering range; the pidfd may name another process
 		 * (then this only over-invalidates).  The iovec array is
 		 * copied with process_vm_readv so a bad pointer gives the
