@@ -63,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <umn/notifier.h>
 #include "self_internal.h"
@@ -130,6 +131,23 @@ static struct target targets[] = {
 	  .required = false, .kind = K_LONG, .chain_hook = NULL },
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
+
+/*
+ * The dynamic loader's own system-call sites.  ld.so does not call libc's
+ * wrappers: at dlopen it maps objects with its own mmap (MAP_FIXED over the
+ * reservation), protects RELRO with its own mprotect, and dlclose unmaps
+ * with its own munmap.  Its private wrappers have the same shape as libc's
+ * (`mov $NR,%eax; syscall`, arguments already in the system-call
+ * registers), but no symbol: the executable segment found through AT_BASE
+ * is scanned, and a site is patched only when it is the one and only site
+ * of its number there (anything else is left alone, and said so).
+ */
+static struct target loader_targets[] = {
+	{ .name = "ld.so:mmap", .nr = SYS_mmap },
+	{ .name = "ld.so:mprotect", .nr = SYS_mprotect },
+	{ .name = "ld.so:munmap", .nr = SYS_munmap },
+};
+#define NLOADER (sizeof(loader_targets) / sizeof(loader_targets[0]))
 
 /* ---- the assembly entry --------------------------------------------------
  * In: rax = system call number, rdi rsi rdx r10 r8 r9 = arguments,
@@ -523,6 +541,42 @@ static int patch_target(struct target *t)
 	return 0;
 }
 
+/* Find each loader target's unique site in ld.so's executable segments. */
+static void loader_find_sites(void)
+{
+	uintptr_t base = (uintptr_t)getauxval(AT_BASE);
+	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+	const ElfW(Phdr) *ph;
+
+	for (size_t t = 0; t < NLOADER; t++)
+		snprintf(loader_targets[t].how, sizeof(loader_targets[t].how),
+			 "%s", base ? "no unique site" : "no AT_BASE");
+	if (!base || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+		return;
+	ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
+	for (int i = 0; i < eh->e_phnum; i++) {
+		const uint8_t *p, *end;
+
+		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
+			continue;
+		p = (const uint8_t *)(base + ph[i].p_vaddr);
+		end = p + ph[i].p_memsz;
+		for (; p + 7 <= end; p++) {
+			for (size_t t = 0; t < NLOADER; t++) {
+				struct target *lt = &loader_targets[t];
+
+				if (!is_site(p, lt->nr))
+					continue;
+				/* a second site: ambiguous, patch none */
+				lt->func = lt->func ? (uint8_t *)-1 : (uint8_t *)p;
+			}
+		}
+	}
+	for (size_t t = 0; t < NLOADER; t++)
+		if (loader_targets[t].func == (uint8_t *)-1)
+			loader_targets[t].func = NULL;
+}
+
 int umnp_self_patch_install(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
@@ -555,12 +609,22 @@ int umnp_self_patch_install(void)
 		if (r && targets[i].required)
 			ret = r;
 	}
+	loader_find_sites();
+	for (size_t i = 0; i < NLOADER; i++)
+		if (loader_targets[i].func &&
+		    patch_target(&loader_targets[i]) != 0)
+			snprintf(loader_targets[i].how,
+				 sizeof(loader_targets[i].how), "not patched");
 	/* W^X for the stubs from now on. */
 	text_protect(stub_page, STUB_PAGE_SIZE, PROT_READ | PROT_EXEC);
-	if (getenv("UMN_SELF_DEBUG"))
+	if (getenv("UMN_SELF_DEBUG")) {
 		for (size_t i = 0; i < NTARGETS; i++)
 			fprintf(stderr, "umn: patch %s: %s\n", targets[i].name,
 				targets[i].how);
+		for (size_t i = 0; i < NLOADER; i++)
+			fprintf(stderr, "umn: patch %s: %s\n",
+				loader_targets[i].name, loader_targets[i].how);
+	}
 out:
 	dlclose(libc);
 	return ret;
