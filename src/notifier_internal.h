@@ -65,28 +65,15 @@ static inline struct umn_subscriptions *umnp_subs(const struct umn_mm *mm)
 }
 
 /*
- * Set (per thread) while the caller has blocked every signal itself, e.g. an
- * event-source hook that blocks them once around its whole call: the
- * subscriptions lock then skips its own pthread_sigmask pair (~380 ns a pair
- * on a VM).  Use umnp_block_signals / umnp_restore_signals.
+ * Non-zero (per thread) while the caller has blocked the asynchronous
+ * signals itself: an event-source hook blocks them once around its whole
+ * call (src/self/hooks.c) and increments this, so the subscriptions lock and
+ * the mmap lock's slow path skip their own pthread_sigmask pairs (~250 ns a
+ * pair on a VM).  Synchronous signals may stay unblocked: they cannot fire
+ * inside the core's short critical sections.
  */
 extern __thread int umnp_signals_blocked
 	__attribute__((tls_model("initial-exec")));
-
-static inline void umnp_block_signals(sigset_t *saved)
-{
-	sigset_t all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, saved);
-	umnp_signals_blocked++;
-}
-
-static inline void umnp_restore_signals(sigset_t *saved)
-{
-	umnp_signals_blocked--;
-	pthread_sigmask(SIG_SETMASK, saved, NULL);
-}
 
 static inline bool umnp_subs_need_mask(const struct umn_subscriptions *subs)
 {
