@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * 8. A memory-registration cache: umn's consumers/regcache against UCX
+ *    1.13's ucs_rcache, both with dummy (no-op) registration, in the same
+ *    process and run.  No target: the figures say what the collision-retry
+ *    protocol and one interval subscription per region cost against UCX's
+ *    page-table cache.
+ *
+ *    8a/8b  get + put of a cached region (hit), N = 1e3 / 1e5 regions of
+ *           4 KiB, 8 KiB apart, looked up in a pseudo-random order that is
+ *           the same for both caches.
+ *    8c     miss: get + put of a region never seen before (registration,
+ *           index insert; for umn also the interval subscription insert),
+ *           20k fresh regions per round, a fresh cache each round.
+ */
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <umn/umn.h>
+#include "bench.h"
+#include "regcache.h"
+#if BENCH_HAVE_UCX
+#include <ucm/api/ucm.h>
+#include <ucs/memory/rcache.h>
+#endif
+
+#define SPAN 8192ul
+#define MISSES 20000ul
+
+static unsigned long area;		/* PROT_NONE reservation */
+static unsigned long *order;		/* lookup order (indices) */
+static unsigned long norder;
+
+/* ---- umn ---- */
+
+static int umn_reg(void *ctx, unsigned long start, unsigned long len,
+		   void **handle)
+{
+	(void)ctx; (void)len;
+	*handle = (void *)start;	/* anything non-NULL */
+	return 0;
+}
+
+static void umn_dereg(void *ctx, void *handle)
+{
+	(void)ctx; (void)handle;
+}
+
+static const struct regcache_ops umn_ops = { umn_reg, umn_dereg };
+
+struct umn_ctx {
+	struct regcache *rc;
+	unsigned long n;
+};
+
+static void run_umn_hit(void *arg, uint64_t iters)
+{
+	struct umn_ctx *c = arg;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		struct regcache_region *r;
+		unsigned long idx = order[i % norder] % c->n;
+
+		if (regcache_get(c->rc, area + idx * SPAN, 4096, &r))
+			abort();
+		regcache_put(c->rc, r);
+	}
+}
+
+static double umn_miss_round(struct umn_mm *mm)
+{
+	struct regcache *rc = regcache_new(mm, &umn_ops, NULL);
+	double t0, t1;
+
+	t0 = bench_now_ns();
+	for (unsigned long i = 0; i < MISSES; i++) {
+		struct regcache_region *r;
+
+		if (regcache_get(rc, area + i * SPAN, 4096, &r))
+			abort();
+		regcache_put(rc, r);
+	}
+	t1 = bench_now_ns();
+	regcache_destroy(rc);
+	return (t1 - t0) / MISSES;
+}
+
+/* ---- UCX ---- */
+#if BENCH_HAVE_UCX
+static ucs_status_t ucx_reg(void *ctx, ucs_rcache_t *rc, void *arg,
+			    ucs_rcache_region_t *region, uint16_t flags)
+{
+	(void)ctx; (void)rc; (void)arg; (void)region; (void)flags;
+	return UCS_OK;
+}
+
+static void ucx_dereg(void *ctx, ucs_rcache_t *rc, ucs_rcache_region_t *region)
+{
+	(void)ctx; (void)rc; (void)region;
+}
+
+static void ucx_dump(void *ctx, ucs_rcache_t *rc, ucs_rcache_region_t *region,
+		     char *buf, size_t max)
+{
+	(void)ctx; (void)rc; (void)region;
+	if (max)
+		buf[0] = 0;
+}
+
+static const ucs_rcache_ops_t ucx_ops = {
+	.mem_reg = ucx_reg, .mem_dereg = ucx_dereg, .dump_region = ucx_dump,
+};
+
+static ucs_rcache_t *ucx_new(void)
+{
+	ucs_rcache_params_t p = {
+		.region_struct_size = sizeof(ucs_rcache_region_t),
+		.alignment = 4096,
+		.max_alignment = 4096,
+		.ucm_events = UCM_EVENT_VM_UNMAPPED,
+		.ucm_event_priority = 1000,
+		.ops = &ucx_ops,
+		.context = NULL,
+		.flags = UCS_RCACHE_FLAG_NO_PFN_CHECK,
+		.max_regions = (unsigned long)-1,
+		.max_size = (size_t)-1,
+		.max_unreleased = (size_t)-1,
+	};
+	ucs_rcache_t *rc = NULL;
+
+	return ucs_rcache_create(&p, "bench", NULL, &rc) == UCS_OK ? rc : NULL;
+}
+
+struct ucx_ctx {
+	ucs_rcache_t *rc;
+	unsigned long n;
+};
+
+static void run_ucx_hit(void *arg, uint64_t iters)
+{
+	struct ucx_ctx *c = arg;
+
+	for (uint64_t i = 0; i < iters; i++) {
+		ucs_rcache_region_t *r;
+		unsigned long idx = order[i % norder] % c->n;
+
+		if (ucs_rcache_get(c->rc, (void *)(area + idx * SPAN), 4096,
+				   PROT_READ | PROT_WRITE, NULL, &r) != UCS_OK)
+			abort();
+		ucs_rcache_region_put(c->rc, r);
+	}
+}
+
+static double ucx_miss_round(void)
+{
+	ucs_rcache_t *rc = ucx_new();
+	double t0, t1;
+
+	if (!rc)
+		return -1;
+	t0 = bench_now_ns();
+	for (unsigned long i = 0; i < MISSES; i++) {
+		ucs_rcache_region_t *r;
+
+		if (ucs_rcache_get(rc, (void *)(area + i * SPAN), 4096,
+				   PROT_READ | PROT_WRITE, NULL, &r) != UCS_OK)
+			abort();
+		ucs_rcache_region_put(rc, r);
+	}
+	t1 = bench_now_ns();
+	ucs_rcache_destroy(rc);
+	return (t1 - t0) / MISSES;
+}
+#endif
+
+/* Fill both caches with regions 0..n-1 (each got and put once). */
+static void warm(struct umn_ctx *u, void *x, unsigned long n)
+{
+	u->n = n;
+	for (unsigned long i = 0; i < n; i++) {
+		struct regcache_region *r;
+
+		if (regcache_get(u->rc, area + i * SPAN, 4096, &r))
+			abort();
+		regcache_put(u->rc, r);
+	}
+#if BENCH_HAVE_UCX
+	{
+		struct ucx_ctx *c = x;
+
+		c->n = n;
+		for (unsigned long i = 0; i < n; i++) {
+			ucs_rcache_region_t *r;
+
+			if (ucs_rcache_get(c->rc, (void *)(area + i * SPAN),
+					   4096, PROT_READ | PROT_WRITE, NULL,
+					   &r) != UCS_OK)
+				abort();
+			ucs_rcache_region_put(c->rc, r);
+		}
+	}
+#else
+	(void)x;
+#endif
+}
+
+static void hit_row(const char *id, const char *name, struct umn_ctx *u,
+		    void *x)
+{
+#if BENCH_HAVE_UCX
+	struct bench_case c[2] = {
+		{ .label = "UCX 1.13 ucs_rcache get+put", .fn = run_ucx_hit,
+		  .arg = x },
+		{ .label = "umn regcache get+put", .fn = run_umn_hit, .arg = u },
+	};
+
+	bench_interleave(c, 2, bench_rounds(), bench_quick() ? 5e6 : 20e6);
+	bench_print_cases(stdout, c, 2);
+	bench_emit(&(struct bench_row){
+		.id = id, .name = name, .subject = c[1].label,
+		.subject_val = c[1].median, .baseline = c[0].label,
+		.baseline_val = c[0].median, .unit = "ns",
+		.ratio = bench_round_ratio(&c[1], &c[0]),
+		.target_max = BENCH_NO_TARGET,
+		.note = "dummy registration; same lookup order for both" });
+#else
+	(void)u; (void)x;
+	bench_emit(&(struct bench_row){
+		.id = id, .name = name, .subject = "umn regcache get+put",
+		.subject_val = -1, .baseline = "UCX: not available",
+		.baseline_val = -1, .unit = "ns", .ratio = -1,
+		.target_max = BENCH_NO_TARGET, .note = "" });
+#endif
+}
+
+int main(int argc, char **argv)
+{
+	struct umn_mm *mm;
+	struct umn_ctx u;
+	uint64_t rng = 0x9e3779b97f4a7c15ull;
+	double um[BENCH_MAX_ROUNDS], ux[BENCH_MAX_ROUNDS];
+	int rounds;
+#if BENCH_HAVE_UCX
+	struct ucx_ctx x;
+#endif
+	void *xp = NULL;
+
+	bench_init(argc, argv);
+	area = (unsigned long)mmap(NULL, 100000 * SPAN, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				   -1, 0);
+	norder = 1 << 16;
+	order = malloc(norder * sizeof(*order));
+	mm = umn_mm_new();
+	if (area == (unsigned long)MAP_FAILED || !order || !mm)
+		return 1;
+	for (unsigned long i = 0; i < norder; i++) {
+		rng ^= rng << 13;
+		rng ^= rng >> 7;
+		rng ^= rng << 17;
+		order[i] = rng;
+	}
+	printf("== 8. registration cache: umn regcache vs UCX ucs_rcache\n");
+	u.rc = regcache_new(mm, &umn_ops, NULL);
+#if BENCH_HAVE_UCX
+	x.rc = ucx_new();
+	if (!x.rc) {
+		fprintf(stderr, "ucs_rcache_create failed\n");
+		return 1;
+	}
+	xp = &x;
+#endif
+	warm(&u, xp, 1000);
+	hit_row("8a", "regcache hit, 1e3 regions", &u, xp);
+	warm(&u, xp, 100000);
+	hit_row("8b", "regcache hit, 1e5 regions", &u, xp);
+	regcache_destroy(u.rc);
+#if BENCH_HAVE_UCX
+	ucs_rcache_destroy(x.rc);
+#endif
+
+	rounds = bench_quick() ? 3 : bench_rounds();
+	for (int r = 0; r < rounds; r++) {
+#if BENCH_HAVE_UCX
+		ux[r] = ucx_miss_round();
+#else
+		ux[r] = -1;
+#endif
+		um[r] = umn_miss_round(mm);
+	}
+	{
+		double mu = bench_median(um, rounds), mx = bench_median(ux, rounds);
+
+		printf("  miss: umn %.1f ns, UCX %.1f ns (medians of %d rounds of "
+		       "%lu fresh regions)\n", mu, mx, rounds, MISSES);
+		bench_emit(&(struct bench_row){
+			.id = "8c", .name = "regcache miss (fresh region)",
+			.subject = "umn regcache get+put of a new region",
+			.subject_val = mu,
+			.baseline = "UCX 1.13 ucs_rcache, same",
+			.baseline_val = mx, .unit = "ns",
+			.ratio = mx > 0 ? mu / mx : -1,
+			.target_max = BENCH_NO_TARGET,
+			.note = "umn: + one interval subscription insert" });
+	}
+	umn_mm_put(mm);
+	free(order);
+	return 0;
+}
