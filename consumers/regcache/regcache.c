@@ -10,7 +10,8 @@
  *                publish: index insert, valid; unlock
  * One unmap, top to bottom:    region_invalidate (umn callback)
  *   lock (trylock if not blockable: refuse -> umn defers the range);
- *   umn_interval_set_seq; out of the index; if unused -> dead list; unlock
+ *   umn_interval_set_seq; out of the index, dropping the index's
+ *   reference (the last reference queues it on the dead list); unlock
  *   ... dead regions are removed and deregistered by the next put/get/flush,
  *   outside the lock and outside any callback.
  */
@@ -34,7 +35,18 @@ struct regcache {
 	((struct regcache_region *)(void *)((char *)(n) - \
 		offsetof(struct regcache_region, node)))
 
-/* Take region out of service (cache lock held). */
+/* Queue r for reclaim: its last reference is gone (cache lock held). */
+static void region_dead_locked(struct regcache *rc, struct regcache_region *r)
+{
+	r->next_dead = rc->dead;
+	rc->dead = r;
+}
+
+/*
+ * Take region out of service (cache lock held): out of the index, and drop
+ * the index's reference.  Users still holding it keep it alive; the last
+ * put queues it.
+ */
 static void region_invalidate_locked(struct regcache *rc,
 				     struct regcache_region *r)
 {
@@ -43,10 +55,8 @@ static void region_invalidate_locked(struct regcache *rc,
 	r->valid = false;
 	umn_itree_remove(&r->node, &rc->index);
 	rc->stats.invalidated++;
-	if (r->refs == 0) {
-		r->next_dead = rc->dead;
-		rc->dead = r;
-	}
+	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		region_dead_locked(rc, r);
 }
 
 static bool region_invalidate(struct umn_interval_notifier *sub,
@@ -112,7 +122,8 @@ static struct regcache_region *index_lookup(struct regcache *rc,
 			continue;
 		}
 		if (r->start <= start && r->start + r->len >= end) {
-			r->refs++;
+			/* valid, so the index's reference keeps it >= 1 */
+			__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
 			return r;
 		}
 	}
@@ -179,7 +190,7 @@ static int region_miss(struct regcache *rc, unsigned long start,
 	if (umn_interval_deferred_pending(&r->sub))
 		(void)umn_interval_take_deferred(&r->sub, &s, &l);
 	r->handle = handle;
-	r->refs = 1;
+	r->refs = 2;		/* the index's and the caller's */
 	r->valid = true;
 	r->node.start = start;
 	r->node.last = start + len - 1;
@@ -218,19 +229,19 @@ int regcache_get(struct regcache *rc, unsigned long addr, unsigned long len,
 	return region_miss(rc, start, end - start, out);
 }
 
+/*
+ * One atomic decrement unless it is the last reference, which can only be
+ * the last user of an invalidated region (a valid one still has the
+ * index's): then queue and reclaim it.
+ */
 void regcache_put(struct regcache *rc, struct regcache_region *r)
 {
-	bool dead;
-
+	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
 	pthread_mutex_lock(&rc->lock);
-	dead = --r->refs == 0 && !r->valid;
-	if (dead) {
-		r->next_dead = rc->dead;
-		rc->dead = r;
-	}
+	region_dead_locked(rc, r);
 	pthread_mutex_unlock(&rc->lock);
-	if (dead)
-		reclaim(rc);
+	reclaim(rc);
 }
 
 void regcache_flush(struct regcache *rc)
@@ -242,7 +253,8 @@ void regcache_flush(struct regcache *rc)
 		struct regcache_region *r = node_region(n);
 
 		next = umn_itree_iter_next(n, 0, ~0ul);
-		if (r->refs == 0)
+		/* only the index's reference: no user holds it */
+		if (__atomic_load_n(&r->refs, __ATOMIC_ACQUIRE) == 1)
 			region_invalidate_locked(rc, r);
 	}
 	pthread_mutex_unlock(&rc->lock);

@@ -42,7 +42,9 @@ struct regcache_region {
 	struct regcache *rc;
 	unsigned long start, len;
 	void *handle;
-	int refs;				/* under the cache lock */
+	/* atomic; the index holds one while valid, each user one more: the
+	 * last reference of an invalidated region queues it for reclaim */
+	int refs;
 	bool valid;				/* in the index */
 	struct regcache_region *next_dead;
 };
