@@ -26,6 +26,9 @@ struct regcache {
 	void *ctx;
 	pthread_mutex_t lock;
 	struct umn_itree_root index;	/* valid regions, by [start, end) */
+	struct regcache_region **hash;	/* valid regions, by start */
+	unsigned long hash_mask;	/* buckets - 1 (a power of two) */
+	unsigned long nvalid;
 	struct regcache_region *dead;	/* invalid and unused: to reclaim */
 	unsigned long page;
 	struct regcache_stats stats;
@@ -34,6 +37,66 @@ struct regcache {
 #define node_region(n) \
 	((struct regcache_region *)(void *)((char *)(n) - \
 		offsetof(struct regcache_region, node)))
+
+#define HASH_MIN 1024ul
+
+static unsigned long hash_start(const struct regcache *rc, unsigned long start)
+{
+	return ((start / rc->page) * 0x9e3779b97f4a7c15ul >> 20) & rc->hash_mask;
+}
+
+/* Double the buckets when the load passes 1 (cache lock held).  An
+ * allocation failure only leaves the chains longer. */
+static void hash_grow_locked(struct regcache *rc)
+{
+	unsigned long n = (rc->hash_mask + 1) * 2, old = rc->hash_mask + 1;
+	struct regcache_region **nh = calloc(n, sizeof(*nh));
+
+	if (!nh)
+		return;
+	rc->hash_mask = n - 1;
+	for (unsigned long b = 0; b < old; b++) {
+		struct regcache_region *r = rc->hash[b], *next;
+
+		for (; r; r = next) {
+			unsigned long h = hash_start(rc, r->start);
+
+			next = r->hash_next;
+			r->hash_next = nh[h];
+			nh[h] = r;
+		}
+	}
+	free(rc->hash);
+	rc->hash = nh;
+}
+
+/* Publish a valid region in both indexes (cache lock held). */
+static void index_insert_locked(struct regcache *rc, struct regcache_region *r)
+{
+	unsigned long h;
+
+	umn_itree_insert(&r->node, &rc->index);
+	if (++rc->nvalid > rc->hash_mask + 1)
+		hash_grow_locked(rc);
+	h = hash_start(rc, r->start);
+	r->hash_next = rc->hash[h];
+	rc->hash[h] = r;
+}
+
+static void index_remove_locked(struct regcache *rc, struct regcache_region *r)
+{
+	struct regcache_region **pp = &rc->hash[hash_start(rc, r->start)];
+
+	umn_itree_remove(&r->node, &rc->index);
+	rc->nvalid--;
+	for (; *pp; pp = &(*pp)->hash_next) {
+		if (*pp == r) {
+			*pp = r->hash_next;
+			break;
+		}
+	}
+	r->hash_next = NULL;
+}
 
 /* Queue r for reclaim: its last reference is gone (cache lock held). */
 static void region_dead_locked(struct regcache *rc, struct regcache_region *r)
@@ -53,7 +116,7 @@ static void region_invalidate_locked(struct regcache *rc,
 	if (!r->valid)
 		return;
 	r->valid = false;
-	umn_itree_remove(&r->node, &rc->index);
+	index_remove_locked(rc, r);
 	rc->stats.invalidated++;
 	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		region_dead_locked(rc, r);
@@ -104,28 +167,45 @@ static void reclaim(struct regcache *rc)
  * A region whose invalidation was deferred (its callback refused) is taken
  * out of service here, before it could be handed out.
  */
+/* Take a reference on r if it covers [start, end) and has no deferred
+ * invalidation (dropping it if it has).  Cache lock held. */
+static bool take_if_usable(struct regcache *rc, struct regcache_region *r,
+			   unsigned long start, unsigned long end)
+{
+	unsigned long s, l;
+
+	if (umn_interval_deferred_pending(&r->sub) &&
+	    umn_interval_take_deferred(&r->sub, &s, &l) == 1) {
+		rc->stats.deferred++;
+		region_invalidate_locked(rc, r);
+		return false;
+	}
+	if (r->start > start || r->start + r->len < end)
+		return false;
+	/* valid, so the index's reference keeps it >= 1 */
+	__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
 static struct regcache_region *index_lookup(struct regcache *rc,
 					    unsigned long start,
 					    unsigned long end)
 {
 	struct umn_itree_node *n, *next;
+	struct regcache_region *r, *rnext;
+
+	/* the common case: a region that starts exactly here */
+	for (r = rc->hash[hash_start(rc, start)]; r; r = rnext) {
+		rnext = r->hash_next;
+		if (r->start == start && take_if_usable(rc, r, start, end))
+			return r;
+	}
 
 	for (n = umn_itree_iter_first(&rc->index, start, end - 1); n; n = next) {
-		struct regcache_region *r = node_region(n);
-		unsigned long s, l;
-
+		r = node_region(n);
 		next = umn_itree_iter_next(n, start, end - 1);
-		if (umn_interval_deferred_pending(&r->sub) &&
-		    umn_interval_take_deferred(&r->sub, &s, &l) == 1) {
-			rc->stats.deferred++;
-			region_invalidate_locked(rc, r);
-			continue;
-		}
-		if (r->start <= start && r->start + r->len >= end) {
-			/* valid, so the index's reference keeps it >= 1 */
-			__atomic_add_fetch(&r->refs, 1, __ATOMIC_RELAXED);
+		if (take_if_usable(rc, r, start, end))
 			return r;
-		}
 	}
 	return NULL;
 }
@@ -142,6 +222,12 @@ struct regcache *regcache_new(struct umn_mm *mm, const struct regcache_ops *ops,
 	rc = calloc(1, sizeof(*rc));
 	if (!rc)
 		return NULL;
+	rc->hash = calloc(HASH_MIN, sizeof(*rc->hash));
+	if (!rc->hash) {
+		free(rc);
+		return NULL;
+	}
+	rc->hash_mask = HASH_MIN - 1;
 	rc->mm = mm;
 	rc->ops = ops;
 	rc->ctx = ctx;
@@ -194,7 +280,7 @@ static int region_miss(struct regcache *rc, unsigned long start,
 	r->valid = true;
 	r->node.start = start;
 	r->node.last = start + len - 1;
-	umn_itree_insert(&r->node, &rc->index);
+	index_insert_locked(rc, r);
 	rc->stats.misses++;
 	pthread_mutex_unlock(&rc->lock);
 	*out = r;
@@ -267,6 +353,7 @@ void regcache_destroy(struct regcache *rc)
 		return;
 	regcache_flush(rc);
 	pthread_mutex_destroy(&rc->lock);
+	free(rc->hash);
 	free(rc);
 }
 

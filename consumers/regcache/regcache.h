@@ -16,6 +16,11 @@
  * refuses and umn defers the range; the next lookup of that region sees the
  * deferral before handing it out.
  *
+ * The index is the interval tree (any covering region) with a hash of
+ * region start addresses in front of it: RDMA stacks mostly look up again
+ * exactly the buffers they registered, and a hash hit costs one bucket
+ * instead of a descent through a large tree.
+ *
  * Lock order: cache lock > (umn) subscriptions lock.  Callbacks take the
  * cache lock (trylock when not blockable).  reg/dereg are called without it.
  */
@@ -47,6 +52,7 @@ struct regcache_region {
 	int refs;
 	bool valid;				/* in the index */
 	struct regcache_region *next_dead;
+	struct regcache_region *hash_next;	/* start-address hash chain */
 };
 
 struct regcache_stats {

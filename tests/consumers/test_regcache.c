@@ -16,7 +16,7 @@
 #include "regcache.h"
 
 #define PAGE 4096ul
-#define NPAGES 32
+#define NPAGES 8192
 #define BASE 0x40000000ul
 
 static unsigned long gen[NPAGES];
@@ -26,7 +26,7 @@ static int invalidate_in_reg;	/* the next reg() sees an unmap land */
 
 struct handle {
 	unsigned long start, len;
-	unsigned long gens[NPAGES];
+	unsigned long gens[];	/* one per page of the region */
 };
 
 static void primary_unmap(unsigned long first, unsigned long n,
@@ -52,7 +52,8 @@ static void primary_unmap(unsigned long first, unsigned long n,
 static int my_reg(void *ctx, unsigned long start, unsigned long len,
 		  void **out)
 {
-	struct handle *h = calloc(1, sizeof(*h));
+	struct handle *h = calloc(1, sizeof(*h) +
+				  len / PAGE * sizeof(h->gens[0]));
 
 	(void)ctx;
 	if (!h)
@@ -60,7 +61,7 @@ static int my_reg(void *ctx, unsigned long start, unsigned long len,
 	h->start = start;
 	h->len = len;
 	for (unsigned long a = start; a < start + len; a += PAGE)
-		h->gens[(a - BASE) / PAGE] =
+		h->gens[(a - start) / PAGE] =
 			__atomic_load_n(&gen[(a - BASE) / PAGE],
 					__ATOMIC_ACQUIRE);
 	if (invalidate_in_reg) {
@@ -89,7 +90,8 @@ static bool fresh(struct regcache_region *r)
 	for (unsigned long a = h->start; a < h->start + h->len; a += PAGE) {
 		unsigned long p = (a - BASE) / PAGE;
 
-		if (h->gens[p] != __atomic_load_n(&gen[p], __ATOMIC_ACQUIRE))
+		if (h->gens[(a - h->start) / PAGE] !=
+		    __atomic_load_n(&gen[p], __ATOMIC_ACQUIRE))
 			return false;
 	}
 	return true;
@@ -219,6 +221,54 @@ static void deferred_invalidations(void)
 	CHECK_EQ(regs, deregs);
 }
 
+/*
+ * Many regions: the start-address hash in front of the tree grows past its
+ * initial buckets, loses entries on invalidation, and every lookup is
+ * counted exactly (a lookup not starting at a region's start goes through
+ * the tree).
+ */
+static void many_regions(void)
+{
+	enum { N = 2000 };	/* > the hash's initial 1024 buckets */
+	struct regcache *rc = regcache_new(mm, &ops, NULL);
+	struct regcache_region *r;
+	struct regcache_stats st;
+	int invalidated = 0;
+
+	regs = deregs = 0;
+	/* two-page regions, two pages apart */
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned long i = 0; i < N; i++) {
+			CHECK_EQ(regcache_get(rc, BASE + 4 * i * PAGE,
+					      2 * PAGE, &r), 0);
+			CHECK_EQ(r->start, BASE + 4 * i * PAGE);
+			CHECK(fresh(r));
+			regcache_put(rc, r);
+		}
+	}
+	regcache_stats(rc, &st);
+	CHECK_EQ(st.misses, N);
+	CHECK_EQ(st.hits, N);
+	for (unsigned long i = 0; i < N; i += 3) {
+		primary_unmap(4 * i + 1, 1, false);	/* second page */
+		invalidated++;
+	}
+	for (unsigned long i = 0; i < N; i++) {
+		/* the second page: no region starts there, so the hash
+		 * misses and the tree finds the covering region */
+		CHECK_EQ(regcache_get(rc, BASE + (4 * i + 1) * PAGE, 8, &r), 0);
+		CHECK(fresh(r));
+		regcache_put(rc, r);
+	}
+	regcache_stats(rc, &st);
+	CHECK_EQ(st.invalidated, invalidated);
+	/* an invalidated region is re-registered as a one-page region */
+	CHECK_EQ(st.misses, N + invalidated);
+	CHECK_EQ(st.hits, 2 * N - invalidated);
+	regcache_destroy(rc);
+	CHECK_EQ(regs, deregs);
+}
+
 static bool warned;
 static void on_warn(const char *f, const char *m, void *arg)
 {
@@ -235,6 +285,7 @@ int main(void)
 	RUN(hit_miss_invalidate);
 	RUN(unmap_during_registration);
 	RUN(deferred_invalidations);
+	RUN(many_regions);
 	CHECK(!warned);
 	CHECK_EQ(umn_mm_put(mm), 0);
 	return 0;
