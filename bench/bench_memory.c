@@ -26,8 +26,7 @@
 #include <umn/umn.h>
 #include "bench.h"
 #if BENCH_HAVE_UCX
-#include <ucm/api/ucm.h>
-#include <ucs/memory/rcache.h>
+#include "ucx_rcache.h"
 #endif
 
 #define N 100000ul
@@ -46,56 +45,6 @@ static bool inv(struct umn_interval_notifier *s,
 }
 
 static const struct umn_interval_notifier_ops sub_ops = { .invalidate = inv };
-
-#if BENCH_HAVE_UCX
-static ucs_status_t dummy_reg(void *ctx, ucs_rcache_t *rc, void *arg,
-			      ucs_rcache_region_t *region, uint16_t flags)
-{
-	(void)ctx; (void)rc; (void)arg; (void)region; (void)flags;
-	return UCS_OK;
-}
-
-static void dummy_dereg(void *ctx, ucs_rcache_t *rc,
-			ucs_rcache_region_t *region)
-{
-	(void)ctx; (void)rc; (void)region;
-}
-
-static void dummy_dump(void *ctx, ucs_rcache_t *rc,
-		       ucs_rcache_region_t *region, char *buf, size_t max)
-{
-	(void)ctx; (void)rc; (void)region;
-	if (max)
-		buf[0] = 0;
-}
-
-static const ucs_rcache_ops_t rc_ops = {
-	.mem_reg = dummy_reg, .mem_dereg = dummy_dereg,
-	.dump_region = dummy_dump,
-};
-
-static ucs_rcache_t *rcache_new(void)
-{
-	ucs_rcache_params_t p = {
-		.region_struct_size = sizeof(ucs_rcache_region_t),
-		.alignment = 4096,
-		.max_alignment = 4096,
-		.ucm_events = UCM_EVENT_VM_UNMAPPED,
-		.ucm_event_priority = 1000,
-		.ops = &rc_ops,
-		.context = NULL,
-		.flags = UCS_RCACHE_FLAG_NO_PFN_CHECK,
-		.max_regions = (unsigned long)-1,
-		.max_size = (size_t)-1,
-		.max_unreleased = (size_t)-1,
-	};
-	ucs_rcache_t *rc = NULL;
-
-	if (ucs_rcache_create(&p, "bench", NULL, &rc) != UCS_OK)
-		return NULL;
-	return rc;
-}
-#endif
 
 int main(int argc, char **argv)
 {
@@ -169,7 +118,7 @@ int main(int argc, char **argv)
 		printf("  UCX: sizeof(ucs_rcache_region_t) = %zu\n",
 		       sizeof(ucs_rcache_region_t));
 		e0 = bench_heap_in_use();
-		rc = rcache_new();
+		rc = bench_ucx_rcache_new();
 		if (rc && area != MAP_FAILED) {
 			ucx_rcache_bytes = (double)(bench_heap_in_use() - e0);
 			h0 = bench_heap_in_use();

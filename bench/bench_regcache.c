@@ -19,8 +19,7 @@
 #include "bench.h"
 #include "regcache.h"
 #if BENCH_HAVE_UCX
-#include <ucm/api/ucm.h>
-#include <ucs/memory/rcache.h>
+#include "ucx_rcache.h"
 #endif
 
 #define SPAN 8192ul
@@ -86,49 +85,6 @@ static double umn_miss_round(struct umn_mm *mm)
 
 /* ---- UCX ---- */
 #if BENCH_HAVE_UCX
-static ucs_status_t ucx_reg(void *ctx, ucs_rcache_t *rc, void *arg,
-			    ucs_rcache_region_t *region, uint16_t flags)
-{
-	(void)ctx; (void)rc; (void)arg; (void)region; (void)flags;
-	return UCS_OK;
-}
-
-static void ucx_dereg(void *ctx, ucs_rcache_t *rc, ucs_rcache_region_t *region)
-{
-	(void)ctx; (void)rc; (void)region;
-}
-
-static void ucx_dump(void *ctx, ucs_rcache_t *rc, ucs_rcache_region_t *region,
-		     char *buf, size_t max)
-{
-	(void)ctx; (void)rc; (void)region;
-	if (max)
-		buf[0] = 0;
-}
-
-static const ucs_rcache_ops_t ucx_ops = {
-	.mem_reg = ucx_reg, .mem_dereg = ucx_dereg, .dump_region = ucx_dump,
-};
-
-static ucs_rcache_t *ucx_new(void)
-{
-	ucs_rcache_params_t p = {
-		.region_struct_size = sizeof(ucs_rcache_region_t),
-		.alignment = 4096,
-		.max_alignment = 4096,
-		.ucm_events = UCM_EVENT_VM_UNMAPPED,
-		.ucm_event_priority = 1000,
-		.ops = &ucx_ops,
-		.context = NULL,
-		.flags = UCS_RCACHE_FLAG_NO_PFN_CHECK,
-		.max_regions = (unsigned long)-1,
-		.max_size = (size_t)-1,
-		.max_unreleased = (size_t)-1,
-	};
-	ucs_rcache_t *rc = NULL;
-
-	return ucs_rcache_create(&p, "bench", NULL, &rc) == UCS_OK ? rc : NULL;
-}
 
 struct ucx_ctx {
 	ucs_rcache_t *rc;
@@ -152,7 +108,7 @@ static void run_ucx_hit(void *arg, uint64_t iters)
 
 static double ucx_miss_round(void)
 {
-	ucs_rcache_t *rc = ucx_new();
+	ucs_rcache_t *rc = bench_ucx_rcache_new();
 	double t0, t1;
 
 	if (!rc)
@@ -262,7 +218,7 @@ int main(int argc, char **argv)
 	printf("== 8. registration cache: umn regcache vs UCX ucs_rcache\n");
 	u.rc = regcache_new(mm, &umn_ops, NULL);
 #if BENCH_HAVE_UCX
-	x.rc = ucx_new();
+	x.rc = bench_ucx_rcache_new();
 	if (!x.rc) {
 		fprintf(stderr, "ucs_rcache_create failed\n");
 		return 1;
