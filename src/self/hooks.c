@@ -177,9 +177,14 @@ static bool parse_hex(const char **p, const char *e, unsigned long *v)
 	return true;
 }
 
-/* One line of /proc/self/maps: "start-end perms offset dev inode path". */
+/*
+ * One line of /proc/self/maps: "start-end perms offset dev inode path".
+ * *sysv: the path is a System V segment's ("/SYSV<key>").  That, not the
+ * inode, says what the mapping is: the segment's inode is its shm id, and
+ * the first segment of an IPC namespace has id 0.
+ */
 static bool parse_line(const char *s, const char *e, unsigned long *start,
-		       unsigned long *end, unsigned long *inode)
+		       unsigned long *end, unsigned long *inode, bool *sysv)
 {
 	int field = 0;
 
@@ -199,6 +204,9 @@ static bool parse_line(const char *s, const char *e, unsigned long *start,
 	*inode = 0;
 	while (s < e && *s >= '0' && *s <= '9')
 		*inode = *inode * 10 + (unsigned long)(*s++ - '0');
+	while (s < e && *s == ' ')
+		s++;
+	*sysv = e - s >= 5 && !memcmp(s, "/SYSV", 5);
 	return true;
 }
 
@@ -234,14 +242,16 @@ static unsigned long shm_len_at(unsigned long addr)
 		}
 		{
 			unsigned long s, e, inode;
+			bool sysv;
 
-			if (parse_line(buf, nl, &s, &e, &inode)) {
-				if (!in_run && s == want && inode) {
+			if (parse_line(buf, nl, &s, &e, &inode, &sysv)) {
+				if (!in_run && s == want && sysv) {
 					in_run = true;
 					ino = inode;
 					len = e - s;
 					want = e;
-				} else if (in_run && s == want && inode == ino) {
+				} else if (in_run && s == want && sysv &&
+					   inode == ino) {
 					len += e - s;
 					want = e;
 				} else if (in_run || s > addr) {
