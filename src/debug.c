@@ -84,15 +84,29 @@ bool umn_debug_enabled(void)
 	return UMN_LIB_DEBUG;
 }
 
-#if UMN_LIB_DEBUG
-
-struct dbg_thread {
-	int callback_depth;
-	int nonblock_depth;
-};
-
-static __thread struct dbg_thread dbg
+__thread struct umnp_thread umnp_thr
 	__attribute__((tls_model("initial-exec")));
+
+bool umnp_dbg_in_callback_slow(const char *func)
+{
+	if (umnp_thr.callback_depth == 0)
+		return false;
+	umnp_warn(func, "called from inside a notifier callback "
+		  "(it waits for callbacks: deadlock): -EDEADLK");
+	return true;
+}
+
+bool umn_in_callback(void)
+{
+	return umnp_thr.callback_depth > 0;
+}
+
+bool umn_in_nonblock(void)
+{
+	return umnp_thr.nonblock_depth > 0;
+}
+
+#if UMN_LIB_DEBUG
 
 #if UMN_TSAN
 /*
@@ -139,47 +153,13 @@ void umnp_lockmap_release(void)
 #endif
 }
 
-void umnp_dbg_callback_enter(bool blockable)
-{
-	dbg.callback_depth++;
-	if (!blockable)
-		dbg.nonblock_depth++;
-}
-
-void umnp_dbg_callback_exit(bool blockable)
-{
-	dbg.callback_depth--;
-	if (!blockable)
-		dbg.nonblock_depth--;
-}
-
 bool umnp_dbg_might_sleep(const char *func)
 {
-	if (dbg.nonblock_depth > 0) {
+	if (umnp_thr.nonblock_depth > 0) {
 		umnp_warn(func, "blocking call from a non-blockable callback");
 		return true;
 	}
 	return false;
-}
-
-bool umnp_dbg_in_callback(const char *func)
-{
-	if (dbg.callback_depth > 0) {
-		umnp_warn(func, "called from inside a notifier callback "
-			  "(it waits for callbacks: deadlock)");
-		return true;
-	}
-	return false;
-}
-
-bool umn_in_callback(void)
-{
-	return dbg.callback_depth > 0;
-}
-
-bool umn_in_nonblock(void)
-{
-	return dbg.nonblock_depth > 0;
 }
 
 void umn_might_sleep(void)
@@ -189,7 +169,8 @@ void umn_might_sleep(void)
 
 void umn_might_invalidate(void)
 {
-	umnp_dbg_in_callback("umn_might_invalidate");
+	/* Not a report from a callback: a callback may unmap memory (a
+	 * nested invalidation, see <umn/self.h>). */
 	umnp_lockmap_touch();
 }
 
@@ -207,8 +188,6 @@ void umn__debug_invalidate_exit(void)
 
 #else /* !UMN_LIB_DEBUG: the entry points exist and do nothing */
 
-bool umn_in_callback(void) { return false; }
-bool umn_in_nonblock(void) { return false; }
 void umn_might_sleep(void) {}
 void umn_might_invalidate(void) {}
 void umn__debug_invalidate_enter(bool blockable) { (void)blockable; }

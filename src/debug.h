@@ -2,8 +2,9 @@
 /*
  * Internal: reports (all builds) and the debug checks (UMN_LIB_DEBUG builds).
  *
- * Per-thread debug state: how deep this thread is in umn callbacks, and how
- * many of those belong to non-blockable ranges.  The "invalidate lock map"
+ * Per-thread state (every build): how deep this thread is in umn callbacks,
+ * how many of those belong to non-blockable ranges, and whether it runs
+ * umn's internals inside a hook.  The "invalidate lock map"
  * (kernel: __mmu_notifier_invalidate_range_start_map) is a fake lock held
  * around callbacks and taken briefly by everything that waits for
  * invalidations; under ThreadSanitizer it is annotated as a reader-writer
@@ -34,20 +35,72 @@
 void umnp_warn(const char *func, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/*
+ * Per-thread state, every build (initial-exec TLS: touched inside hooks,
+ * free() and signal handlers, where a first dynamic-TLS access could
+ * allocate).
+ *
+ *   callback_depth  user callbacks this thread is inside (nesting: a
+ *                   callback's munmap starts a nested invalidation)
+ *   nonblock_depth  how many of those belong to non-blockable ranges
+ *   internal        1 while the thread runs umn's own code inside an event
+ *                   source hook: hooked calls made there (umn's free(),
+ *                   liburcu's mmap) pass straight to the kernel.  0 in user
+ *                   callbacks, whose calls are hooked (nested invalidations)
+ *   internal_saved  `internal` at each callback entry, one bit per level
+ */
+struct umnp_thread {
+	unsigned int callback_depth;
+	unsigned int nonblock_depth;
+	unsigned int internal;
+	unsigned long internal_saved;
+};
+
+extern __thread struct umnp_thread umnp_thr
+	__attribute__((tls_model("initial-exec")));
+
+/* Around every user callback (all builds: a TLS update, no call). */
+static inline void umnp_dbg_callback_enter(bool blockable)
+{
+	umnp_thr.internal_saved = umnp_thr.internal_saved << 1 |
+				  (umnp_thr.internal & 1);
+	umnp_thr.internal = 0;
+	umnp_thr.callback_depth++;
+	if (!blockable)
+		umnp_thr.nonblock_depth++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void umnp_dbg_callback_exit(bool blockable)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!blockable)
+		umnp_thr.nonblock_depth--;
+	umnp_thr.callback_depth--;
+	umnp_thr.internal = umnp_thr.internal_saved & 1;
+	umnp_thr.internal_saved >>= 1;
+}
+
+/*
+ * Every build: true (and reported) if called from inside a callback.  The
+ * callers wait for callbacks or take the mmap write lock, which would
+ * deadlock there: they return -EDEADLK instead.
+ */
+bool umnp_dbg_in_callback_slow(const char *func);
+static inline bool umnp_dbg_in_callback(const char *func)
+{
+	if (__builtin_expect(umnp_thr.callback_depth == 0, 1))
+		return false;
+	return umnp_dbg_in_callback_slow(func);
+}
+
 #if UMN_LIB_DEBUG
-void umnp_dbg_callback_enter(bool blockable);
-void umnp_dbg_callback_exit(bool blockable);
 /* Returns true (and reports) if the caller may not block here. */
 bool umnp_dbg_might_sleep(const char *func);
-/* Returns true (and reports) if called from inside a callback. */
-bool umnp_dbg_in_callback(const char *func);
 void umnp_lockmap_acquire(void);
 void umnp_lockmap_release(void);
 #else
-static inline void umnp_dbg_callback_enter(bool blockable) { (void)blockable; }
-static inline void umnp_dbg_callback_exit(bool blockable) { (void)blockable; }
 static inline bool umnp_dbg_might_sleep(const char *func) { (void)func; return false; }
-static inline bool umnp_dbg_in_callback(const char *func) { (void)func; return false; }
 static inline void umnp_lockmap_acquire(void) {}
 static inline void umnp_lockmap_release(void) {}
 #endif

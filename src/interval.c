@@ -469,9 +469,14 @@ unsigned long umn__interval_read_begin(struct umn_interval_notifier *sub)
 					     __ATOMIC_RELAXED) : 0;
 	}
 	subs = umnp_subs(sub->mm);
-	/* Reported whether or not it would wait this time (like the kernel's
-	 * wait_event): the bug is calling it from there at all. */
-	umnp_dbg_in_callback(__func__);
+	/*
+	 * From a callback (every build; a colliding subscription always gets
+	 * here, debug builds always do): waiting could be for the very
+	 * invalidation that called us.  Return an even value, which
+	 * read_retry always rejects (a subscription's seq is always odd).
+	 */
+	if (umnp_dbg_in_callback(__func__))
+		return 0;
 	umnp_dbg_might_sleep(__func__);
 	umnp_lockmap_touch();
 	/* Order matters: the subscription's seq first (see the top). */

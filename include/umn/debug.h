@@ -49,11 +49,12 @@ unsigned long umn_warn_count(void);
 /* umn_debug_enabled - true if libumn was built with its debug checks. */
 bool umn_debug_enabled(void);
 
-/* umn_in_callback - this thread is inside a umn notifier callback (debug
- * builds; always false in release builds). */
+/* umn_in_callback - this thread is inside a umn notifier callback (every
+ * build: a thread-local depth). */
 bool umn_in_callback(void);
 
-/* umn_in_nonblock - inside a callback of a non-blockable range (debug). */
+/* umn_in_nonblock - inside a callback of a non-blockable range (every
+ * build). */
 bool umn_in_nonblock(void);
 
 /*
@@ -67,8 +68,8 @@ void umn_might_sleep(void);
  * umn_might_invalidate - declare that the caller is about to do something
  * that can trigger an invalidation (munmap, free of a large block, ...):
  * under TSan the invalidate lock map is taken and released, so holding a lock
- * that a callback also takes is reported.  Also reports a call from inside a
- * callback.  No-op in release builds.
+ * that a callback also takes is reported.  Allowed inside a callback (a
+ * nested invalidation).  No-op in release builds.
  */
 void umn_might_invalidate(void);
 

@@ -56,8 +56,12 @@ struct umn_interval_notifier_ops {
 	 * trylock if !umn_notifier_range_blockable(range)), call
 	 * umn_interval_set_seq(sub, cur_seq), drop the mirrored entries of the
 	 * range, unlock, return true.  Return false only when not blockable and
-	 * the lock could not be taken.  Runs without any umn lock held; must
-	 * not call read_begin, insert or remove on the same address space.
+	 * the lock could not be taken.  Runs without any umn lock held.
+	 * Must not call read_begin, insert, remove (they report and refuse,
+	 * see each), nor block on a lock when the range is not blockable.
+	 * May unmap, remap, discard or re-protect memory (directly or via
+	 * free()): on umn_mm_self() that is a nested invalidation, reported
+	 * to every subscriber including this one (see <umn/self.h>).
 	 */
 	bool (*invalidate)(struct umn_interval_notifier *sub,
 			   const struct umn_notifier_range *range,
@@ -92,7 +96,8 @@ struct umn_interval_notifier {
  * Context: blockable; not from a callback.  Caller holds a users reference.
  * Returns 0; -EOVERFLOW if length is 0 or start + length - 1 overflows;
  * -EINVAL if an argument is NULL or mm is torn down; -EBUSY if sub is already
- * inserted; -ENOMEM.
+ * inserted; -ENOMEM; -EDEADLK (reported, every build) when called from a
+ * notifier callback (nothing is inserted).
  */
 int umn_interval_notifier_insert(struct umn_interval_notifier *sub,
 				 struct umn_mm *mm, unsigned long start,
@@ -111,8 +116,11 @@ int umn_interval_notifier_insert_locked(
  * under the lock); when it returns no callback of sub runs or will run and
  * sub may be freed or inserted again.
  * Context: blockable; not from a callback, nor holding a lock a callback
- * takes (debug builds report both).
- * Returns 0; -EINVAL (reported) if sub is not inserted.
+ * takes (a ThreadSanitizer debug build reports the latter as a lock-order
+ * inversion).
+ * Returns 0; -EINVAL (reported) if sub is not inserted; -EDEADLK (reported,
+ * every build) when called from a notifier callback: sub stays inserted
+ * (removing it there would wait for the callback that is running).
  */
 int umn_interval_notifier_remove(struct umn_interval_notifier *sub);
 
@@ -128,7 +136,11 @@ extern const int umn__debug_checks;
  * the subscription's seq (acquire), then the address space's.
  * Context: blockable; not from a callback, nor holding a lock a callback
  * takes.  A subscription that is not inserted is reported (the return value
- * is then meaningless).
+ * is then meaningless).  From a notifier callback (every build; a debug
+ * build checks every call, others the calls that would wait, i.e. on a
+ * subscription an invalidation covers) it is reported and returns at once
+ * a value read_retry() always rejects (-EDEADLK in spirit: waiting there
+ * could be for the invalidation that called the callback).
  */
 static inline unsigned long
 umn_interval_read_begin(struct umn_interval_notifier *sub)

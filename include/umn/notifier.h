@@ -95,8 +95,14 @@ struct umn_notifier;
 /*
  * Classic subscription callbacks, all optional (kernel: mmu_notifier_ops).
  * Every callback runs inside an RCU read-side section, without any umn lock
- * held, and must not call umn_notifier_unregister(), umn_notifier_synchronize(),
- * umn_interval_notifier_remove() or umn_interval_read_begin().
+ * held.  From a callback, umn_notifier_register/unregister/get,
+ * umn_interval_notifier_insert/remove and umn_interval_read_begin would
+ * wait for callbacks or for the mmap write lock: they are reported and
+ * refused with -EDEADLK (every build); umn_notifier_synchronize() returns
+ * at once.  umn_notifier_put() and umn_interval_take_deferred() are fine.
+ * A callback may unmap or change memory (a nested invalidation on
+ * umn_mm_self(), see <umn/self.h>); it must not block on a lock when the
+ * range is not blockable.
  */
 struct umn_notifier_ops {
 	/*
@@ -160,7 +166,8 @@ struct umn_notifier {
  * running start/end pair; allocates the subscriptions object on first use.
  * Context: blockable; not from a callback.  Caller holds a users reference.
  * Returns 0; -EINVAL if sub/mm/ops is NULL or mm is torn down; -EBUSY if sub
- * is already registered; -ENOMEM; -EDEADLK (debug builds) from a callback.
+ * is already registered; -ENOMEM; -EDEADLK (reported, every build) when
+ * called from a notifier callback (nothing is registered).
  */
 int umn_notifier_register(struct umn_notifier *sub, struct umn_mm *mm);
 
@@ -178,7 +185,8 @@ int umn_notifier_register_locked(struct umn_notifier *sub, struct umn_mm *mm);
  * Context: blockable; must not be called from a callback nor inside an RCU
  * read-side section.  Takes the subscriptions lock briefly.
  * Returns 0; -EINVAL (reported) if sub is not registered (never registered,
- * already unregistered, or a get/put subscription).
+ * already unregistered, or a get/put subscription); -EDEADLK (reported,
+ * every build) when called from a notifier callback (sub stays registered).
  */
 int umn_notifier_unregister(struct umn_notifier *sub, struct umn_mm *mm);
 
@@ -189,7 +197,8 @@ int umn_notifier_unregister(struct umn_notifier *sub, struct umn_mm *mm);
  * Context: blockable; not from a callback.
  * Returns the subscription, or NULL with errno: EINVAL (bad arguments, ops
  * without alloc_notifier/free_notifier, torn-down mm), EOVERFLOW (reference
- * count saturated), ENOMEM, or what alloc_notifier set.
+ * count saturated), ENOMEM, EDEADLK (reported, every build: called from a
+ * notifier callback), or what alloc_notifier set.
  */
 struct umn_notifier *umn_notifier_get(const struct umn_notifier_ops *ops,
 				      struct umn_mm *mm);
@@ -212,7 +221,9 @@ int umn_notifier_put(struct umn_notifier *sub);
 /*
  * umn_notifier_synchronize - wait until every free queued by
  * umn_notifier_put() has run (a barrier, not just a grace period).
- * Context: blockable; not from a callback or an RCU read-side section.
+ * Context: blockable; not from a callback or an RCU read-side section.  From
+ * a notifier callback it is reported and returns without waiting (every
+ * build).
  */
 void umn_notifier_synchronize(void);
 
