@@ -32,6 +32,13 @@
  * interrupts a hook goes unreported, and one that interrupts a registration
  * on the same thread can deadlock.
  *
+ * Nested invalidations: an unmap, remap, discard or protection change a
+ * callback makes (directly or through free() of a large block) is reported
+ * like any other, before the call returns: to every other subscriber, and
+ * to the callback's own subscription as a non-blockable deferrable range.
+ * Only umn's own internal calls inside a hook (its allocations, liburcu)
+ * pass through unreported.
+ *
  * Callbacks run inside libc calls that glibc declares __THROW, i.e. with
  * GCC's "leaf" attribute (the call never re-enters the caller's translation
  * unit).  State a callback writes and the same file reads back right after

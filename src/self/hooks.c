@@ -27,13 +27,16 @@
  * with asynchronous signals blocked, so a handler that unmaps memory runs
  * after the hook instead of inside it (and is then reported normally).
  *
- * The re-entrancy guard.  While a thread is inside a hook, hooked calls it
- * makes (umn's own free(), liburcu's mmap/munmap, a callback's free()) pass
- * straight to the kernel unreported.  Coverage consequence: memory that a
- * notifier callback, or umn itself, unmaps while an invalidation is being
- * delivered is not reported; such memory belongs to the subscriber or to
- * umn, never to a mirrored range another subscriber could be caching
- * (a callback must not unmap memory others mirror).
+ * The re-entrancy guard.  While a thread runs umn's own code inside a hook
+ * (umnp_thr.internal), hooked calls it makes (umn's own free(), liburcu's
+ * mmap/munmap) pass straight to the kernel.  A user callback runs with the
+ * flag cleared (the core saves and restores it around every callback), so
+ * an unmap, remap, discard or protection change a callback makes, directly
+ * or through free(), is a nested invalidation: reported like any other, to
+ * every subscriber, the callback's own included (non-blockable and
+ * deferrable, like every hook's range: a callback that holds its lock
+ * refuses and the range is deferred).  Nested hooks take the mmap read
+ * lock again (re-entrant per thread) and never wait for anything.
  *
  * No subscriber yet.  The fast path makes no start/end and takes no lock
  * when nobody ever subscribed to the self address space (one acquire load),
@@ -98,6 +101,7 @@ static bool advice_drops(int advice)
 #define SHM_REMAP 040000
 #endif
 
+/* Hooks on this thread's stack (nested ones run inside callbacks). */
 static UMNP_SELF_TLS unsigned int hook_depth;
 
 bool umnp_self_in_hook(void)
@@ -105,15 +109,18 @@ bool umnp_self_in_hook(void)
 	return hook_depth != 0;
 }
 
+/* Entering umn's own code: hooked calls made from here pass through. */
 void umnp_self_guard_enter(void)
 {
 	hook_depth++;
+	umnp_thr.internal = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 void umnp_self_guard_exit(void)
 {
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	umnp_thr.internal = 0;
 	hook_depth--;
 }
 
@@ -457,7 +464,8 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	long ret;
 	int saved_errno;
 
-	if (!mm || hook_depth)
+	/* umn's own calls pass through; a callback's are reported (nested) */
+	if (!mm || umnp_thr.internal)
 		return real_call(nr, a, real, ctx);
 	saved_errno = errno;
 	umnp_self_guard_enter();
