@@ -2,7 +2,10 @@
 /*
  * Reports and debug checks.  See debug.h and <umn/debug.h>.
  */
+#include <signal.h>
 #include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <umn/debug.h>
@@ -86,6 +89,40 @@ bool umn_debug_enabled(void)
 
 __thread struct umnp_thread umnp_thr
 	__attribute__((tls_model("initial-exec")));
+
+void umnp_crit_release(void)
+{
+	unsigned long m = umnp_thr.deferred;
+	register long r10 __asm__("r10") = 8;
+	long ret;
+
+	umnp_thr.deferred = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	/* raw: libc's wrapper may be intercepted (sanitizers) */
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"((long)SYS_rt_sigprocmask), "D"((long)SIG_UNBLOCK),
+			   "S"(&m), "d"(0l), "r"(r10)
+			 : "rcx", "r11", "memory");
+	(void)ret;
+}
+
+int umnp_test_sig_in_lock;
+
+void umn__test_signal_in_lock(int sig);	/* <umn/self.h> */
+void umn__test_signal_in_lock(int sig)
+{
+	__atomic_store_n(&umnp_test_sig_in_lock, sig, __ATOMIC_RELEASE);
+}
+
+void umnp_test_fire(void)
+{
+	int sig = __atomic_exchange_n(&umnp_test_sig_in_lock, 0,
+				      __ATOMIC_ACQ_REL);
+
+	if (sig > 0)
+		syscall(SYS_tgkill, getpid(), (pid_t)syscall(SYS_gettid), sig);
+}
 
 bool umnp_dbg_in_callback_slow(const char *func)
 {

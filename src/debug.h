@@ -48,16 +48,48 @@ void umnp_warn(const char *func, const char *fmt, ...)
  *                   liburcu's mmap) pass straight to the kernel.  0 in user
  *                   callbacks, whose calls are hooked (nested invalidations)
  *   internal_saved  `internal` at each callback entry, one bit per level
+ *   crit            > 0 while the thread holds (or is taking or releasing)
+ *                   one of umn's own locks: a signal handler umn wrapped
+ *                   (src/self/signals.c) must not run here, it is deferred
+ *   deferred        the signals deferred so: blocked in the interrupted
+ *                   context and re-queued; unblocked when crit drops to 0
  */
 struct umnp_thread {
 	unsigned int callback_depth;
 	unsigned int nonblock_depth;
 	unsigned int internal;
+	unsigned int crit;
 	unsigned long internal_saved;
+	unsigned long deferred;
 };
 
 extern __thread struct umnp_thread umnp_thr
 	__attribute__((tls_model("initial-exec")));
+
+/* Unblock the deferred signals: each is delivered now, its handler runs. */
+void umnp_crit_release(void);
+
+/* Around umn's own critical sections (all builds: a TLS update). */
+static inline void umnp_crit_enter(void)
+{
+	umnp_thr.crit++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+static inline void umnp_crit_exit(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (--umnp_thr.crit == 0 &&
+	    __builtin_expect(umnp_thr.deferred != 0, 0))
+		umnp_crit_release();
+}
+
+/*
+ * White-box test point (umn__test_signal_in_lock): a signal number to send
+ * to the thread that next takes a subscriptions lock, while it holds it.
+ */
+extern int umnp_test_sig_in_lock;
+void umnp_test_fire(void);
 
 /* Around every user callback (all builds: a TLS update, no call). */
 static inline void umnp_dbg_callback_enter(bool blockable)

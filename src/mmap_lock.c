@@ -96,12 +96,14 @@ static void inner_lock(struct umn_mm *mm, struct guard *g)
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &g->saved);
 	}
+	umnp_crit_enter();	/* wrapped signal handlers wait (signals.c) */
 	pthread_mutex_lock(&mm->mmap_lock.mutex);
 }
 
 static void inner_unlock(struct umn_mm *mm, struct guard *g)
 {
 	pthread_mutex_unlock(&mm->mmap_lock.mutex);
+	umnp_crit_exit();
 	if (g->masked)
 		pthread_sigmask(SIG_SETMASK, &g->saved, NULL);
 }
@@ -247,20 +249,29 @@ void umnp_mmap_lock_destroy(struct umn_mm *mm)
 
 /* ---- the public API ---- */
 
+/*
+ * The lock word and this thread's table of held locks change together: a
+ * wrapped signal handler (whose hooks take the read side again) waits
+ * until both agree (umnp_crit_*, see signals.c).
+ */
 void umn_mmap_read_lock(struct umn_mm *mm)
 {
-	struct held_lock *h = held_find(mm);
+	struct held_lock *h;
 
+	umnp_crit_enter();
+	h = held_find(mm);
 	if (h) {		/* nested: this thread already excludes writers */
 		h->depth++;
+		umnp_crit_exit();
 		return;
 	}
 	umnp_dbg_might_sleep(__func__);
 	down_read(mm);
 	held_add(mm, HELD_READ, __func__);
+	umnp_crit_exit();
 }
 
-bool umn_mmap_read_trylock(struct umn_mm *mm)
+static bool read_trylock_body(struct umn_mm *mm)
 {
 	struct held_lock *h = held_find(mm);
 
@@ -270,11 +281,11 @@ bool umn_mmap_read_trylock(struct umn_mm *mm)
 	}
 	if (!down_read_trylock(mm))
 		return false;
-	held_add(mm, HELD_READ, __func__);
+	held_add(mm, HELD_READ, "umn_mmap_read_trylock");
 	return true;
 }
 
-void umn_mmap_read_unlock(struct umn_mm *mm)
+static void read_unlock(struct umn_mm *mm)
 {
 	struct held_lock *h = held_find(mm);
 
@@ -283,7 +294,8 @@ void umn_mmap_read_unlock(struct umn_mm *mm)
 			return;
 		if (h->mode == HELD_WRITE) {
 			/* the outermost hold was the write lock */
-			umnp_warn(__func__, "read unlock of a write-held lock");
+			umnp_warn("umn_mmap_read_unlock",
+				  "read unlock of a write-held lock");
 			h->depth = 1;
 			return;
 		}
@@ -293,39 +305,50 @@ void umn_mmap_read_unlock(struct umn_mm *mm)
 	}
 	/* Released by a thread that did not take it (kernel: _non_owner). */
 	if (!up_read(mm))
-		umnp_warn(__func__, "read unlock of an unlocked lock ignored");
+		umnp_warn("umn_mmap_read_unlock",
+			  "read unlock of an unlocked lock ignored");
 }
 
-void umn_mmap_write_lock(struct umn_mm *mm)
+void umn_mmap_read_unlock(struct umn_mm *mm)
+{
+	umnp_crit_enter();
+	read_unlock(mm);
+	umnp_crit_exit();
+}
+
+static void write_lock_body(struct umn_mm *mm)
 {
 	if (held_find(mm))
-		umnp_warn(__func__, "thread already holds this lock: deadlock");
-	umnp_dbg_might_sleep(__func__);
+		umnp_warn("umn_mmap_write_lock",
+			  "thread already holds this lock: deadlock");
+	umnp_dbg_might_sleep("umn_mmap_write_lock");
 	down_write(mm);
-	held_add(mm, HELD_WRITE, __func__);
+	held_add(mm, HELD_WRITE, "umn_mmap_write_lock");
 }
 
-bool umn_mmap_write_trylock(struct umn_mm *mm)
+static bool write_trylock_body(struct umn_mm *mm)
 {
 	if (held_find(mm))
 		return false;
 	if (!down_write_trylock(mm))
 		return false;
-	held_add(mm, HELD_WRITE, __func__);
+	held_add(mm, HELD_WRITE, "umn_mmap_write_trylock");
 	return true;
 }
 
-void umn_mmap_write_unlock(struct umn_mm *mm)
+static void write_unlock_body(struct umn_mm *mm)
 {
 	struct held_lock *h = held_find(mm);
 
 	if (!h || h->mode != HELD_WRITE) {
-		umnp_warn(__func__, "write unlock by a thread not holding it "
+		umnp_warn("umn_mmap_write_unlock",
+			  "write unlock by a thread not holding it "
 			  "for write: ignored");
 		return;
 	}
 	if (--h->depth > 0) {
-		umnp_warn(__func__, "write unlock with nested read holds");
+		umnp_warn("umn_mmap_write_unlock",
+			  "write unlock with nested read holds");
 		h->depth++;
 		return;
 	}
@@ -333,16 +356,59 @@ void umn_mmap_write_unlock(struct umn_mm *mm)
 	up_write(mm);
 }
 
-void umn_mmap_write_downgrade(struct umn_mm *mm)
+static void write_downgrade_body(struct umn_mm *mm)
 {
 	struct held_lock *h = held_find(mm);
 
 	if (!h || h->mode != HELD_WRITE) {
-		umnp_warn(__func__, "downgrade without the write lock: ignored");
+		umnp_warn("umn_mmap_write_downgrade",
+			  "downgrade without the write lock: ignored");
 		return;
 	}
 	h->mode = HELD_READ;
 	downgrade_write(mm);
+}
+
+/* The public lock operations: critical sections (see umn_mmap_read_lock). */
+bool umn_mmap_read_trylock(struct umn_mm *mm)
+{
+	bool ok;
+
+	umnp_crit_enter();
+	ok = read_trylock_body(mm);
+	umnp_crit_exit();
+	return ok;
+}
+
+void umn_mmap_write_lock(struct umn_mm *mm)
+{
+	umnp_crit_enter();
+	write_lock_body(mm);
+	umnp_crit_exit();
+}
+
+bool umn_mmap_write_trylock(struct umn_mm *mm)
+{
+	bool ok;
+
+	umnp_crit_enter();
+	ok = write_trylock_body(mm);
+	umnp_crit_exit();
+	return ok;
+}
+
+void umn_mmap_write_unlock(struct umn_mm *mm)
+{
+	umnp_crit_enter();
+	write_unlock_body(mm);
+	umnp_crit_exit();
+}
+
+void umn_mmap_write_downgrade(struct umn_mm *mm)
+{
+	umnp_crit_enter();
+	write_downgrade_body(mm);
+	umnp_crit_exit();
 }
 
 int umn_mmap_held(const struct umn_mm *mm)

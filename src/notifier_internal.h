@@ -18,6 +18,7 @@
 #include <umn/interval_tree.h>
 #include <umn/mm.h>
 #include <umn/notifier.h>
+#include "debug.h"
 #include "wait.h"
 
 /*
@@ -80,7 +81,11 @@ static inline bool umnp_subs_need_mask(const struct umn_subscriptions *subs)
 	return subs->signal_safe && !umnp_signals_blocked;
 }
 
-/* The subscriptions lock; `saved` keeps the signal mask when blocked. */
+/*
+ * The subscriptions lock; `saved` keeps the signal mask when blocked.  The
+ * thread is in a critical section (umnp_crit_*) while it takes, holds and
+ * releases it: a signal handler umn wrapped is deferred until it is out.
+ */
 static inline void umnp_subs_lock(struct umn_subscriptions *subs,
 				  sigset_t *saved)
 {
@@ -90,13 +95,18 @@ static inline void umnp_subs_lock(struct umn_subscriptions *subs,
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, saved);
 	}
+	umnp_crit_enter();
 	pthread_mutex_lock(&subs->lock);
+	if (__builtin_expect(__atomic_load_n(&umnp_test_sig_in_lock,
+					     __ATOMIC_RELAXED), 0))
+		umnp_test_fire();
 }
 
 static inline void umnp_subs_unlock(struct umn_subscriptions *subs,
 				    sigset_t *saved)
 {
 	pthread_mutex_unlock(&subs->lock);
+	umnp_crit_exit();
 	if (umnp_subs_need_mask(subs))
 		pthread_sigmask(SIG_SETMASK, saved, NULL);
 }

@@ -132,6 +132,12 @@ struct umn_self_coverage {
  */
 int umn_self_selftest(struct umn_self_coverage *out, size_t n);
 
+/*
+ * Private, for umn's own tests: the next thread that takes a subscriptions
+ * lock sends itself sig (tgkill) while holding it, once.
+ */
+void umn__test_signal_in_lock(int sig);
+
 UMN_EXTERN_C_END
 
 #endif /* UMN_SELF_H */

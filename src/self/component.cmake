@@ -4,6 +4,7 @@
 list(APPEND UMN_SOURCES
   self/self.c
   self/hooks.c
+  self/signals.c
   self/patch.c
   self/interpose.c
   self/uffd.c

@@ -464,6 +464,8 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	long ret;
 	int saved_errno;
 
+	if (nr == SYS_rt_sigaction)
+		return umnp_self_sigaction(a);
 	/* umn's own calls pass through; a callback's are reported (nested) */
 	if (!mm || umnp_thr.internal)
 		return real_call(nr, a, real, ctx);
@@ -479,7 +481,7 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 		if (!umn_mm_has_notifiers(mm))
 			goto out;
 		/* The first subscriber arrived during the call. */
-		masked = !umnp_self_nosigmask;
+		masked = !umnp_self_nosigmask && !umnp_self_lazy_signals;
 		if (masked)
 			block_signals(&oldmask);
 		umn_mmap_read_lock(mm);
@@ -489,7 +491,7 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 		umn_mmap_read_unlock(mm);
 		goto out;
 	}
-	masked = !umnp_self_nosigmask;
+	masked = !umnp_self_nosigmask && !umnp_self_lazy_signals;
 	if (masked)
 		block_signals(&oldmask);
 	umn_mmap_read_lock(mm);

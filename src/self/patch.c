@@ -126,6 +126,10 @@ static struct target targets[] = {
 	  .required = false, .kind = K_INT, .chain_hook = chain_hook_7 },
 	{ .name = "process_madvise", .version = "GLIBC_2.36", .nr = SYS_process_madvise,
 	  .required = false, .kind = K_LONG, .chain_hook = chain_hook_8 },
+	/* umn wraps the application's signal handlers (signals.c) */
+	{ .name = "__libc_sigaction", .version = "GLIBC_PRIVATE",
+	  .nr = SYS_rt_sigaction, .required = false, .kind = K_INT,
+	  .chain_hook = NULL },
 	/* syscall() is never chained (7 arguments); patched at its site */
 	{ .name = "syscall", .version = "GLIBC_2.2.5", .nr = -1,
 	  .required = false, .kind = K_LONG, .chain_hook = NULL },
@@ -170,6 +174,7 @@ __asm__(".text\n"
 	"	cmp $10,%rax\n	je 1f\n"    /* mprotect */
 	"	cmp $11,%rax\n	je 1f\n"    /* munmap */
 	"	cmp $12,%rax\n	je 1f\n"    /* brk */
+	"	cmp $13,%rax\n	je 1f\n"    /* rt_sigaction */
 	"	cmp $25,%rax\n	je 1f\n"    /* mremap */
 	"	cmp $28,%rax\n	je 1f\n"    /* madvise */
 	"	cmp $30,%rax\n	je 1f\n"    /* shmat */

@@ -39,9 +39,15 @@ static struct umn_mm *spare_mm; /* the next fork child's address space */
  */
 bool umnp_self_nosigmask;
 
+/*
+ * The self address space's internal locks block signals only when the
+ * handlers are not wrapped (signals.c: with them wrapped, a handler is
+ * deferred while the thread holds a umn lock, at no cost otherwise).
+ */
 static unsigned int self_mm_flags(void)
 {
-	return umnp_self_nosigmask ? 0 : UMN_MM_SIGNAL_SAFE;
+	return umnp_self_nosigmask || umnp_self_lazy_signals ?
+		0 : UMN_MM_SIGNAL_SAFE;
 }
 
 static void atfork_prepare(void)
@@ -131,19 +137,11 @@ int umn_self_init(unsigned int flags)
 	}
 	if (!flags)
 		flags = flags_from_env();
-	if (!umnp_self_mm) {
+	{
 		const char *nm = getenv("UMN_SELF_NOSIGMASK");
 
-		umnp_self_nosigmask = nm && !strcmp(nm, "1");
-		struct umn_mm *mm = umn_mm_new_flags(self_mm_flags());
-
-		if (!mm) {
-			pthread_mutex_unlock(&init_lock);
-			return -ENOMEM;
-		}
-		__atomic_store_n(&umnp_self_mm, mm, __ATOMIC_RELEASE);
-		spare_mm = umn_mm_new_flags(self_mm_flags());
-		pthread_atfork(atfork_prepare, NULL, atfork_child);
+		if (!umnp_self_mm)
+			umnp_self_nosigmask = nm && !strcmp(nm, "1");
 	}
 	{
 		/* Never unload the hook code once libc jumps into it. */
@@ -153,8 +151,26 @@ int umn_self_init(unsigned int flags)
 			(void)dlopen(info.dli_fname,
 				     RTLD_LAZY | RTLD_NOLOAD | RTLD_NODELETE);
 	}
+	/* Sources first (hooks pass through until the address space is
+	 * published), then the handlers, then the address space, whose lock
+	 * flags depend on whether the handlers could be wrapped. */
 	__atomic_store_n(&umnp_self_active, install(flags, &err),
 			 __ATOMIC_RELEASE);
+	if ((umnp_self_active & UMN_SELF_PATCH) && !umnp_self_nosigmask)
+		(void)umnp_self_signals_init();
+	if (!umnp_self_mm) {
+		struct umn_mm *mm = umn_mm_new_flags(self_mm_flags());
+
+		if (!mm) {
+			init_flags = flags;
+			init_done = true;	/* the sources stay installed */
+			pthread_mutex_unlock(&init_lock);
+			return -ENOMEM;
+		}
+		__atomic_store_n(&umnp_self_mm, mm, __ATOMIC_RELEASE);
+		spare_mm = umn_mm_new_flags(self_mm_flags());
+		pthread_atfork(atfork_prepare, NULL, atfork_child);
+	}
 	init_flags = flags;
 	init_done = true;
 	pthread_mutex_unlock(&init_lock);

@@ -11,6 +11,7 @@
  *                atomic code writes, chaining to an existing patch
  *   interpose.c  the same calls as exported symbols (LD_PRELOAD / link order)
  *   uffd.c       userfaultfd events (opt-in per range, after the fact)
+ *   signals.c    wrapping the application's signal handlers (lazy masking)
  *   selftest.c   the coverage self-test
  *   malloc_check.c  debug builds: malloc from a callback of a hooked call
  */
@@ -91,6 +92,16 @@ void umnp_self_guard_exit(void);
 
 /* Is nr a call some hook turns into an invalidation? */
 bool umnp_self_nr_interesting(long nr);
+
+/* ---- signals.c ---------------------------------------------------------- */
+
+/* Handlers are wrapped: hooks need not block signals (signals.c). */
+extern bool umnp_self_lazy_signals;
+/* Wrap the installed handlers and turn lazy masking on; -errno if it
+ * cannot be (the sigaction site is not patched, UMN_SELF_SIGMASK=1). */
+int umnp_self_signals_init(void);
+/* libc's rt_sigaction, entered through the patched site. */
+long umnp_self_sigaction(const long a[6]);
 
 /* ---- patch.c ------------------------------------------------------------ */
 

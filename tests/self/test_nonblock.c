@@ -123,11 +123,15 @@ static int sig_start(struct umn_notifier *sub,
 	(void)sub;
 	if (r->start < sig_hi && r->end > sig_lo && r->origin != UMN_ORIGIN_EXPLICIT)
 		__atomic_fetch_add(&sig_events, 1, __ATOMIC_ACQ_REL);
-	/* A signal arriving while a hook delivers: it waits for the hook. */
-	if (__atomic_exchange_n(&raise_once, 0, __ATOMIC_ACQ_REL)) {
+	/*
+	 * A signal arriving while a hook delivers: with umn's handler
+	 * wrappers (the default with patching) the handler runs at once, in
+	 * the callback, and its munmap is a nested invalidation; with signals
+	 * masked (UMN_SELF_SIGMASK=1, interposition) it waits for the hook.
+	 * Reported either way before the outer call returns.
+	 */
+	if (__atomic_exchange_n(&raise_once, 0, __ATOMIC_ACQ_REL))
 		raise(SIGUSR1);
-		CHECK(!sig_unmapped); /* deferred: signals are blocked here */
-	}
 	return 0;
 }
 
@@ -163,7 +167,7 @@ static void test_signal_handler(void)
 	CHECK_EQ(sig_events, 1);
 
 	/* The signal is raised while a hook is delivering another call's
-	 * invalidation: the handler runs after the hook, and is seen. */
+	 * invalidation: the handler's munmap is seen. */
 	arm_target();
 	other = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(other != MAP_FAILED);

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Signal safety without masking on every hooked call ("lazy masking").
+ *
+ * The hazard: a signal handler that unmaps memory interrupts a thread that
+ * holds one of umn's own locks (the subscriptions lock, the mmap lock's
+ * inner mutex, or the lock word while the per-thread table of held locks is
+ * out of step with it).  The handler's munmap enters the hooks, which take
+ * the same lock: deadlock.  Blocking asynchronous signals around each
+ * hooked call avoids that but costs an rt_sigprocmask pair (~2 us on a VM).
+ *
+ * Instead umn owns the process's handlers: libc's sigaction (its
+ * rt_sigaction site, patched like the other wrappers) installs umn's
+ * wrapper in the kernel and records the application's action; sigaction
+ * queries return the application's action; handlers installed before umn
+ * started are wrapped at init.  The wrapper runs the application's handler
+ * at once, unless the thread is inside one of umn's critical sections
+ * (umnp_thr.crit, a TLS counter the locks maintain).  Then it adds the
+ * signal to the interrupted context's signal mask (so it stays blocked when
+ * the wrapper returns), re-queues it to the thread with the same siginfo
+ * (rt_tgsigqueueinfo) and records it; when crit drops to zero,
+ * umnp_crit_release() unblocks it (one system call, only then) and the
+ * handler runs outside the lock, where its munmap is reported normally:
+ * inside a user callback or a hook body it is a nested invalidation.
+ *
+ * Not wrapped: SIGKILL, SIGSTOP, and the synchronous signals (SEGV, BUS,
+ * ILL, FPE, TRAP, SYS, ABRT), whose handlers must run at the faulting
+ * instruction; they are not masked by the hooks either.  Handlers installed
+ * with a raw rt_sigaction system call (not through libc) are not wrapped:
+ * such a handler must not unmap memory (or set UMN_SELF_SIGMASK=1).
+ * SA_RESETHAND is emulated (the kernel would reset the wrapper, not the
+ * handler).  Signals with the default action or ignored are never touched:
+ * SIGTERM and SIGINT with their default action kill the process whatever
+ * umn is doing.
+ *
+ * Off (the hooks then block asynchronous signals around each call, as
+ * before) when the sigaction site could not be patched (interposition, a
+ * libc of another shape), or with UMN_SELF_SIGMASK=1.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "../debug.h"
+#include "self_internal.h"
+
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+/* The kernel's struct sigaction (x86-64). */
+struct ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+#define BIT(sig) (1ull << ((sig) - 1))
+#define NEVER_WRAPPED                                                        \
+	(BIT(SIGKILL) | BIT(SIGSTOP) | BIT(SIGSEGV) | BIT(SIGBUS) |          \
+	 BIT(SIGILL) | BIT(SIGFPE) | BIT(SIGTRAP) | BIT(SIGSYS) | BIT(SIGABRT))
+
+bool umnp_self_lazy_signals;
+
+/* The application's action per signal, valid while `wrapped` has its bit. */
+static struct ksigaction app[65];
+static uint64_t wrapped;
+static int table_lock;
+
+#define NO_TSAN __attribute__((no_sanitize("thread")))
+
+static bool is_handler(const void *h)
+{
+	return h != (void *)SIG_DFL && h != (void *)SIG_IGN;
+}
+
+static long raw_sigaction(int sig, const struct ksigaction *act,
+			  struct ksigaction *old)
+{
+	return umnp_self_raw6(SYS_rt_sigaction, sig, (long)act, (long)old, 8,
+			      0, 0);
+}
+
+/* The table lock, with every signal blocked (a handler may call
+ * sigaction). */
+static void table_lock_take(uint64_t *saved)
+{
+	uint64_t all = ~0ull;
+
+	umnp_self_raw6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)saved,
+		       8, 0, 0);
+	while (__atomic_exchange_n(&table_lock, 1, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+}
+
+static void table_lock_drop(const uint64_t *saved)
+{
+	__atomic_store_n(&table_lock, 0, __ATOMIC_RELEASE);
+	umnp_self_raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)saved, 0, 8, 0,
+		       0);
+}
+
+static void wrapper(int sig, siginfo_t *si, void *ucv);
+
+/* What the kernel gets for the application's act: our wrapper. */
+static struct ksigaction wrapped_action(const struct ksigaction *act)
+{
+	struct ksigaction k = *act;
+
+	k.handler = (void *)wrapper;
+	k.flags |= SA_SIGINFO;
+	k.flags &= ~(unsigned long)SA_RESETHAND;
+	return k;
+}
+
+/* The application's handler, run now (the thread is in no umn lock). */
+NO_TSAN static void run_app(int sig, siginfo_t *si, void *ucv)
+{
+	struct ksigaction a;
+	unsigned int internal;
+
+	a.handler = __atomic_load_n(&app[sig].handler, __ATOMIC_ACQUIRE);
+	a.flags = __atomic_load_n(&app[sig].flags, __ATOMIC_RELAXED);
+	if (!is_handler(a.handler)) {
+		/* Changed to SIG_IGN/SIG_DFL while this signal was queued. */
+		if (a.handler == (void *)SIG_DFL) {
+			struct ksigaction dfl = { (void *)SIG_DFL, 0, 0, 0 };
+
+			raw_sigaction(sig, &dfl, NULL);
+			umnp_self_raw3(SYS_tgkill,
+				       umnp_self_raw3(SYS_getpid, 0, 0, 0),
+				       umnp_self_raw3(SYS_gettid, 0, 0, 0),
+				       sig);
+		}
+		return;
+	}
+	if (a.flags & SA_RESETHAND) {
+		struct ksigaction dfl = { (void *)SIG_DFL, 0, 0, 0 };
+
+		__atomic_store_n(&app[sig].handler, (void *)SIG_DFL,
+				 __ATOMIC_RELEASE);
+		raw_sigaction(sig, &dfl, NULL);
+	}
+	/* The handler's own calls are hooked (a nested invalidation if this
+	 * thread was inside a hook). */
+	internal = umnp_thr.internal;
+	umnp_thr.internal = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (a.flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))a.handler)(sig, si, ucv);
+	else
+		((void (*)(int))a.handler)(sig);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	umnp_thr.internal = internal;
+}
+
+NO_TSAN static void wrapper(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	if (!umnp_thr.crit) {
+		run_app(sig, si, ucv);
+		return;
+	}
+	/* Inside a umn lock: later.  Blocked when we return, pending again,
+	 * unblocked by umnp_crit_release() when the lock is dropped. */
+	((uint64_t *)&uc->uc_sigmask)[0] |= BIT(sig);
+	umnp_thr.deferred |= BIT(sig);
+	if (umnp_self_is_err(umnp_self_raw6(SYS_rt_tgsigqueueinfo,
+					    umnp_self_raw3(SYS_getpid, 0, 0, 0),
+					    umnp_self_raw3(SYS_gettid, 0, 0, 0),
+					    sig, (long)si, 0, 0)))
+		umnp_self_raw3(SYS_tgkill, umnp_self_raw3(SYS_getpid, 0, 0, 0),
+			       umnp_self_raw3(SYS_gettid, 0, 0, 0), sig);
+}
+
+long umnp_self_sigaction(const long a[6])
+{
+	int sig = (int)a[0];
+	const struct ksigaction *act = (const struct ksigaction *)a[1];
+	struct ksigaction *oact = (struct ksigaction *)a[2];
+	struct ksigaction k, kold, prev;
+	bool was_wrapped;
+	uint64_t saved;
+	long ret;
+
+	if (sig < 1 || sig > 64 || (BIT(sig) & NEVER_WRAPPED) || a[3] != 8)
+		return umnp_self_raw6(SYS_rt_sigaction, a[0], a[1], a[2], a[3],
+				      a[4], a[5]);
+	table_lock_take(&saved);
+	if (!__atomic_load_n(&umnp_self_lazy_signals, __ATOMIC_ACQUIRE)) {
+		ret = umnp_self_raw6(SYS_rt_sigaction, a[0], a[1], a[2], a[3],
+				     a[4], a[5]);
+		goto out;
+	}
+	prev = app[sig];
+	was_wrapped = wrapped & BIT(sig);
+	if (act) {
+		k = *act;
+		if (is_handler(k.handler)) {
+			__atomic_store_n(&app[sig].flags, k.flags,
+					 __ATOMIC_RELAXED);
+			app[sig].restorer = k.restorer;
+			app[sig].mask = k.mask;
+			__atomic_store_n(&app[sig].handler, k.handler,
+					 __ATOMIC_RELEASE);
+			wrapped |= BIT(sig);
+			k = wrapped_action(&k);
+		} else {
+			__atomic_store_n(&app[sig].handler, k.handler,
+					 __ATOMIC_RELEASE);
+			wrapped &= ~BIT(sig);
+		}
+		ret = raw_sigaction(sig, &k, &kold);
+		if (umnp_self_is_err(ret)) {
+			app[sig] = prev;
+			wrapped = was_wrapped ? wrapped | BIT(sig)
+					      : wrapped & ~BIT(sig);
+		}
+	} else {
+		ret = raw_sigaction(sig, NULL, &kold);
+	}
+	if (!umnp_self_is_err(ret) && oact) {
+		if (kold.handler == (void *)wrapper && was_wrapped)
+			*oact = prev;
+		else
+			*oact = kold;
+	}
+out:
+	table_lock_drop(&saved);
+	return ret;
+}
+
+int umnp_self_signals_init(void)
+{
+	const char *env = getenv("UMN_SELF_SIGMASK");
+	const char *how = umnp_self_patch_describe("__libc_sigaction");
+	uint64_t saved;
+
+	if (env && !strcmp(env, "1"))
+		return -EPERM;
+	if (!how || !strstr(how, "site"))
+		return -ENOTSUP;
+	table_lock_take(&saved);
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction old, k;
+
+		if (BIT(sig) & NEVER_WRAPPED)
+			continue;
+		if (umnp_self_is_err(raw_sigaction(sig, NULL, &old)) ||
+		    !is_handler(old.handler) || old.handler == (void *)wrapper)
+			continue;
+		app[sig] = old;
+		k = wrapped_action(&old);
+		if (!umnp_self_is_err(raw_sigaction(sig, &k, NULL)))
+			wrapped |= BIT(sig);
+	}
+	__atomic_store_n(&umnp_self_lazy_signals, true, __ATOMIC_RELEASE);
+	table_lock_drop(&saved);
+	return 0;
+}
