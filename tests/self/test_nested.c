@@ -129,10 +129,19 @@ static bool cache_lookup(void *addr)
 	return hit;
 }
 
+/* The address as a number the compiler does not track across free(). */
+static uintptr_t launder(void *p)
+{
+	uintptr_t v;
+
+	__asm__("" : "=r"(v) : "0"(p));
+	return v;
+}
+
 static void cache_free_in_callback(void)
 {
 	void *a = malloc(BLOCK), *b = malloc(BLOCK), *again;
-	uintptr_t a_addr = (uintptr_t)a, b_addr = (uintptr_t)b;
+	uintptr_t a_addr = launder(a), b_addr = launder(b);
 	bool reused;
 
 	CHECK(a && b);
@@ -141,8 +150,8 @@ static void cache_free_in_callback(void)
 	cache_register(&entries[0], a, BLOCK);
 	cache_register(&entries[1], b, BLOCK);
 	entries[0].companion = b;	/* dropping a frees b */
-	CHECK(cache_lookup(a));
-	CHECK(cache_lookup(b));
+	CHECK(cache_lookup((void *)a_addr));
+	CHECK(cache_lookup((void *)b_addr));
 
 	free(a);	/* munmap(a) -> a's callback -> free(b) -> munmap(b) */
 	CHECK_EQ(drops, 1);
