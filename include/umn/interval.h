@@ -145,6 +145,11 @@ umn_interval_read_begin(struct umn_interval_notifier *sub)
 	return umn__interval_read_begin(sub);
 }
 
+/* Out of line, called only when read_retry says retry: it holds the
+ * read_retry USDT probe, so the inline "no retry" path costs nothing more. */
+void umn__interval_read_retry_hit(const struct umn_interval_notifier *sub,
+				  unsigned long seq);
+
 /*
  * umn_interval_read_retry - under the user lock that invalidate() takes:
  * true if an invalidation of sub started since read_begin returned seq (the
@@ -154,7 +159,12 @@ static inline bool
 umn_interval_read_retry(const struct umn_interval_notifier *sub,
 			unsigned long seq)
 {
-	return __atomic_load_n(&sub->invalidate_seq, __ATOMIC_RELAXED) != seq;
+	if (__builtin_expect(__atomic_load_n(&sub->invalidate_seq,
+					     __ATOMIC_RELAXED) != seq, 0)) {
+		umn__interval_read_retry_hit(sub, seq);
+		return true;
+	}
+	return false;
 }
 
 /*

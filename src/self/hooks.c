@@ -51,6 +51,7 @@
 #include <sys/uio.h>
 #include <umn/notifier.h>
 #include "../debug.h"
+#include "../probes.h"
 #include "notifier_internal.h"
 #include "self_internal.h"
 
@@ -405,6 +406,7 @@ static void notify(struct umn_mm *mm, struct umn_notifier_range *rg,
 		umn_notifier_range_init(&rg[i], r->ev[i], flags, mm,
 					r->start[i], r->end[i]);
 		rg[i].origin = origin;
+		UMN_PROBE5(self_hook, origin, r->ev[i], r->start[i], r->end[i], flags);
 		/* DEFERRABLE: never fails (refusals are deferred). */
 		(void)umn_notifier_invalidate_range_start_nonblock(&rg[i]);
 	}
