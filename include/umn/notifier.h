@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <umn/config.h>
 #include <umn/mm.h>
 
@@ -79,6 +80,15 @@ struct umn_notifier_range {
 	enum umn_notifier_event event;
 	void *owner;         /* who caused a MIGRATE/EXCLUSIVE (may be NULL) */
 	unsigned int origin; /* enum umn_notifier_origin */
+	/*
+	 * PROTECTION_VMA: the protection the range will have after the change
+	 * (PROT_READ | PROT_WRITE | PROT_EXEC bits of <sys/mman.h>), set by
+	 * the primary (the model's mprotect, the self source's mprotect hook).
+	 * 0 for other events.  Read it with
+	 * umn_notifier_range_update_to_read_only().  (It fills what was
+	 * padding: the structure's size and other offsets are unchanged.)
+	 */
+	unsigned int new_prot;
 };
 
 #else /* !UMN_CONFIG_NOTIFIER */
@@ -264,6 +274,7 @@ static inline void umn_notifier_range_init(struct umn_notifier_range *range,
 	range->event = event;
 	range->owner = NULL;
 	range->origin = UMN_ORIGIN_PRIMARY;
+	range->new_prot = 0;
 }
 
 /* umn_notifier_range_init_owner - as above, for MIGRATE/EXCLUSIVE: owner lets
@@ -282,6 +293,24 @@ static inline bool
 umn_notifier_range_blockable(const struct umn_notifier_range *range)
 {
 	return (range->flags & UMN_NOTIFIER_RANGE_BLOCKABLE) != 0;
+}
+
+/*
+ * umn_notifier_range_update_to_read_only - does this invalidation only take
+ * write permission away?  True when the event is PROTECTION_VMA and the new
+ * protection (range->new_prot) allows reading but not writing: a secondary
+ * MMU may then keep its entries and only write-protect them instead of
+ * dropping them.  False for every other event, and for a PROTECTION_VMA
+ * range whose primary did not say (new_prot 0).
+ * (kernel v5.8: mmu_notifier_range_update_to_read_only(); the kernel looks
+ * only at the read bit of the VMA, umn also requires write to be gone.)
+ * Context: any, from a callback.  Never fails.
+ */
+static inline bool
+umn_notifier_range_update_to_read_only(const struct umn_notifier_range *range)
+{
+	return range->event == UMN_NOTIFY_PROTECTION_VMA &&
+	       (range->new_prot & (PROT_READ | PROT_WRITE)) == PROT_READ;
 }
 
 /*
@@ -459,6 +488,13 @@ umn_notifier_range_blockable(const struct umn_notifier_range *range)
 {
 	(void)range;
 	return true;
+}
+
+static inline bool
+umn_notifier_range_update_to_read_only(const struct umn_notifier_range *range)
+{
+	(void)range;
+	return false;
 }
 
 static inline void
