@@ -56,8 +56,8 @@ struct umn_interval_notifier_ops {
 	 * trylock if !umn_notifier_range_blockable(range)), call
 	 * umn_interval_set_seq(sub, cur_seq), drop the mirrored entries of the
 	 * range, unlock, return true.  Return false only when not blockable and
-	 * the lock could not be taken.  Runs without any umn lock held; must
-	 * not call read_begin, insert or remove on the same address space.
+	 * the lock could not be taken.  Runs without any umn lock held; what
+	 * it may and may not do: "Callbacks" at the top of <umn/notifier.h>.
 	 */
 	bool (*invalidate)(struct umn_interval_notifier *sub,
 			   const struct umn_notifier_range *range,
@@ -110,8 +110,8 @@ int umn_interval_notifier_insert_locked(
  * the removal is queued and this waits until it ends (the sequence is read
  * under the lock); when it returns no callback of sub runs or will run and
  * sub may be freed or inserted again.
- * Context: blockable; not from a callback, nor holding a lock a callback
- * takes (debug builds report both).
+ * Context: blockable; not from a callback (debug builds report it), nor
+ * holding a lock a callback takes (only a TSan build reports that).
  * Returns 0; -EINVAL (reported) if sub is not inserted.
  */
 int umn_interval_notifier_remove(struct umn_interval_notifier *sub);
@@ -126,9 +126,10 @@ extern const int umn__debug_checks;
  * sequence to pass to read_retry/check_retry.  Waits while an invalidation
  * covering sub is running.  When nothing collides it is two loads, inline:
  * the subscription's seq (acquire), then the address space's.
- * Context: blockable; not from a callback, nor holding a lock a callback
- * takes.  A subscription that is not inserted is reported (the return value
- * is then meaningless).
+ * Context: blockable; not from a callback (debug builds report it), nor
+ * holding a lock a callback takes (only a TSan build reports that).  A
+ * subscription that is not inserted is reported (the return value is then
+ * meaningless).
  */
 static inline unsigned long
 umn_interval_read_begin(struct umn_interval_notifier *sub)

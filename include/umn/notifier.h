@@ -16,6 +16,46 @@
  * Classic callbacks run inside an RCU read-side section (liburcu, bulletproof
  * flavour) and never under a umn lock.  Interval subscriptions, the
  * collision-retry protocol and its state machine are in <umn/interval.h>.
+ *
+ * Callbacks: what every callback (interval invalidate(), every classic
+ * umn_notifier_ops member) may and may not do.  This is the one list;
+ * <umn/interval.h> and <umn/self.h> refer to it.
+ *
+ *  May:
+ *   - take its own locks: blocking only if umn_notifier_range_blockable()
+ *     says so; otherwise trylock, and refuse if it fails (below).  Of the
+ *     callbacks without a range, release may block; clear_flush_young,
+ *     clear_young, test_young, change_pte and invalidate_range may not
+ *     (the primary calls them where it cannot sleep);
+ *   - sleep, allocate, wait for its device, only on a blockable range;
+ *   - refuse a non-blockable range: interval invalidate() returns false,
+ *     classic invalidate_range_start() returns -EAGAIN.  The non-blocking
+ *     start then fails with -EAGAIN, or, for a DEFERRABLE range (every range
+ *     of umn_mm_self()), the change goes ahead anyway and the refusal is
+ *     deferred (umn_interval_take_deferred()).  A blockable range must never
+ *     be refused (reported and ignored);
+ *   - call umn_interval_set_seq() (interval: required before dropping
+ *     entries), umn_interval_check_retry(), umn_notifier_range_*(),
+ *     umn_notifier_put(), umn_in_callback(), umn_might_sleep(), and read
+ *     range, which is valid only during the call;
+ *   - run concurrently with itself on other threads (several invalidations
+ *     may run at once) and with the same subscription's other callbacks.
+ *  May not (a deadlock or a use after free otherwise):
+ *   - call umn_interval_read_begin(), umn_interval_notifier_insert() or
+ *     _remove(), umn_notifier_register(), _unregister(), _get(),
+ *     _synchronize(), umn_mm_put() or umn_notifier_release(): they wait for
+ *     invalidations or take the mmap lock.  Debug builds report a
+ *     callback's read_begin, remove and unregister (umn_set_warn_handler());
+ *   - take the address space's mmap lock (umn_mmap_*): the primary may hold
+ *     it, and a read holder may start invalidations (faults, COW);
+ *   - start an invalidation of the same address space (umn_notifier_*
+ *     start/end, or, on umn_mm_self(), unmap or remap memory that anyone
+ *     mirrors: such a call inside a hook passes to the kernel unreported);
+ *   - on umn_mm_self() (non-blockable): allocate or free with malloc (the
+ *     hook may run inside free() holding glibc's arena lock; debug builds
+ *     report it), block, or take a lock without trylock;
+ *   - hold, around any call in the first item, a lock that a callback takes
+ *     (the inversion: a TSan build of libumn reports it, see <umn/debug.h>).
  */
 #ifndef UMN_NOTIFIER_H
 #define UMN_NOTIFIER_H
@@ -105,8 +145,7 @@ struct umn_notifier;
 /*
  * Classic subscription callbacks, all optional (kernel: mmu_notifier_ops).
  * Every callback runs inside an RCU read-side section, without any umn lock
- * held, and must not call umn_notifier_unregister(), umn_notifier_synchronize(),
- * umn_interval_notifier_remove() or umn_interval_read_begin().
+ * held; what it may do: "Callbacks" at the top of this file.
  */
 struct umn_notifier_ops {
 	/*
