@@ -80,5 +80,18 @@ if [ "$man" = 1 ]; then
 	done
 	[ -z "$(MANPATH=$X/share/man man -w umn_no_such_page 2>/dev/null)" ] ||
 		fail "man finds a page that does not exist"
+	# Every public function and macro of include/umn/*.h has a page.
+	missing=$(python3 - "$src/include/umn" "$X/share/man/man3" <<'PY'
+import glob, os, re, sys
+names = set()
+for h in glob.glob(os.path.join(sys.argv[1], "*.h")):
+    t = re.sub(r"/\*.*?\*/", "", open(h).read(), flags=re.S)
+    names |= set(re.findall(r"\b(umn_(?!_)\w+)\s*\(", t))
+print(" ".join(sorted(n for n in names
+      if not os.path.exists(os.path.join(sys.argv[2], n + ".3")))))
+PY
+)
+	[ -z "$missing" ] || fail "no man page for: $missing"
+	echo "man: every public function has a page"
 fi
 echo "PASS: install to a scratch prefix, pkg-config build, run"
