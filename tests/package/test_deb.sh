@@ -17,6 +17,10 @@ skip() { echo "SKIP: $*"; exit 77; }
 for t in dpkg dpkg-deb dpkg-shlibdeps cpack cmake pkg-config; do
 	command -v $t >/dev/null || skip "$t not installed (dpkg-dev, cmake)"
 done
+# One run at a time on this machine (other checkouts run this test too).
+if [ -z "${UMN_DEB_LOCKED:-}" ] && command -v flock >/dev/null; then
+	UMN_DEB_LOCKED=1 exec flock -w 900 /tmp/umn-package-test.lock bash "$0" "$@"
+fi
 pkgs="umn libumn-dev libumn0"
 for p in $pkgs; do
 	if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q installed; then
