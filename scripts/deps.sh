@@ -7,10 +7,14 @@
 #            libseccomp-dev (the audit oracle), libucx-dev (UCX coexistence
 #            tests and the benchmark baseline), spin (the model check),
 #            python3 perl (programs traced by the audit tests)
+#   install: systemtap-sdt-dev (<sys/sdt.h>: USDT probes), scdoc (man
+#            pages), man-db (tests read the installed pages), dpkg-dev
+#            (dpkg-shlibdeps for cpack -G DEB), bpftrace (fires the probes)
 set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs=(build-essential cmake pkg-config liburcu-dev clang libclang-rt-14-dev
-      libseccomp-dev libucx-dev spin python3 perl)
+      libseccomp-dev libucx-dev spin python3 perl
+      systemtap-sdt-dev scdoc man-db dpkg-dev bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

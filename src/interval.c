@@ -28,6 +28,7 @@
 #include <umn/interval.h>
 #include "debug.h"
 #include "notifier_internal.h"
+#include "probes.h"
 
 #define to_isub(node) \
 	((struct umn_interval_notifier *)(void *)((char *)(node) - \
@@ -98,6 +99,7 @@ static void itree_defer_refusal(struct umn_subscriptions *subs,
 	 * lookup (which checks deferred_pending) sees it.
 	 */
 	umn_interval_set_seq(sub, cur_seq);
+	UMN_PROBE4(deferred, sub, start, last, cur_seq);
 	umnp_subs_unlock(subs, &saved);
 }
 
@@ -145,6 +147,7 @@ int umnp_itree_invalidate(struct umn_subscriptions *subs,
 		umnp_dbg_callback_enter(blockable);
 		ok = sub->ops->invalidate(sub, range, cur_seq);
 		umnp_dbg_callback_exit(blockable);
+		UMN_PROBE5(interval_invalidate, sub, range->start, range->end, cur_seq, ok);
 		if (ok)
 			continue;
 		if (blockable) {
@@ -485,6 +488,7 @@ unsigned long umn__interval_read_begin(struct umn_interval_notifier *sub)
 	if (seq != seq_load(subs))
 		return seq;
 	/* An invalidation covering sub is running: wait for its end. */
+	UMN_PROBE2(read_begin_wait, sub, seq);
 	w.subs = subs;
 	w.seq = seq;
 	umnp_wait_event(&subs->wq, seq_changed, &w);
@@ -512,4 +516,11 @@ int umn_interval_take_deferred(struct umn_interval_notifier *sub,
 	}
 	umnp_subs_unlock(subs, &saved);
 	return taken;
+}
+
+void umn__interval_read_retry_hit(const struct umn_interval_notifier *sub,
+				  unsigned long seq)
+{
+	UMN_PROBE3(read_retry, sub, seq,
+		   __atomic_load_n(&sub->invalidate_seq, __ATOMIC_RELAXED));
 }

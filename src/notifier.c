@@ -16,6 +16,7 @@
 #include <umn/notifier.h>
 #include "debug.h"
 #include "notifier_internal.h"
+#include "probes.h"
 #include "rcu.h"
 
 /*
@@ -151,6 +152,7 @@ static int hlist_invalidate_start(struct umn_subscriptions *subs,
 			umnp_dbg_callback_enter(blockable);
 			ret = ops->invalidate_range_start(sub, range);
 			umnp_dbg_callback_exit(blockable);
+			UMN_PROBE4(classic_start, sub, range->start, range->end, ret);
 			if (ret) {
 				if (blockable || deferrable || ret != -EAGAIN) {
 					umnp_warn(__func__,
@@ -194,6 +196,7 @@ static void hlist_invalidate_end(struct umn_subscriptions *subs,
 	hlist_for_each_rcu(sub, subs) {
 		const struct umn_notifier_ops *ops = sub->ops;
 
+		UMN_PROBE3(classic_end, sub, range->start, range->end);
 		umnp_dbg_callback_enter(blockable);
 		if (!only_end && ops->invalidate_range)
 			ops->invalidate_range(sub, range->mm, range->start,
@@ -576,6 +579,7 @@ int umn__invalidate_range_start(struct umn_notifier_range *range)
 
 	if (!subs)
 		return 0;
+	UMN_PROBE5(invalidate_start, range->mm, range->start, range->end, range->event, range->flags);
 	/*
 	 * The lock map only for blockable ranges: a non-blockable callback
 	 * may only trylock, which cannot deadlock, but TSan would still record
@@ -633,6 +637,7 @@ void umn__invalidate_range_end(struct umn_notifier_range *range, bool only_end)
 			  "end without a matching start: ignored");
 		return;
 	}
+	UMN_PROBE4(invalidate_end, range->mm, range->start, range->end, range->event);
 	if (umn_notifier_range_blockable(range))
 		umnp_lockmap_acquire();
 	if (has_itree(subs))

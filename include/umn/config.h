@@ -38,4 +38,18 @@
 #define UMN_EXTERN_C_END
 #endif
 
+/*
+ * umn_container_of - the structure that embeds member at ptr (kernel:
+ * container_of): a callback gets its struct umn_interval_notifier * or
+ * struct umn_notifier * and finds the object it is part of with
+ *	struct my_mirror *m = umn_container_of(sub, struct my_mirror, sub);
+ * ptr must point to a member of that type (checked at compile time).
+ */
+#define umn_container_of(ptr, type, member)                                  \
+	(__extension__({                                                     \
+		const __typeof__(((type *)0)->member) *umn__mptr = (ptr);    \
+		(type *)(void *)((char *)umn__mptr -                         \
+				 __builtin_offsetof(type, member));          \
+	}))
+
 #endif /* UMN_CONFIG_H */

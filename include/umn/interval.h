@@ -56,12 +56,8 @@ struct umn_interval_notifier_ops {
 	 * trylock if !umn_notifier_range_blockable(range)), call
 	 * umn_interval_set_seq(sub, cur_seq), drop the mirrored entries of the
 	 * range, unlock, return true.  Return false only when not blockable and
-	 * the lock could not be taken.  Runs without any umn lock held.
-	 * Must not call read_begin, insert, remove (they report and refuse,
-	 * see each), nor block on a lock when the range is not blockable.
-	 * May unmap, remap, discard or re-protect memory (directly or via
-	 * free()): on umn_mm_self() that is a nested invalidation, reported
-	 * to every subscriber including this one (see <umn/self.h>).
+	 * the lock could not be taken.  Runs without any umn lock held; what
+	 * it may and may not do: "Callbacks" at the top of <umn/notifier.h>.
 	 */
 	bool (*invalidate)(struct umn_interval_notifier *sub,
 			   const struct umn_notifier_range *range,
@@ -157,6 +153,11 @@ umn_interval_read_begin(struct umn_interval_notifier *sub)
 	return umn__interval_read_begin(sub);
 }
 
+/* Out of line, called only when read_retry says retry: it holds the
+ * read_retry USDT probe, so the inline "no retry" path costs nothing more. */
+void umn__interval_read_retry_hit(const struct umn_interval_notifier *sub,
+				  unsigned long seq);
+
 /*
  * umn_interval_read_retry - under the user lock that invalidate() takes:
  * true if an invalidation of sub started since read_begin returned seq (the
@@ -166,7 +167,12 @@ static inline bool
 umn_interval_read_retry(const struct umn_interval_notifier *sub,
 			unsigned long seq)
 {
-	return __atomic_load_n(&sub->invalidate_seq, __ATOMIC_RELAXED) != seq;
+	if (__builtin_expect(__atomic_load_n(&sub->invalidate_seq,
+					     __ATOMIC_RELAXED) != seq, 0)) {
+		umn__interval_read_retry_hit(sub, seq);
+		return true;
+	}
+	return false;
 }
 
 /*

@@ -16,6 +16,51 @@
  * Classic callbacks run inside an RCU read-side section (liburcu, bulletproof
  * flavour) and never under a umn lock.  Interval subscriptions, the
  * collision-retry protocol and its state machine are in <umn/interval.h>.
+ *
+ * Callbacks: what every callback (interval invalidate(), every classic
+ * umn_notifier_ops member) may and may not do.  This is the one list;
+ * <umn/interval.h> and <umn/self.h> refer to it.
+ *
+ *  May:
+ *   - take its own locks: blocking only if umn_notifier_range_blockable()
+ *     says so; otherwise trylock, and refuse if it fails (below).  Of the
+ *     callbacks without a range, release may block; clear_flush_young,
+ *     clear_young, test_young, change_pte and invalidate_range may not
+ *     (the primary calls them where it cannot sleep);
+ *   - sleep, allocate, wait for its device, only on a blockable range;
+ *   - refuse a non-blockable range: interval invalidate() returns false,
+ *     classic invalidate_range_start() returns -EAGAIN.  The non-blocking
+ *     start then fails with -EAGAIN, or, for a DEFERRABLE range (every range
+ *     of umn_mm_self()), the change goes ahead anyway and the refusal is
+ *     deferred (umn_interval_take_deferred()).  A blockable range must never
+ *     be refused (reported and ignored);
+ *   - call umn_interval_set_seq() (interval: required before dropping
+ *     entries), umn_interval_check_retry(), umn_notifier_range_*(),
+ *     umn_notifier_put(), umn_in_callback(), umn_might_sleep(), and read
+ *     range, which is valid only during the call;
+ *   - run concurrently with itself on other threads (several invalidations
+ *     may run at once) and with the same subscription's other callbacks.
+ *   - on umn_mm_self(), unmap, remap, discard or re-protect memory,
+ *     directly or through free() of a large (mmapped) block: a nested
+ *     invalidation, reported before the call returns to every subscriber,
+ *     this one included as a non-blockable deferrable range (<umn/self.h>).
+ *  May not (a deadlock or a use after free otherwise):
+ *   - call umn_interval_read_begin(), umn_interval_notifier_insert() or
+ *     _remove(), umn_notifier_register(), _unregister(), _get(),
+ *     _synchronize(), umn_mm_put() or umn_notifier_release(): they wait for
+ *     invalidations or take the mmap lock.  Every build reports them
+ *     (umn_set_warn_handler()) and refuses: -EDEADLK (NULL with errno
+ *     EDEADLK for get), read_begin returns a value read_retry() rejects,
+ *     synchronize returns at once;
+ *   - take the address space's mmap lock (umn_mmap_*): the primary may hold
+ *     it, and a read holder may start invalidations (faults, COW);
+ *   - on a model or other managed address space, start an invalidation of
+ *     the same address space itself (umn_notifier_* start/end);
+ *   - on umn_mm_self() (non-blockable): allocate or free with malloc (the
+ *     hook may run inside free() holding glibc's arena lock; debug builds
+ *     report it), block, or take a lock without trylock;
+ *   - hold, around any call in the first item, a lock that a callback takes
+ *     (the inversion: a TSan build of libumn reports it, see <umn/debug.h>).
  */
 #ifndef UMN_NOTIFIER_H
 #define UMN_NOTIFIER_H
@@ -23,6 +68,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/mman.h>
 #include <umn/config.h>
 #include <umn/mm.h>
 
@@ -79,6 +125,15 @@ struct umn_notifier_range {
 	enum umn_notifier_event event;
 	void *owner;         /* who caused a MIGRATE/EXCLUSIVE (may be NULL) */
 	unsigned int origin; /* enum umn_notifier_origin */
+	/*
+	 * PROTECTION_VMA: the protection the range will have after the change
+	 * (PROT_READ | PROT_WRITE | PROT_EXEC bits of <sys/mman.h>), set by
+	 * the primary (the model's mprotect, the self source's mprotect hook).
+	 * 0 for other events.  Read it with
+	 * umn_notifier_range_update_to_read_only().  (It fills what was
+	 * padding: the structure's size and other offsets are unchanged.)
+	 */
+	unsigned int new_prot;
 };
 
 #else /* !UMN_CONFIG_NOTIFIER */
@@ -95,14 +150,7 @@ struct umn_notifier;
 /*
  * Classic subscription callbacks, all optional (kernel: mmu_notifier_ops).
  * Every callback runs inside an RCU read-side section, without any umn lock
- * held.  From a callback, umn_notifier_register/unregister/get,
- * umn_interval_notifier_insert/remove and umn_interval_read_begin would
- * wait for callbacks or for the mmap write lock: they are reported and
- * refused with -EDEADLK (every build); umn_notifier_synchronize() returns
- * at once.  umn_notifier_put() and umn_interval_take_deferred() are fine.
- * A callback may unmap or change memory (a nested invalidation on
- * umn_mm_self(), see <umn/self.h>); it must not block on a lock when the
- * range is not blockable.
+ * held; what it may do: "Callbacks" at the top of this file.
  */
 struct umn_notifier_ops {
 	/*
@@ -275,6 +323,7 @@ static inline void umn_notifier_range_init(struct umn_notifier_range *range,
 	range->event = event;
 	range->owner = NULL;
 	range->origin = UMN_ORIGIN_PRIMARY;
+	range->new_prot = 0;
 }
 
 /* umn_notifier_range_init_owner - as above, for MIGRATE/EXCLUSIVE: owner lets
@@ -293,6 +342,24 @@ static inline bool
 umn_notifier_range_blockable(const struct umn_notifier_range *range)
 {
 	return (range->flags & UMN_NOTIFIER_RANGE_BLOCKABLE) != 0;
+}
+
+/*
+ * umn_notifier_range_update_to_read_only - does this invalidation only take
+ * write permission away?  True when the event is PROTECTION_VMA and the new
+ * protection (range->new_prot) allows reading but not writing: a secondary
+ * MMU may then keep its entries and only write-protect them instead of
+ * dropping them.  False for every other event, and for a PROTECTION_VMA
+ * range whose primary did not say (new_prot 0).
+ * (kernel v5.8: mmu_notifier_range_update_to_read_only(); the kernel looks
+ * only at the read bit of the VMA, umn also requires write to be gone.)
+ * Context: any, from a callback.  Never fails.
+ */
+static inline bool
+umn_notifier_range_update_to_read_only(const struct umn_notifier_range *range)
+{
+	return range->event == UMN_NOTIFY_PROTECTION_VMA &&
+	       (range->new_prot & (PROT_READ | PROT_WRITE)) == PROT_READ;
 }
 
 /*
@@ -470,6 +537,13 @@ umn_notifier_range_blockable(const struct umn_notifier_range *range)
 {
 	(void)range;
 	return true;
+}
+
+static inline bool
+umn_notifier_range_update_to_read_only(const struct umn_notifier_range *range)
+{
+	(void)range;
+	return false;
 }
 
 static inline void

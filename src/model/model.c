@@ -467,6 +467,10 @@ int umn_model_mprotect(struct umn_model *model, unsigned long addr,
 
 	umn_notifier_range_init(&range, UMN_NOTIFY_PROTECTION_VMA, 0,
 				model->mm, addr, end);
+	/* The protection after the change, in PROT_* bits (WRITE implies
+	 * READ in the model): umn_notifier_range_update_to_read_only(). */
+	range.new_prot = (prot & UMN_MODEL_PROT_WRITE) ? PROT_READ | PROT_WRITE :
+			 (prot & UMN_MODEL_PROT_READ) ? PROT_READ : PROT_NONE;
 	umn_notifier_invalidate_range_start(&range);
 	pthread_mutex_lock(&model->ptl);
 	for (r = model->regions; r && r->start < end; r = r->next) {

@@ -54,6 +54,7 @@
 #include <sys/uio.h>
 #include <umn/notifier.h>
 #include "../debug.h"
+#include "../probes.h"
 #include "notifier_internal.h"
 #include "self_internal.h"
 
@@ -141,6 +142,7 @@ struct ranges {
 	enum umn_notifier_event ev[2];
 	unsigned long start[2];
 	unsigned long end[2];
+	int prot; /* mprotect's new protection */
 };
 
 static void add(struct ranges *r, enum umn_notifier_event ev,
@@ -349,6 +351,7 @@ static void classify(long nr, const long *a, struct ranges *r)
 		break;
 	case SYS_mprotect:
 		add(r, UMN_NOTIFY_PROTECTION_VMA, addr, (unsigned long)a[1]);
+		r->prot = (int)a[2];
 		break;
 	case SYS_brk: {
 		unsigned long cur, lo;
@@ -422,6 +425,8 @@ static void notify(struct umn_mm *mm, struct umn_notifier_range *rg,
 		umn_notifier_range_init(&rg[i], r->ev[i], flags, mm,
 					r->start[i], r->end[i]);
 		rg[i].origin = origin;
+		rg[i].new_prot = r->ev[i] == UMN_NOTIFY_PROTECTION_VMA ? (unsigned int)r->prot : 0;
+		UMN_PROBE5(self_hook, origin, r->ev[i], r->start[i], r->end[i], flags);
 		/* DEFERRABLE: never fails (refusals are deferred). */
 		(void)umn_notifier_invalidate_range_start_nonblock(&rg[i]);
 	}
