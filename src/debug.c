@@ -46,6 +46,12 @@ void umnp_warn(const char *func, const char *fmt, ...)
 		fprintf(stderr, "umn: WARNING: %s: %s\n", func, msg);
 }
 
+#if UMN_TEST_HOOKS
+#include "test_hook.h"
+
+umn__test_hook_fn umn__test_hook;
+#endif
+
 #if UMN_DEBUG_YIELD
 #include <sched.h>
 #include <stdlib.h>
