@@ -17,9 +17,13 @@
 # and prints "mutate: K killed of N (score P%), S survived, T stale" and the
 # survivors.  Tests that already fail on the unmutated tree are excluded.
 #
-# Environment: UMN_MUTATE_DIR (scratch, default /tmp/umn-mutate.$$, removed
+# Environment: UMN_MUTATE_REUSE=1 (keep the scratch build of an earlier run
+# in UMN_MUTATE_DIR, copy only changed files), UMN_MUTATE_DIR (scratch, default /tmp/umn-mutate.$$, removed
 # at the end unless UMN_MUTATE_KEEP=1), UMN_MUTATE_CTEST (extra ctest
-# arguments, e.g. "-L unit|misuse" for a quick campaign), UMN_MUTATE_TIMEOUT
+# arguments, e.g. "-R unit" for a quick campaign), UMN_MUTATE_PHASES (label
+# groups run in turn, default "unit|misuse|regression|alloc|consumers;
+# stress|acceptance|self": tool, config and fresh are left out, they test
+# nothing a core mutant changes), UMN_MUTATE_TIMEOUT
 # (seconds per test, default 60), UMN_MUTATE_LIMIT (seconds per mutant's
 # ctest run, default 600), JOBS (default nproc).
 set -u
@@ -32,11 +36,21 @@ jobs=${JOBS:-$(nproc)}
 extra=${UMN_MUTATE_CTEST:-}
 py() { python3 "$here/verify/mutate.py" "$@"; }
 
-rm -rf "$scratch"
-mkdir -p "$scratch/tree"
 # The tree as it is now (committed or not), without build directories.
-(cd "$here" && git ls-files -z --cached --others --exclude-standard |
-	xargs -0 cp --parents -t "$scratch/tree" 2>/dev/null)
+# UMN_MUTATE_REUSE=1 keeps an earlier scratch build and copies only the
+# files that differ (so only what changed is rebuilt).
+if [ "${UMN_MUTATE_REUSE:-0}" = 1 ] && [ -d "$scratch/tree" ]; then
+	(cd "$here" && git ls-files -z --cached --others --exclude-standard |
+		while IFS= read -r -d '' f; do
+			cmp -s "$f" "$scratch/tree/$f" ||
+				cp --parents -t "$scratch/tree" "$f"
+		done)
+else
+	rm -rf "$scratch"
+	mkdir -p "$scratch/tree"
+	(cd "$here" && git ls-files -z --cached --others --exclude-standard |
+		xargs -0 cp --parents -t "$scratch/tree" 2>/dev/null)
+fi
 tree=$scratch/tree
 build=$tree/build-mutate
 log=$scratch/log
@@ -58,9 +72,25 @@ run_suite() { # logfile [ctest args...]
 	(cd "$build" && timeout "$limit" ctest -j"$jobs" --timeout "$per_test" \
 		--output-on-failure $extra "$@") >"$out" 2>&1
 }
+# The suite in phases of labels, quick ones first; a mutant's run stops at
+# its first failing test.
+IFS=';' read -r -a phases <<<"${UMN_MUTATE_PHASES:-unit|misuse|regression|alloc|consumers;stress|acceptance|self}"
+run_phases() { # logfile stop(0/1) [ctest args...]
+	local out=$1 stop=$2 i rc=0
+	shift 2
+	: >"$out"
+	for i in "${!phases[@]}"; do
+		run_suite "$out.$i" -L "^(${phases[$i]})\$" \
+			$([ "$stop" = 1 ] && echo --stop-on-failure) "$@" || rc=1
+		cat "$out.$i" >>"$out"
+		rm -f "$out.$i"
+		[ $rc -ne 0 ] && [ "$stop" = 1 ] && break
+	done
+	return $rc
+}
 
 # Baseline: which tests fail with no mutant (excluded from then on).
-run_suite "$log/baseline.log"
+run_phases "$log/baseline.log" 0
 excl=$(grep -E '^[[:space:]]*[0-9]+ - .* \((Failed|Timeout|Not Run|SEGFAULT|Subprocess aborted|Exception)' \
 	"$log/baseline.log" | sed -E 's/^[[:space:]]*[0-9]+ - ([^ ]+) .*/\1/' |
 	sed 's/\./\\./g' | paste -sd'|')
@@ -101,7 +131,7 @@ for id in "${ids[@]}"; do
 	if ! cmake --build "$build" -j"$jobs" >"$log/$id.build.log" 2>&1; then
 		result=nobuild
 		nobuild=$((nobuild + 1))
-	elif run_suite "$log/$id.log" "${exclude[@]}"; then
+	elif run_phases "$log/$id.log" 1 "${exclude[@]}"; then
 		result=SURVIVED
 		survived=$((survived + 1))
 		survivors+=("$id ($file): $desc")

@@ -14,7 +14,8 @@
  * - write_trylock_records_write: umn_mmap_write_trylock() must record a
  *   write hold.
  * - sleepers_woken_by_end: a read_begin and a remove asleep on a running
- *   invalidation are woken by its end (watchdog 3 s).
+ *   invalidation are woken by its end (watchdog 3 s); so is a writer of
+ *   the mmap lock queued behind the last reader.
  * - read_begin_loads_sub_seq_first and remove_reads_seq_locked: white-box
  *   (src/test_hook.h, hook builds only, otherwise skipped): a hook runs an
  *   invalidation between read_begin's two loads, and holds the end between
@@ -391,6 +392,49 @@ static void write_trylock_records_write(void)
 	CHECK_EQ(umn_mm_put(mm), 0);
 }
 
+/* A writer queued behind a reader gets the lock when the reader leaves. */
+struct writer {
+	struct umn_mm *mm;
+	pid_t tid;
+	int got;
+};
+
+static void *writer_thread(void *p)
+{
+	struct writer *w = p;
+
+	__atomic_store_n(&w->tid, (pid_t)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	umn_mmap_write_lock(w->mm);
+	__atomic_store_n(&w->got, 1, __ATOMIC_SEQ_CST);
+	umn_mmap_write_unlock(w->mm);
+	return NULL;
+}
+
+static void writer_woken_by_last_reader(void)
+{
+	struct umn_mm *mm = umn_mm_new();
+	struct writer w = { mm, 0, 0 };
+	struct sleeper s = { 0 };
+	pthread_t t;
+
+	umn_mmap_read_lock(mm);
+	t_watchdog_arm(3, "a writer queued behind the last reader (missed "
+		       "wake-up)");
+	pthread_create(&t, NULL, writer_thread, &w);
+	s.tid = 0;
+	while (!__atomic_load_n(&w.tid, __ATOMIC_SEQ_CST))
+		sched_yield();
+	s.tid = w.tid;
+	wait_asleep(&s);
+	CHECK_EQ(__atomic_load_n(&w.got, __ATOMIC_SEQ_CST), 0);
+	umn_mmap_read_unlock(mm);
+	pthread_join(t, NULL);
+	t_watchdog_disarm();
+	CHECK_EQ(w.got, 1);
+	CHECK_EQ(umn_mm_put(mm), 0);
+	CHECK_EQ(warns, 0);
+}
+
 /* ---- white-box orderings (hook builds) ---- */
 
 #if UMN_TEST_HOOKS
@@ -553,6 +597,7 @@ int main(void)
 	RUN(classic_refusal_ends_interval_half);
 	RUN(write_trylock_records_write);
 	RUN(sleepers_woken_by_end);
+	RUN(writer_woken_by_last_reader);
 #if UMN_TEST_HOOKS
 	RUN(read_begin_loads_sub_seq_first);
 	RUN(remove_reads_seq_locked);
