@@ -130,7 +130,7 @@ for s in "${stages[@]}"; do
 		fi ;;
 	coverage)
 		ctest_stage coverage -DCMAKE_BUILD_TYPE=Debug -DUMN_FAULT_INJECT=ON \
-			-DCMAKE_C_FLAGS=--coverage -DCMAKE_EXE_LINKER_FLAGS=--coverage \
+			"-DCMAKE_C_FLAGS=--coverage -fprofile-update=atomic" -DCMAKE_EXE_LINKER_FLAGS=--coverage \
 			-DCMAKE_SHARED_LINKER_FLAGS=--coverage
 		note "coverage: gcovr (lines and branches)"
 		for part in "core src/[^/]*\.c" "self src/self/" "model src/model/" \

@@ -25,7 +25,8 @@
 # stress|acceptance|self": tool, config and fresh are left out, they test
 # nothing a core mutant changes), UMN_MUTATE_TIMEOUT
 # (seconds per test, default 60), UMN_MUTATE_LIMIT (seconds per mutant's
-# ctest run, default 600), JOBS (default nproc).
+# ctest run, default 600), UMN_MUTATE_TARGETS (what a mutant rebuilds,
+# default "umn unit_test_waitq"; "all" for everything), JOBS (default nproc).
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
 list=$here/verify/mutants.txt
@@ -35,6 +36,12 @@ limit=${UMN_MUTATE_LIMIT:-600}
 jobs=${JOBS:-$(nproc)}
 extra=${UMN_MUTATE_CTEST:-}
 py() { python3 "$here/verify/mutate.py" "$@"; }
+# What a mutant rebuilds: the library (executables are not relinked, see
+# CMAKE_LINK_DEPENDS_NO_SHARED below) and the tests that compile a source
+# of src/ themselves.  UMN_MUTATE_TARGETS=all rebuilds everything.
+targets=${UMN_MUTATE_TARGETS:-umn unit_test_waitq}
+build_targets=
+[ "$targets" = all ] || for t in $targets; do build_targets+=" --target $t"; done
 
 # The tree as it is now (committed or not), without build directories.
 # UMN_MUTATE_REUSE=1 keeps an earlier scratch build and copies only the
@@ -128,7 +135,8 @@ for id in "${ids[@]}"; do
 	fi
 	total=$((total + 1))
 	t0=$(date +%s)
-	if ! cmake --build "$build" -j"$jobs" >"$log/$id.build.log" 2>&1; then
+	if ! cmake --build "$build" -j"$jobs" $build_targets \
+		>"$log/$id.build.log" 2>&1; then
 		result=nobuild
 		nobuild=$((nobuild + 1))
 	elif run_phases "$log/$id.log" 1 "${exclude[@]}"; then
