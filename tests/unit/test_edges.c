@@ -310,6 +310,158 @@ static void mmap_lock_nesting_misuse(void)
 	CHECK_EQ(umn_mm_put(mm), 0);
 }
 
+/* ---- more branches: optional callbacks missing, NULL arguments ---- */
+
+static bool release_from_callback;
+
+static bool isub_calls_release(struct umn_interval_notifier *sub,
+			       const struct umn_notifier_range *range,
+			       unsigned long cur_seq)
+{
+	if (release_from_callback)
+		umn_notifier_release(range->mm);	/* reported, ignored */
+	umn_interval_set_seq(sub, cur_seq);
+	return true;
+}
+
+static const struct umn_interval_notifier_ops release_ops = {
+	.invalidate = isub_calls_release,
+};
+
+static int refuse_nonblock(struct umn_notifier *n,
+			   const struct umn_notifier_range *r)
+{
+	(void)n;
+	return umn_notifier_range_blockable(r) ? 0 : -EAGAIN;
+}
+
+static const struct umn_notifier_ops refuser_ops = {
+	.invalidate_range_start = refuse_nonblock,
+};
+
+static const struct umn_notifier_ops no_free_ops = {
+	.alloc_notifier = plain_alloc,
+};
+
+static void counted_free(struct umn_notifier *n)
+{
+	free(n);
+}
+
+static const struct umn_notifier_ops shared_ops = {
+	.alloc_notifier = plain_alloc,
+	.free_notifier = counted_free,
+};
+
+static const struct umn_mm_owner_ops owner_no_exit = { 0 };
+
+static void optional_callbacks_and_null_arguments(void)
+{
+	struct umn_mm *mm = umn_mm_new();
+	struct umn_notifier c = { .ops = &cops }, refuser = { .ops = &refuser_ops };
+	struct umn_notifier *g, *g2;
+	struct isub a = { 0 }, b = { 0 }, d = { 0 };
+	struct umn_notifier_range r;
+	unsigned long s, l;
+
+	/* subscribers without young/change_pte/end callbacks */
+	start_ret = 0;
+	CHECK_EQ(umn_notifier_register(&refuser, mm), 0);
+	CHECK_EQ(umn_notifier_register(&c, mm), 0);	/* first in the list */
+	CHECK_EQ(umn_notifier_clear_flush_young(mm, 0, 4096), 0);
+	CHECK_EQ(umn_notifier_clear_young(mm, 0, 4096), 0);
+	CHECK_EQ(umn_notifier_test_young(mm, 0), 0);
+	umn_notifier_change_pte(mm, 0, 0);
+	/* the unwind after a refusal skips a subscription without an end */
+	umn_notifier_range_init(&r, UMN_NOTIFY_CLEAR, 0, mm, 0, 4096);
+	CHECK_EQ(umn_notifier_invalidate_range_start_nonblock(&r), -EAGAIN);
+	/* a shared subscription is not one of these: get skips them */
+	g = umn_notifier_get(&shared_ops, mm);
+	CHECK(g != NULL);
+	umn_mmap_write_lock(mm);
+	g2 = umn_notifier_get_locked(&shared_ops, mm);	/* the same one */
+	CHECK(umn_notifier_get_locked(NULL, mm) == NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(umn_notifier_register_locked(NULL, mm), -EINVAL);
+	umn_mmap_write_unlock(mm);
+	CHECK(g2 == g);
+	CHECK(umn_notifier_get(&no_free_ops, mm) == NULL);
+	CHECK_EQ(errno, EINVAL);
+	CHECK_EQ(umn_notifier_unregister(NULL, mm), -EINVAL);
+	CHECK_EQ(umn_notifier_unregister(&c, NULL), -EINVAL);
+	CHECK_EQ(umn_notifier_put(g2), 0);
+	EXPECT_WARNS(0);
+
+	/* NULL and not-inserted arguments of the interval calls */
+	CHECK_EQ(umn_interval_take_deferred(NULL, &s, &l), -EINVAL);
+	CHECK_EQ(umn_interval_take_deferred(&a.sub, NULL, &l), -EINVAL);
+	CHECK_EQ(umn_interval_take_deferred(&a.sub, &s, NULL), -EINVAL);
+	CHECK_EQ(umn_interval_take_deferred(&a.sub, &s, &l), -EINVAL);
+	CHECK_EQ(umn__interval_read_begin(NULL), 0);
+	EXPECT_WARNS(1);
+
+	/* removing a queued insert that is not first on the deferred list */
+	CHECK_EQ(umn_interval_notifier_insert(&a.sub, mm, 0, 4096,
+					      &release_ops), 0);
+	umn_notifier_range_init(&r, UMN_NOTIFY_UNMAP, 0, mm, 0, 4096);
+	umn_notifier_invalidate_range_start(&r);	/* full exclusion */
+	CHECK_EQ(umn_interval_notifier_insert(&b.sub, mm, 0x10000, 4096,
+					      &isub_ops), 0);
+	CHECK_EQ(umn_interval_notifier_insert(&d.sub, mm, 0x20000, 4096,
+					      &isub_ops), 0);
+	CHECK_EQ(b.sub.state, UMNP_ISUB_DEFER_INSERT);
+	CHECK_EQ(umn_interval_notifier_remove(&b.sub), 0);	/* second */
+	umn_notifier_invalidate_range_end(&r);
+	CHECK_EQ(umnp_subs(mm)->itree.count, 2);		/* a and d */
+	CHECK_EQ(umn_interval_notifier_remove(&d.sub), 0);
+
+	/* umn_notifier_release from inside a callback: reported, ignored */
+	release_from_callback = true;
+	umn_notifier_invalidate_range_start(&r);
+	umn_notifier_invalidate_range_end(&r);
+	release_from_callback = false;
+	EXPECT_WARNS(UMN_LIB_DEBUG ? 1 : 0);
+
+	/* teardown: an owner without exit_mmap, a classic subscription
+	 * without release, a shared one put after the teardown unhashed it */
+	CHECK_EQ(umn_mm_set_owner(mm, &owner_no_exit, NULL), 0);
+	CHECK_EQ(umn_mm_put(mm), 0);
+	CHECK_EQ(umn_notifier_put(g), 0);
+	umn_notifier_synchronize();
+	CHECK_EQ(umn_notifier_unregister(&c, mm), 0);
+	CHECK_EQ(umn_notifier_unregister(&refuser, mm), 0);
+	CHECK_EQ(umn_interval_notifier_remove(&a.sub), 0);
+	EXPECT_WARNS(0);
+}
+
+struct unlocker {
+	struct umn_mm *mm;
+};
+
+static void *read_unlock_other(void *p)
+{
+	umn_mmap_read_unlock(((struct unlocker *)p)->mm);
+	return NULL;
+}
+
+/* A read unlock from a thread that holds nothing while a writer holds the
+ * lock: reported, ignored. */
+static void non_owner_read_unlock_of_write_lock(void)
+{
+	struct umn_mm *mm = umn_mm_new();
+	struct unlocker u = { mm };
+	pthread_t t;
+
+	umn_mmap_write_lock(mm);
+	pthread_create(&t, NULL, read_unlock_other, &u);
+	pthread_join(t, NULL);
+	EXPECT_WARNS(1);
+	CHECK_EQ(umn_mmap_held(mm), 2);
+	umn_mmap_write_unlock(mm);
+	CHECK_EQ(umn_mm_put(mm), 0);
+	EXPECT_WARNS(0);
+}
+
 int main(void)
 {
 	umn_set_warn_handler(count_warn, NULL);
@@ -321,5 +473,7 @@ int main(void)
 	RUN(get_alloc_fails);
 	RUN(torn_down_register_get);
 	RUN(mmap_lock_nesting_misuse);
+	RUN(optional_callbacks_and_null_arguments);
+	RUN(non_owner_read_unlock_of_write_lock);
 	return 0;
 }
