@@ -10,11 +10,20 @@
 #      and acceptance tests
 #   6. the spin model check of the protocol (verify/spin/run.sh)
 #   7. each libFuzzer target for a short bounded time (fuzz/run.sh)
+#   opt-in: coverage (a --coverage Debug build: every ctest test, then
+#      line and branch coverage of the core, src/*.c, and of src/self with
+#      gcovr; about 10 minutes on 2 busy cores)
+# Every ctest stage also runs the "fresh" tests (tests/fresh: the tests that
+# depend on machine state, again in new IPC/PID/mount namespaces; skipped
+# where unshare is refused), and the ASan stage is built with
+# -DUMN_FAULT_INJECT=ON so the allocation-failure sweep (tests/alloc) runs
+# under LeakSanitizer.
 # Prints a summary line per stage and closes with "N passed, M failed".
 #
 # Usage: scripts/test.sh [--quick] [--stage NAME]...
 #   --quick        debug build only
-#   --stage NAME   run only the named stages (debug, asan, tsan, release, yield, spin, fuzz)
+#   --stage NAME   run only the named stages (debug, asan, tsan, release, yield, spin, fuzz,
+#                  coverage)
 # Environment: UMN_STRESS_SECONDS (default 3), UMN_FUZZ_SECONDS (default 20),
 #              JOBS (default: nproc).
 set -u
@@ -29,7 +38,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
 	--stage) shift; stages+=("$1") ;;
-	-h|--help) sed -n '3,15p' "$0"; exit 0 ;;
+	-h|--help) sed -n '3,24p' "$0"; exit 0 ;;
 	*) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -101,7 +110,8 @@ script_stage() {
 for s in "${stages[@]}"; do
 	case "$s" in
 	debug) ctest_stage debug -DCMAKE_BUILD_TYPE=Debug ;;
-	asan)  ctest_stage asan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=address,undefined ;;
+	asan)  ctest_stage asan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=address,undefined \
+		-DUMN_FAULT_INJECT=ON ;;
 	tsan)  ctest_stage tsan -DCMAKE_BUILD_TYPE=Debug -DUMN_SANITIZE=thread ;;
 	release) ctest_stage release -DCMAKE_BUILD_TYPE=Release ;;
 	yield) CTEST_ARGS="-L stress|acceptance" UMN_YIELD_RATE=10 \
@@ -118,6 +128,21 @@ for s in "${stages[@]}"; do
 		else
 			summary+=("fuzz: not present")
 		fi ;;
+	coverage)
+		ctest_stage coverage -DCMAKE_BUILD_TYPE=Debug -DUMN_FAULT_INJECT=ON \
+			"-DCMAKE_C_FLAGS=--coverage -fprofile-update=atomic" -DCMAKE_EXE_LINKER_FLAGS=--coverage \
+			-DCMAKE_SHARED_LINKER_FLAGS=--coverage
+		note "coverage: gcovr (lines and branches)"
+		for part in "core src/[^/]*\.c" "self src/self/" "model src/model/" \
+			    "consumers consumers/"; do
+			set -- $part
+			echo "-- $1 ($2)"
+			(cd "$root" && gcovr --root . --object-directory build-test-coverage \
+				--filter "$2" --print-summary 2>/dev/null \
+				--output /dev/null) | grep -E '^(lines|branches):'
+		done
+		echo "(per file: gcovr --root . --object-directory build-test-coverage --filter 'src/[^/]*\.c' [--branches])"
+		;;
 	*) echo "test.sh: unknown stage '$s'" >&2; exit 2 ;;
 	esac
 done

@@ -49,6 +49,37 @@ void umnp_warn(const char *func, const char *fmt, ...)
 		fprintf(stderr, "umn: WARNING: %s: %s\n", func, msg);
 }
 
+#if UMN_TEST_HOOKS
+#include "test_hook.h"
+
+umn__test_hook_fn umn__test_hook;
+#endif
+
+#if UMN_FAULT_INJECT
+#include "alloc.h"
+
+static unsigned long fault_count, fault_at;
+
+void umn__fault_alloc_fail_at(unsigned long n)
+{
+	__atomic_store_n(&fault_at, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fault_count, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&fault_at, n, __ATOMIC_SEQ_CST);
+}
+
+unsigned long umn__fault_alloc_count(void)
+{
+	return __atomic_load_n(&fault_count, __ATOMIC_SEQ_CST);
+}
+
+bool umnp_fault_alloc(void)
+{
+	unsigned long n = __atomic_add_fetch(&fault_count, 1, __ATOMIC_SEQ_CST);
+
+	return n == __atomic_load_n(&fault_at, __ATOMIC_SEQ_CST);
+}
+#endif
+
 #if UMN_DEBUG_YIELD
 #include <sched.h>
 #include <stdlib.h>

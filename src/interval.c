@@ -29,6 +29,7 @@
 #include "debug.h"
 #include "notifier_internal.h"
 #include "probes.h"
+#include "test_hook.h"
 
 #define to_isub(node) \
 	((struct umn_interval_notifier *)(void *)((char *)(node) - \
@@ -209,6 +210,7 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 	}
 	seq_store_locked(subs, subs->invalidate_seq + 1);
 	umnp_yield();	/* "even but not yet applied" must stay invisible */
+	UMNP_HOOK(UMNP_HOOK_END_BEFORE_APPLY, subs);
 	itree_apply_deferred_locked(subs);
 	umnp_subs_unlock(subs, &saved);
 	umnp_yield();
@@ -450,6 +452,7 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 	/* Waiting for callbacks: the caller must not hold a lock they take. */
 	umnp_lockmap_touch();
 	umnp_yield();
+	UMNP_HOOK(UMNP_HOOK_REMOVE_BEFORE_WAIT, sub);
 	if (w.subs)
 		umnp_wait_event(&subs->wq, seq_changed_locked, &w);
 	sub->mm = NULL;
@@ -485,6 +488,7 @@ unsigned long umn__interval_read_begin(struct umn_interval_notifier *sub)
 	/* Order matters: the subscription's seq first (see the top). */
 	seq = __atomic_load_n(&sub->invalidate_seq, __ATOMIC_ACQUIRE);
 	umnp_yield();
+	UMNP_HOOK(UMNP_HOOK_READ_BEGIN_LOADS, sub);
 	if (seq != seq_load(subs))
 		return seq;
 	/* An invalidation covering sub is running: wait for its end. */

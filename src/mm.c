@@ -9,6 +9,7 @@
 #include <umn/mm.h>
 #include <umn/notifier.h>
 #include "debug.h"
+#include "alloc.h"
 #include "notifier_internal.h"
 
 __thread int umnp_signals_blocked __attribute__((tls_model("initial-exec")));
@@ -25,7 +26,7 @@ struct umn_mm *umn_mm_new_flags(unsigned int flags)
 		return NULL;
 	}
 	/* aligned: the lock word has a cache line of its own */
-	if (posix_memalign((void **)&mm, _Alignof(struct umn_mm), sizeof(*mm)))
+	if (umnp_posix_memalign((void **)&mm, _Alignof(struct umn_mm), sizeof(*mm)))
 		mm = NULL;
 	if (mm)
 		memset(mm, 0, sizeof(*mm));
@@ -34,7 +35,7 @@ struct umn_mm *umn_mm_new_flags(unsigned int flags)
 		return NULL;
 	}
 	if (umnp_mmap_lock_init(mm)) {
-		free(mm);
+		umnp_free(mm);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -151,7 +152,7 @@ void umn_mm_drop(struct umn_mm *mm)
 	if (subs)
 		umnp_subscriptions_destroy(subs);
 	umnp_mmap_lock_destroy(mm);
-	free(mm);
+	umnp_free(mm);
 }
 
 int umn_mm_users(const struct umn_mm *mm)

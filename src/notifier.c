@@ -15,6 +15,7 @@
 #include <umn/debug.h>
 #include <umn/notifier.h>
 #include "debug.h"
+#include "alloc.h"
 #include "notifier_internal.h"
 #include "probes.h"
 #include "rcu.h"
@@ -56,12 +57,12 @@ static struct umn_subscriptions *subscriptions_alloc(const struct umn_mm *mm)
 	struct umn_subscriptions *subs;
 
 	/* aligned: hot fields have cache lines of their own */
-	if (posix_memalign((void **)&subs, _Alignof(struct umn_subscriptions),
+	if (umnp_posix_memalign((void **)&subs, _Alignof(struct umn_subscriptions),
 			   sizeof(*subs)))
 		return NULL;
 	memset(subs, 0, sizeof(*subs));
 	if (pthread_mutex_init(&subs->lock, NULL)) {
-		free(subs);
+		umnp_free(subs);
 		return NULL;
 	}
 	subs->signal_safe = (mm->flags & UMN_MM_SIGNAL_SAFE) != 0;
@@ -82,7 +83,7 @@ struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm)
 void umnp_subscriptions_destroy(struct umn_subscriptions *subs)
 {
 	pthread_mutex_destroy(&subs->lock);
-	free(subs);
+	umnp_free(subs);
 }
 
 /* ---- classic list (RCU: readers lock-free, writers hold subs->lock) ---- */

@@ -11,6 +11,9 @@
 #             a TSan build, and (if the core has the option) an ASan build
 #             with -DUMN_DEBUG_YIELD=ON at UMN_YIELD_RATE=10 and 50
 #   misuse    ctest -L misuse in the ASan and TSan builds
+#   mutate    verify/mutate.sh: every mutant of verify/mutants.txt against
+#             the Debug suite (about an hour on 2 busy cores; its own
+#             scratch copy in /tmp)
 # Build dirs: build-verify-{asan,tsan,yield} (and build-fuzz).  A seed can be
 # fixed with UMN_SEED=...; each torture run prints its seed for replay.
 # Prints one line per leg and a final "verify: N passed, M failed".
@@ -113,6 +116,13 @@ if grep -q UMN_DEBUG_YIELD "$here/CMakeLists.txt"; then
 	fi
 else
 	leg torture-yield skip "(core has no UMN_DEBUG_YIELD option)"
+fi
+
+# ---- mutation testing ----
+if bash "$here/verify/mutate.sh" >"$logdir/mutate.log" 2>&1; then
+	leg mutate ok "$(tail -1 "$logdir/mutate.log")"
+else
+	leg mutate FAIL "$(tail -1 "$logdir/mutate.log"); see $logdir/mutate.log"
 fi
 
 echo

@@ -54,10 +54,12 @@ static int fault_none_locked(struct umn_model *model, struct umnp_region *r,
 	struct umn_model_frame *f;
 
 	if (r->file) {              /* shared: the object's page */
-		f = umnp_model_file_page(r->file, r->pgoff +
-					 ((addr - r->start) >> UMN_MODEL_PAGE_SHIFT));
-		if (!f)
-			return -EFAULT; /* beyond the end of the file */
+		unsigned long pgoff = r->pgoff +
+				      ((addr - r->start) >> UMN_MODEL_PAGE_SHIFT);
+
+		f = umnp_model_file_page(r->file, pgoff);
+		if (!f)	/* beyond the end of the file, or out of memory */
+			return pgoff >= r->file->npages ? -EFAULT : -ENOMEM;
 	} else if (region_huge(r)) {
 		f = umnp_model_frame_alloc(model->pool, UMN_MODEL_HUGE_SHIFT -
 					   UMN_MODEL_PAGE_SHIFT, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "model/internal.h"
 
 /* Frame numbers are unique in the process (they are only names). */
@@ -25,13 +26,13 @@ static unsigned long frame_pages(unsigned int order)
 
 struct umnp_model_pool *umnp_model_pool_new(unsigned long max_frames)
 {
-	struct umnp_model_pool *pool = calloc(1, sizeof(*pool));
+	struct umnp_model_pool *pool = umnp_calloc(1, sizeof(*pool));
 
 	if (!pool)
 		return NULL;
-	pool->zero.data = calloc(1, UMN_MODEL_PAGE_SIZE);
+	pool->zero.data = umnp_calloc(1, UMN_MODEL_PAGE_SIZE);
 	if (!pool->zero.data) {
-		free(pool);
+		umnp_free(pool);
 		return NULL;
 	}
 	pool->refs = 1;
@@ -51,8 +52,8 @@ void umnp_model_pool_put(struct umnp_model_pool *pool)
 {
 	if (__atomic_sub_fetch(&pool->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	free(pool->zero.data);
-	free(pool);
+	umnp_free(pool->zero.data);
+	umnp_free(pool);
 }
 
 /*
@@ -75,12 +76,12 @@ struct umn_model_frame *umnp_model_frame_alloc(struct umnp_model_pool *pool,
 			return NULL;
 		}
 	}
-	f = calloc(1, sizeof(*f));
+	f = umnp_calloc(1, sizeof(*f));
 	if (f)
-		f->data = copy_from ? malloc(n * UMN_MODEL_PAGE_SIZE)
-				    : calloc(n, UMN_MODEL_PAGE_SIZE);
+		f->data = copy_from ? umnp_malloc(n * UMN_MODEL_PAGE_SIZE)
+				    : umnp_calloc(n, UMN_MODEL_PAGE_SIZE);
 	if (!f || !f->data) {
-		free(f);
+		umnp_free(f);
 		if (pool)
 			__atomic_sub_fetch(&pool->in_use, n, __ATOMIC_RELAXED);
 		return NULL;
@@ -113,8 +114,8 @@ void umnp_model_frame_put(struct umn_model_frame *frame)
 	/* Poison: a secondary MMU reading a freed frame sees garbage (and
 	 * ASan reports the use after free). */
 	memset(frame->data, 0x6b, frame_pages(frame->order) * UMN_MODEL_PAGE_SIZE);
-	free(frame->data);
-	free(frame);
+	umnp_free(frame->data);
+	umnp_free(frame);
 }
 
 int umnp_model_frame_refs(const struct umn_model_frame *frame)
@@ -137,7 +138,7 @@ void umnp_model_gather_add(struct umnp_gather *g, struct umn_model_frame *f)
 {
 	if (g->nr == g->cap) {
 		unsigned long cap = g->cap ? 2 * g->cap : 64;
-		struct umn_model_frame **n = realloc(g->frames, cap * sizeof(*n));
+		struct umn_model_frame **n = umnp_realloc(g->frames, cap * sizeof(*n));
 
 		if (!n) {
 			/* Out of memory for the batch: the invalidation has
@@ -156,7 +157,7 @@ void umnp_model_gather_free(struct umnp_gather *g)
 {
 	for (unsigned long i = 0; i < g->nr; i++)
 		umnp_model_frame_put(g->frames[i]);
-	free(g->frames);
+	umnp_free(g->frames);
 	g->frames = NULL;
 	g->nr = g->cap = 0;
 }
@@ -171,13 +172,13 @@ struct umn_model_file *umn_model_file_new(size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	file = calloc(1, sizeof(*file));
+	file = umnp_calloc(1, sizeof(*file));
 	if (!file)
 		goto nomem;
 	file->npages = (size + UMN_MODEL_PAGE_SIZE - 1) >> UMN_MODEL_PAGE_SHIFT;
-	file->pages = calloc(file->npages, sizeof(*file->pages));
+	file->pages = umnp_calloc(file->npages, sizeof(*file->pages));
 	if (!file->pages) {
-		free(file);
+		umnp_free(file);
 		goto nomem;
 	}
 	pthread_mutex_init(&file->lock, NULL);
@@ -201,8 +202,8 @@ void umn_model_file_put(struct umn_model_file *file)
 		if (file->pages[i])
 			umnp_model_frame_put(file->pages[i]);
 	pthread_mutex_destroy(&file->lock);
-	free(file->pages);
-	free(file);
+	umnp_free(file->pages);
+	umnp_free(file);
 }
 
 /* Page pgoff of the file's page cache, allocated on first use.  Returns it

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "model/internal.h"
 
 #define PAGE_MASK_ (UMN_MODEL_PAGE_SIZE - 1)
@@ -63,7 +64,7 @@ struct umnp_pte *umnp_model_pte(struct umn_model *model,
 	if (!pmd->ptes) {
 		if (!alloc)
 			return NULL;
-		pmd->ptes = calloc(UMN_MODEL_HUGE_PAGES, sizeof(*pmd->ptes));
+		pmd->ptes = umnp_calloc(UMN_MODEL_HUGE_PAGES, sizeof(*pmd->ptes));
 		if (!pmd->ptes)
 			return NULL;
 	}
@@ -137,7 +138,7 @@ static void region_insert(struct umn_model *model, struct umnp_region *n)
 static void region_free(struct umnp_region *r)
 {
 	umn_model_file_put(r->file);
-	free(r);
+	umnp_free(r);
 }
 
 /* May a region boundary fall at addr?  Not inside a 2 MiB frame. */
@@ -159,7 +160,7 @@ static int split_at(struct umn_model *model, unsigned long addr)
 
 	if (!r || r->start == addr)
 		return 0;
-	n = malloc(sizeof(*n));
+	n = umnp_malloc(sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	*n = *r;
@@ -280,11 +281,11 @@ static int do_munmap(struct umn_model *model, unsigned long start,
 
 static struct umn_model *model_alloc(struct umnp_model_pool *pool)
 {
-	struct umn_model *model = calloc(1, sizeof(*model));
+	struct umn_model *model = umnp_calloc(1, sizeof(*model));
 
 	if (!model)
 		return NULL;
-	model->pmds = calloc(UMNP_NR_PMDS, sizeof(*model->pmds));
+	model->pmds = umnp_calloc(UMNP_NR_PMDS, sizeof(*model->pmds));
 	model->mm = umn_mm_new();
 	if (!model->pmds || !model->mm)
 		goto fail;
@@ -296,8 +297,8 @@ static struct umn_model *model_alloc(struct umnp_model_pool *pool)
 fail:
 	if (model->mm)
 		umn_mm_put(model->mm);
-	free(model->pmds);
-	free(model);
+	umnp_free(model->pmds);
+	umnp_free(model);
 	return NULL;
 }
 
@@ -340,16 +341,16 @@ static void model_exit_mmap(struct umn_mm *mm, void *owner)
 	umn_mmap_write_unlock(mm);
 
 	for (unsigned long i = 0; i < UMNP_NR_PMDS; i++)
-		free(model->pmds[i].ptes);
+		umnp_free(model->pmds[i].ptes);
 	while ((r = model->regions)) {
 		model->regions = r->next;
 		region_free(r);
 	}
-	free(model->pmds);
+	umnp_free(model->pmds);
 	pthread_mutex_destroy(&model->ptl);
 	umnp_model_pool_put(model->pool);
 	model->magic = 0;
-	free(model);
+	umnp_free(model);
 }
 
 struct umn_mm *umn_model_mm(struct umn_model *model)
@@ -394,13 +395,13 @@ int umn_model_mmap(struct umn_model *model, unsigned long addr, size_t len,
 		return -EINVAL;
 	if (len > UMN_MODEL_VA_SIZE)
 		return -ENOMEM;
-	r = calloc(1, sizeof(*r));
+	r = umnp_calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	if (kind == UMN_MODEL_MAP_SHARED && !file) {
 		r->file = umn_model_file_new(len); /* the shared anon object */
 		if (!r->file) {
-			free(r);
+			umnp_free(r);
 			return -ENOMEM;
 		}
 		r->file->anon = true;
@@ -731,7 +732,7 @@ int umn_model_fork(struct umn_model *model, struct umn_model **childp)
 	}
 	umn_mmap_write_lock(model->mm);
 	for (struct umnp_region *r = model->regions; r && !ret; r = r->next) {
-		struct umnp_region *c = malloc(sizeof(*c));
+		struct umnp_region *c = umnp_malloc(sizeof(*c));
 		struct umn_notifier_range range;
 
 		if (!c) {

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal: white-box scheduling points for the tests (CMake
+ * -DUMN_TEST_HOOKS=ON, the default of Debug builds; Release builds compile
+ * them to nothing).  A test stores a function in umn__test_hook; the core
+ * calls it at the named points below with the point and an argument, so a
+ * test can run another thread's step, or wait for one, at exactly that
+ * moment and force an interleaving deterministically.  With no hook set a
+ * point costs one relaxed load and a branch.
+ */
+#ifndef UMN_SRC_TEST_HOOK_H
+#define UMN_SRC_TEST_HOOK_H
+
+#ifndef UMN_TEST_HOOKS
+#define UMN_TEST_HOOKS 0
+#endif
+
+enum umnp_hook_point {
+	/* umn__interval_read_begin: the subscription's seq is loaded, the
+	 * address space's is not yet (arg: the subscription) */
+	UMNP_HOOK_READ_BEGIN_LOADS = 1,
+	/* umnp_itree_inv_end, subscriptions lock held: seq was just made even
+	 * and the deferred list is not applied yet (arg: the subscriptions) */
+	UMNP_HOOK_END_BEFORE_APPLY,
+	/* umn_interval_notifier_remove: the removal is queued or done, the
+	 * wait for the running invalidation is next (arg: the subscription) */
+	UMNP_HOOK_REMOVE_BEFORE_WAIT,
+};
+
+#if UMN_TEST_HOOKS
+typedef void (*umn__test_hook_fn)(int point, void *arg);
+/* Exported (umn_* in libumn.map) in hook builds only. */
+extern umn__test_hook_fn umn__test_hook;
+#define UMNP_HOOK(point, arg)                                                \
+	do {                                                                 \
+		umn__test_hook_fn hook_ = __atomic_load_n(&umn__test_hook,   \
+							  __ATOMIC_ACQUIRE); \
+		if (hook_)                                                   \
+			hook_((point), (arg));                               \
+	} while (0)
+#else
+#define UMNP_HOOK(point, arg) do { (void)(arg); } while (0)
+#endif
+
+#endif /* UMN_SRC_TEST_HOOK_H */
