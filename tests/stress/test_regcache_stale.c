@@ -44,13 +44,7 @@
 #include <unistd.h>
 #include <umn/umn.h>
 #include "harness.h"
-#if __has_include(<umn/regcache.h>)
 #include <umn/regcache.h>
-#define T_LIBRARY_CACHE 1
-#else
-#include "regcache.h"	/* consumers/regcache, until the library has one */
-#define T_LIBRARY_CACHE 0
-#endif
 
 #define PAGE          4096ul
 #define NTHREADS      3
@@ -59,6 +53,9 @@
 #define MAX_SIZE      (8ul << 20)
 #define STALL_SECONDS 20
 #define SIGBUF_PAGES  16
+#define CHANGER       NTHREADS
+#define SIGNALLER     (NTHREADS + 1)
+#define NALL          (NTHREADS + 2)
 #define MAX_REPORTS   10
 #define REC_MAGIC     0x5245434fu	/* "RECO" */
 #define CANARY_SALT   0xc3a5c85c97cb3127ull
@@ -76,8 +73,9 @@ static struct {
 	unsigned long ops, gets, hits, misses, held_changes;
 	unsigned long frames_checked, idents_checked, unchecked;
 	unsigned long stale, stale_frames, stale_idents, bad_region;
+	unsigned long inconclusive, shared_gets;
 	unsigned long allocs, frees, reallocs, mremaps, dontneeds, remaps;
-	unsigned long signal_remaps;
+	unsigned long signal_remaps, shared_changes;
 } st;
 
 /* ---- buffers: one owner thread each ---- */
@@ -128,8 +126,9 @@ static void write_canaries(struct buf *b)
 
 		if (!s)
 			continue;
-		((volatile uint64_t *)s)[0] = id;
-		((volatile uint64_t *)s)[1] = id ^ CANARY_SALT ^ s;
+		__atomic_store_n(&((uint64_t *)s)[0], id, __ATOMIC_RELAXED);
+		__atomic_store_n(&((uint64_t *)s)[1], id ^ CANARY_SALT ^ s,
+				 __ATOMIC_RELAXED);
 	}
 }
 
@@ -156,7 +155,7 @@ static void ids_resize(struct buf *b, unsigned long keep, uint32_t uid)
 
 static void page_replaced(struct buf *b, unsigned long i)
 {
-	b->id[i]++;
+	__atomic_store_n(&b->id[i], b->id[i] + 1, __ATOMIC_RELAXED);
 }
 
 static void buf_new_identity(struct buf *b)
@@ -236,10 +235,13 @@ static int oracle_record(unsigned long start, unsigned long len,
 		    page < page_base(b->addr) + b->npages * PAGE) {
 			unsigned long j = (page - page_base(b->addr)) / PAGE;
 			unsigned long s = slot_of(b->addr, b->len, j);
+			uint64_t c0 = s ? __atomic_load_n(&((uint64_t *)s)[0],
+							  __ATOMIC_RELAXED) : 0;
+			uint64_t c1 = s ? __atomic_load_n(&((uint64_t *)s)[1],
+							  __ATOMIC_RELAXED) : 0;
 
-			if (s && ((volatile uint64_t *)s)[1] ==
-				 (((volatile uint64_t *)s)[0] ^ CANARY_SALT ^ s))
-				r->pg[i].ident = ((volatile uint64_t *)s)[0];
+			if (s && c1 == (c0 ^ CANARY_SALT ^ s))
+				r->pg[i].ident = c0;
 		}
 	}
 	free(frames);
@@ -266,66 +268,67 @@ static void t_dereg(struct rec *r)
 }
 
 /* ---- the cache under test, behind a few names ---- */
-#if T_LIBRARY_CACHE
-#error "todo"
-#else
-typedef struct regcache rc_cache_t;
-typedef struct regcache_region rc_region_t;
-struct rc_stats {
-	unsigned long hits, misses, invalidated, deferred;
+typedef struct umn_regcache rc_cache_t;
+typedef struct umn_regcache_region rc_region_t;
+
+struct t_region {
+	struct umn_regcache_region region;	/* first, as the cache asks */
+	struct rec *rec;
 };
 
-static int tpl_reg(void *ctx, unsigned long start, unsigned long len,
-		   void **handle)
+static int rc_reg(void *ctx, struct umn_regcache_region *region)
 {
-	struct rec *r;
-	int ret = t_reg(start, len, &r);
+	struct t_region *t = (struct t_region *)region;
 
 	(void)ctx;
-	if (!ret)
-		*handle = r;
-	return ret;
+	return t_reg(region->start, region->len, &t->rec);
 }
 
-static void tpl_dereg(void *ctx, void *handle)
+static void rc_dereg(void *ctx, struct umn_regcache_region *region)
 {
+	struct t_region *t = (struct t_region *)region;
+
 	(void)ctx;
-	t_dereg(handle);
+	t_dereg(t->rec);
+	t->rec = NULL;
 }
 
-static const struct regcache_ops tpl_ops = { tpl_reg, tpl_dereg };
+static const struct umn_regcache_ops rc_ops = { rc_reg, rc_dereg };
 
-static rc_cache_t *rc_new(struct umn_mm *mm)
+/* Seed bit 0: UMN_REGCACHE_MERGE; bit 1: at most 64 regions (eviction). */
+static rc_cache_t *rc_new(struct umn_mm *mm, uint64_t seed)
 {
-	return regcache_new(mm, &tpl_ops, NULL);
+	struct umn_regcache_params p = {
+		.ops = &rc_ops,
+		.region_size = sizeof(struct t_region),
+		.flags = seed & 1 ? UMN_REGCACHE_MERGE : 0,
+		.max_regions = seed & 2 ? 64 : 0,
+	};
+
+	printf("# cache: %s, %s\n", seed & 1 ? "merge" : "no merge",
+	       seed & 2 ? "max 64 regions" : "unlimited");
+	return umn_regcache_new(mm, &p);
 }
 
-#define rc_get(rc, a, l, out) regcache_get(rc, a, l, out)
-#define rc_put(rc, r)         regcache_put(rc, r)
-#define rc_flush(rc)          regcache_flush(rc)
-#define rc_destroy(rc)        regcache_destroy(rc)
-#define rc_rec(r)             ((const struct rec *)(r)->handle)
+#define rc_get(rc, a, l, out) umn_regcache_get(rc, a, l, out)
+#define rc_put(rc, r)         umn_regcache_put(rc, r)
+#define rc_flush(rc)          CHECK_EQ(umn_regcache_flush(rc), 0)
+#define rc_destroy(rc)        CHECK_EQ(umn_regcache_destroy(rc), 0)
+#define rc_rec(r)             ((const struct rec *)((struct t_region *)(r))->rec)
 #define rc_start(r)           ((r)->start)
 #define rc_len(r)             ((r)->len)
 
-static void rc_get_stats(rc_cache_t *rc, struct rc_stats *out)
+static void rc_get_stats(rc_cache_t *rc, struct umn_regcache_stats *out)
 {
-	struct regcache_stats s;
-
-	regcache_stats(rc, &s);
-	out->hits = s.hits;
-	out->misses = s.misses;
-	out->invalidated = s.invalidated;
-	out->deferred = s.deferred;
+	CHECK_EQ(umn_regcache_stats(rc, out), 0);
 }
-#endif
 
 static void report(const char *what, const struct buf *b, unsigned long page,
 		   unsigned long a, unsigned long b2)
 {
-	unsigned long n = ADD(&st.stale, 1);
+	static unsigned long reports;
 
-	if (n <= MAX_REPORTS) {
+	if (ADD(&reports, 1) <= MAX_REPORTS) {
 		fprintf(stderr,
 			"regcache_stale: STALE hit (%s): buffer %#lx+%#lx "
 			"(id %u) page %#lx: recorded %#lx, now %#lx "
@@ -337,15 +340,21 @@ static void report(const char *what, const struct buf *b, unsigned long page,
 }
 
 /*
- * Check a region handed out for [addr, addr + len) of b, which the caller
- * owns.  Returns the number of stale pages found (also counted).
+ * Check a region handed out for [addr, addr + len) of b.  The caller owns
+ * those pages (nobody else changes them), or, for the shared buffer, passes
+ * its change sequence, the same (and even) before and after get: no change
+ * happened since get began; one that starts before the check ends makes the
+ * check inconclusive.  Returns the number of stale pages found (also counted).
  */
 static unsigned long oracle_check(const struct buf *b, unsigned long addr,
-				  unsigned long len, rc_region_t *reg)
+				  unsigned long len, rc_region_t *reg,
+				  const unsigned long *seq, unsigned long s1)
 {
 	const struct rec *r = rc_rec(reg);
 	unsigned long first = page_base(addr), n = npages_of(addr, len);
-	unsigned long stale = 0, fchk = 0, ichk = 0, none = 0;
+	unsigned long fchk = 0, ichk = 0, none = 0, sf = 0, si = 0, nbad = 0;
+	unsigned long nstale = 0;
+	struct { const char *what; unsigned long page, was, now; } bad[4];
 	uint64_t frames[64];
 
 	if (r->magic != REC_MAGIC || rc_start(reg) != r->start ||
@@ -367,41 +376,52 @@ static unsigned long oracle_check(const struct buf *b, unsigned long addr,
 			unsigned long ri = (page - r->start) / PAGE;
 			unsigned long bi = (page - page_base(b->addr)) / PAGE;
 			const struct rec_page *p = &r->pg[ri];
-			bool checked = false, bad = false;
+			uint64_t now = __atomic_load_n(&b->id[bi],
+						       __ATOMIC_RELAXED);
+			bool checked = false, stale = false;
 
 			if (g_frames && p->pfn) {
 				checked = true;
 				fchk++;
 				if (frames[k] != p->pfn) {
-					report("frame", b, page, p->pfn,
-					       frames[k]);
-					ADD(&st.stale_frames, 1);
-					bad = true;
+					sf++;
+					stale = true;
+					if (nbad < 4)
+						bad[nbad++] = (typeof(bad[0])){
+							"frame", page, p->pfn,
+							frames[k] };
 				}
 			}
-			if (p->ident >> 32 == b->id[bi] >> 32) {
-				uint64_t now = b->id[bi];
-
+			if (p->ident >> 32 == now >> 32) {
 				checked = true;
 				ichk++;
-				if (p->ident != now && !bad) {
-					report("identity", b, page,
-					       (unsigned long)p->ident,
-					       (unsigned long)now);
-					ADD(&st.stale_idents, 1);
-					bad = true;
-				} else if (p->ident != now) {
-					ADD(&st.stale_idents, 1);
+				if (p->ident != now) {
+					si++;
+					if (!stale && nbad < 4)
+						bad[nbad++] = (typeof(bad[0])){
+							"identity", page,
+							p->ident, now };
+					stale = true;
 				}
 			}
 			none += !checked;
-			stale += bad;
+			nstale += stale;
 		}
 	}
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (seq && LOAD(seq) != s1) {
+		ADD(&st.inconclusive, 1);
+		return 0;
+	}
+	for (unsigned long k = 0; k < nbad; k++)
+		report(bad[k].what, b, bad[k].page, bad[k].was, bad[k].now);
+	ADD(&st.stale_frames, sf);
+	ADD(&st.stale_idents, si);
 	ADD(&st.frames_checked, fchk);
 	ADD(&st.idents_checked, ichk);
 	ADD(&st.unchecked, none);
-	return stale;
+	ADD(&st.stale, nstale);
+	return nstale;
 }
 
 /* ---- the workload ---- */
@@ -422,6 +442,18 @@ struct worker {
 static __thread struct worker *tls_self;
 
 static rc_cache_t *g_rc;
+
+/*
+ * The shared buffer: one changer thread replaces random pages of it
+ * (mmap(MAP_FIXED) over them, or madvise(DONTNEED)) while every worker
+ * looks it up.  Pages can change while a miss registers them: the cache
+ * must notice and register again (the window libfabric and Open MPI lose).
+ * g_shared_seq is odd while a change is in progress.
+ */
+#define SHARED_PAGES 32
+static struct buf g_shared;
+static uint64_t g_shared_id[SHARED_PAGES];
+static unsigned long g_shared_seq;
 
 static uint64_t rnd(struct worker *w)
 {
@@ -599,6 +631,35 @@ static void rnd_range(struct worker *w, const struct buf *b,
 	*len = l;
 }
 
+static void shared_lookup(struct worker *w)
+{
+	unsigned long addr, len, s0, s1;
+	rc_region_t *r;
+
+	rnd_range(w, &g_shared, &addr, &len);
+	doing(w, "get shared");
+	s0 = LOAD(&g_shared_seq);
+	tls_req = &g_shared;
+	tls_reg_called = false;
+	CHECK_EQ(rc_get(g_rc, addr, len, &r), 0);
+	tls_req = NULL;
+	s1 = LOAD(&g_shared_seq);
+	ADD(&st.gets, 1);
+	ADD(&st.shared_gets, 1);
+	if (tls_reg_called)
+		ADD(&st.misses, 1);
+	else
+		ADD(&st.hits, 1);
+	/* a change during get may or may not be in the region; a region
+	 * that missed one is caught by a later get (it stays cached) */
+	if ((s1 & 1) || s1 != s0)
+		ADD(&st.inconclusive, 1);
+	else
+		oracle_check(&g_shared, addr, len, r, &g_shared_seq, s1);
+	doing(w, "put shared");
+	rc_put(g_rc, r);
+}
+
 static void buf_lookup(struct worker *w, struct buf *b, bool may_mutate)
 {
 	unsigned long addr, len;
@@ -621,7 +682,7 @@ static void buf_lookup(struct worker *w, struct buf *b, bool may_mutate)
 		ADD(&st.misses, 1);
 	else
 		ADD(&st.hits, 1);
-	oracle_check(b, addr, len, r);
+	oracle_check(b, addr, len, r, NULL, 0);
 	if (may_mutate && rnd(w) % 32 == 0) {
 		/* the region is in use while its pages change */
 		buf_mutate(w, b);
@@ -654,6 +715,8 @@ static void *worker_main(void *arg)
 			CHECK(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
 			buf_lookup(w, &w->sigbuf, false);
 			CHECK(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL) == 0);
+		} else if (rnd(w) % 8 == 0) {
+			shared_lookup(w);
 		} else if (b->kind == BUF_NONE) {
 			buf_alloc(w, b);
 		} else if (rnd(w) % 8 == 0) {
@@ -741,20 +804,70 @@ static void on_sigusr1(int sig)
 	errno = saved;
 }
 
-/* Interrupt random workers every 50-550 us. */
+/* Interrupt random workers every 50-550 us (arg: all the workers). */
 static void *signaller_main(void *arg)
 {
-	struct worker *w = arg;
-	uint64_t rng = g_seed ^ 0x5157u;
+	struct worker *w = arg, *self = &w[SIGNALLER];
 
 	while (!LOAD(&g_stop)) {
-		struct timespec ts = { 0, 50000 + (long)(t_rand(&rng) % 500000) };
-		int i = (int)(t_rand(&rng) % NTHREADS);
+		struct timespec ts = { 0, 50000 + (long)(rnd(self) % 500000) };
+		int i = (int)(rnd(self) % NTHREADS);
 
+		doing(self, "kill");
 		if (!LOAD(&w[i].done))
 			pthread_kill(w[i].thread, SIGUSR1);
+		doing(self, "sleep");
 		nanosleep(&ts, NULL);
 	}
+	STORE(&self->done, true);
+	return NULL;
+}
+
+static void shared_init(void)
+{
+	void *p = mmap(NULL, SHARED_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(p != MAP_FAILED);
+	g_shared.kind = BUF_MMAP;
+	g_shared.addr = (unsigned long)p;
+	g_shared.len = SHARED_PAGES * PAGE;
+	g_shared.npages = SHARED_PAGES;
+	g_shared.id = g_shared_id;
+	g_shared.uid = ADD(&g_uid, 1);
+	for (unsigned long i = 0; i < SHARED_PAGES; i++)
+		g_shared_id[i] = ident(g_shared.uid, 1);
+	write_canaries(&g_shared);
+}
+
+static void *changer_main(void *arg)
+{
+	struct worker *w = arg;	/* its own rng and heartbeat */
+
+	while (!LOAD(&g_stop)) {
+		struct timespec ts = { 0, (long)(rnd(w) % 200000) };
+		unsigned long a = rnd(w) % SHARED_PAGES;
+		unsigned long n = 1 + rnd(w) % (SHARED_PAGES - a);
+		void *p = (void *)(g_shared.addr + a * PAGE);
+
+		doing(w, "change shared");
+		ADD(&g_shared_seq, 1);		/* odd: changing */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (rnd(w) & 1)
+			CHECK(mmap(p, n * PAGE, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				   -1, 0) == p);
+		else
+			CHECK(madvise(p, n * PAGE, MADV_DONTNEED) == 0);
+		for (unsigned long i = a; i < a + n; i++)
+			page_replaced(&g_shared, i);
+		write_canaries(&g_shared);
+		__atomic_add_fetch(&g_shared_seq, 1, __ATOMIC_RELEASE);
+		ADD(&st.shared_changes, 1);
+		doing(w, "sleep");
+		nanosleep(&ts, NULL);
+	}
+	STORE(&w->done, true);
 	return NULL;
 }
 
@@ -790,7 +903,7 @@ static void setup(void)
 		exit(T_SKIP);
 	}
 	frames_probe();
-	g_rc = rc_new(mm);
+	g_rc = rc_new(mm, g_seed);
 	CHECK(g_rc);
 }
 
@@ -857,7 +970,7 @@ static int negative_control(void)
 		tls_reg_called = false;
 		CHECK_EQ(rc_get(g_rc, b.addr, b.len, &r), 0);
 		tls_req = NULL;
-		CHECK_EQ(oracle_check(&b, b.addr, b.len, r), 0);
+		CHECK_EQ(oracle_check(&b, b.addr, b.len, r, NULL, 0), 0);
 		CHECK_EQ(tls_reg_called, i == 0);
 		rc_put(g_rc, r);
 	}
@@ -885,7 +998,7 @@ static int negative_control(void)
 		       "raw munmap, the control proves nothing\n");
 		return 1;
 	}
-	oracle_check(&b, b.addr, b.len, r);
+	oracle_check(&b, b.addr, b.len, r, NULL, 0);
 	rc_put(g_rc, r);
 	caught_frames = LOAD(&st.stale_frames);
 	caught_idents = LOAD(&st.stale_idents);
@@ -906,7 +1019,7 @@ static int negative_control(void)
 
 static void print_summary(void)
 {
-	struct rc_stats cs;
+	struct umn_regcache_stats cs;
 
 	rc_get_stats(g_rc, &cs);
 	printf("# regcache_stale: ops %lu gets %lu hits %lu misses %lu "
@@ -922,18 +1035,23 @@ static void print_summary(void)
 	       "%lu; cache: hits %lu misses %lu\n", st.allocs, st.frees,
 	       st.reallocs, st.mremaps, st.dontneeds, st.remaps,
 	       st.held_changes, st.signal_remaps, cs.hits, cs.misses);
+	printf("# shared buffer: %lu gets (%lu inconclusive: changed meanwhile), "
+	       "%lu changes; cache retries %lu\n", st.shared_gets,
+	       st.inconclusive, st.shared_changes, cs.retries);
 	fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
-	static struct worker w[NTHREADS];
+	/* the workers, then the changer and the signaller */
+	static struct worker w[NALL];
+	static const char *const role[] = { [CHANGER] = "changer",
+					    [SIGNALLER] = "signaller" };
 	double secs = t_stress_seconds(3), t0, end;
-	unsigned long last[NTHREADS];
-	double last_t[NTHREADS];
+	unsigned long last[NALL];
+	double last_t[NALL];
 	struct sigaction sa = { .sa_handler = on_sigusr1,
 				.sa_flags = SA_RESTART };
-	pthread_t signaller;
 	int ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -951,16 +1069,20 @@ int main(int argc, char **argv)
 	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
 	t0 = t_now();
 	end = t0 + secs;
-	for (int i = 0; i < NTHREADS; i++) {
+	shared_init();
+	for (int i = 0; i < NALL; i++) {
 		w[i].id = i;
 		w[i].rng = g_seed * 0x9e3779b97f4a7c15ull + (uint64_t)i + 1;
 		w[i].doing = "start";
 		last[i] = 0;
 		last_t[i] = t0;
-		CHECK(pthread_create(&w[i].thread, NULL, worker_main,
-				     &w[i]) == 0);
 	}
-	CHECK(pthread_create(&signaller, NULL, signaller_main, w) == 0);
+	for (int i = 0; i < NALL; i++)
+		CHECK(pthread_create(&w[i].thread, NULL,
+				     i == CHANGER ? changer_main :
+				     i == SIGNALLER ? signaller_main :
+				     worker_main, i == SIGNALLER ? w : &w[i])
+		      == 0);
 	/* the watchdog: every worker must make progress */
 	for (;;) {
 		bool all_done = true;
@@ -970,7 +1092,7 @@ int main(int argc, char **argv)
 		now = t_now();
 		if (now >= end)
 			STORE(&g_stop, 1);
-		for (int i = 0; i < NTHREADS; i++) {
+		for (int i = 0; i < NALL; i++) {
 			unsigned long beat = LOAD(&w[i].beat);
 
 			if (LOAD(&w[i].done))
@@ -981,9 +1103,10 @@ int main(int argc, char **argv)
 				last_t[i] = now;
 			} else if (now - last_t[i] > STALL_SECONDS) {
 				fprintf(stderr,
-					"regcache_stale: FAIL: worker %d stuck "
+					"regcache_stale: FAIL: %s %d stuck "
 					"in %s for %d s (replay: UMN_SEED=%llu)\n",
-					i, LOAD(&w[i].doing), STALL_SECONDS,
+					i < NTHREADS ? "worker" : role[i], i,
+					LOAD(&w[i].doing), STALL_SECONDS,
 					(unsigned long long)g_seed);
 				print_summary();
 				_exit(2);
@@ -992,9 +1115,9 @@ int main(int argc, char **argv)
 		if (all_done)
 			break;
 	}
-	CHECK(pthread_join(signaller, NULL) == 0);
-	for (int i = 0; i < NTHREADS; i++)
+	for (int i = NALL - 1; i >= 0; i--)
 		CHECK(pthread_join(w[i].thread, NULL) == 0);
+	CHECK(munmap((void *)g_shared.addr, g_shared.len) == 0);
 	print_summary();
 	rc_flush(g_rc);
 	rc_destroy(g_rc);
