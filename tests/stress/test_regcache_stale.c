@@ -178,6 +178,18 @@ struct rec {
 	struct rec_page pg[];
 };
 
+/*
+ * The shared buffer: one changer thread replaces random pages of it
+ * (mmap(MAP_FIXED) over them, or madvise(DONTNEED)) while every worker
+ * looks it up.  Pages can change while a miss registers them: the cache
+ * must notice and register again (the window libfabric and Open MPI lose).
+ * g_shared_seq is odd while a change is in progress.
+ */
+#define SHARED_PAGES 32
+static struct buf g_shared;
+static uint64_t g_shared_id[SHARED_PAGES];
+static unsigned long g_shared_seq;
+
 /* The request being served on this thread: reg records identities for
  * the pages inside it (the caller's own pages, canaries in place). */
 static __thread const struct buf *tls_req;
@@ -226,6 +238,13 @@ static int oracle_record(unsigned long start, unsigned long len,
 		read_frames(start, n, frames);
 	else
 		memset(frames, 0, n * sizeof(uint64_t));
+	if (b == &g_shared) {
+		/* a real registration (ibv_reg_mr) takes tens of us: give the
+		 * changer time to land inside the registration window */
+		struct timespec ts = { 0, 30000 };
+
+		nanosleep(&ts, NULL);
+	}
 	for (unsigned long i = 0; i < n; i++) {
 		unsigned long page = start + i * PAGE;
 
@@ -443,17 +462,6 @@ static __thread struct worker *tls_self;
 
 static rc_cache_t *g_rc;
 
-/*
- * The shared buffer: one changer thread replaces random pages of it
- * (mmap(MAP_FIXED) over them, or madvise(DONTNEED)) while every worker
- * looks it up.  Pages can change while a miss registers them: the cache
- * must notice and register again (the window libfabric and Open MPI lose).
- * g_shared_seq is odd while a change is in progress.
- */
-#define SHARED_PAGES 32
-static struct buf g_shared;
-static uint64_t g_shared_id[SHARED_PAGES];
-static unsigned long g_shared_seq;
 
 static uint64_t rnd(struct worker *w)
 {
@@ -715,7 +723,7 @@ static void *worker_main(void *arg)
 			CHECK(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
 			buf_lookup(w, &w->sigbuf, false);
 			CHECK(pthread_sigmask(SIG_UNBLOCK, &usr1, NULL) == 0);
-		} else if (rnd(w) % 8 == 0) {
+		} else if (rnd(w) % 4 == 0) {
 			shared_lookup(w);
 		} else if (b->kind == BUF_NONE) {
 			buf_alloc(w, b);
@@ -845,7 +853,7 @@ static void *changer_main(void *arg)
 	struct worker *w = arg;	/* its own rng and heartbeat */
 
 	while (!LOAD(&g_stop)) {
-		struct timespec ts = { 0, (long)(rnd(w) % 200000) };
+		struct timespec ts = { 0, (long)(rnd(w) % 300000) };
 		unsigned long a = rnd(w) % SHARED_PAGES;
 		unsigned long n = 1 + rnd(w) % (SHARED_PAGES - a);
 		void *p = (void *)(g_shared.addr + a * PAGE);
