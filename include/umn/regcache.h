@@ -32,6 +32,10 @@
  *
  * fork: in the child every cache is empty (the parent's registrations
  * belong to the parent); regions the child still holds may be put.
+ *
+ * "Not from a umn callback": a call made inside any umn notifier callback
+ * is refused with -EDEADLK and reported when libumn is built with its debug
+ * checks (UMN_DEBUG); a release build cannot tell and the call may deadlock.
  */
 #ifndef UMN_REGCACHE_H
 #define UMN_REGCACHE_H

@@ -76,6 +76,7 @@ struct rc_node {
 	unsigned int epoch;			/* rc->epoch at allocation */
 	unsigned char pending;			/* counted in pending_dereg */
 	unsigned char in_hash;
+	unsigned char in_all;			/* on rc->all (lock) */
 	unsigned char referenced;		/* CLOCK bit, atomic */
 	/* the hit's line: the hash link, the word, then the public part */
 	struct rc_node *hnext;
@@ -185,6 +186,8 @@ static void fork_setup(void)
 #define STORE(p, v) __atomic_store_n(&(p), (v), __ATOMIC_RELAXED)
 #define ADD(p, v) __atomic_add_fetch(&(p), (v), __ATOMIC_RELAXED)
 #define SUB(p, v) __atomic_sub_fetch(&(p), (v), __ATOMIC_RELAXED)
+/* a counter written only under the cache lock, read without it */
+#define INC_LOCKED(p, v) STORE(p, (p) + (v))
 
 static inline struct rc_node *node_of(struct umn_regcache_region *region)
 {
@@ -389,7 +392,7 @@ static void node_free_locked(struct umn_regcache *rc, struct rc_node *n)
 {
 	__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELEASE);
 	n->lnext = rc->free_nodes;
-	rc->free_nodes = n;
+	__atomic_store_n(&rc->free_nodes, n, __ATOMIC_RELAXED);
 }
 
 /* Deregister and recycle a list of dead, unlinked, unused regions. */
@@ -402,9 +405,6 @@ static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 	for (n = list; n; n = n->lnext) {
 		umn_interval_notifier_remove(&n->sub);
 		rc->ops->dereg(rc->ctx, &n->pub);
-		ADD(rc->dereg, 1);
-		SUB(rc->regions, 1);
-		SUB(rc->bytes, n->pub.len);
 		if (n->pending) {
 			n->pending = 0;
 			SUB(rc->pending_dereg, 1);
@@ -414,6 +414,9 @@ static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 	pthread_mutex_lock(&rc->lock);
 	for (n = list; n; n = next) {
 		next = n->lnext;
+		INC_LOCKED(rc->dereg, 1);
+		INC_LOCKED(rc->regions, -1ul);
+		INC_LOCKED(rc->bytes, -n->pub.len);
 		node_free_locked(rc, n);
 	}
 	pthread_mutex_unlock(&rc->lock);
@@ -647,7 +650,7 @@ static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 			*start = n->pub.start;
 		if (n->pub.start + n->pub.len > *end)
 			*end = n->pub.start + n->pub.len;
-		ADD(rc->merged, 1);
+		INC_LOCKED(rc->merged, 1);
 		if (unlink_locked(rc, n)) {
 			n->lnext = *out;
 			*out = n;
@@ -676,7 +679,7 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 						 false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
-		ADD(rc->evicted, 1);
+		INC_LOCKED(rc->evicted, 1);
 		if (unlink_locked(rc, n)) {
 			n->lnext = *out;
 			*out = n;
@@ -684,31 +687,42 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 	}
 }
 
+/* A node from the free list, or a new one (n->in_all 0: joins rc->all at
+ * its first locked section, publication or release). */
 static struct rc_node *node_alloc(struct umn_regcache *rc)
 {
-	struct rc_node *n;
+	struct rc_node *n = NULL;
 
-	pthread_mutex_lock(&rc->lock);
-	n = rc->free_nodes;
-	if (n)
-		rc->free_nodes = n->lnext;
-	pthread_mutex_unlock(&rc->lock);
+	if (__atomic_load_n(&rc->free_nodes, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&rc->lock);
+		n = rc->free_nodes;
+		if (n)
+			__atomic_store_n(&rc->free_nodes, n->lnext,
+					 __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&rc->lock);
+	}
 	if (!n) {
 		n = calloc(1, rc->node_size);
 		if (!n)
 			return NULL;
 		__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELAXED);
-		pthread_mutex_lock(&rc->lock);
-		n->anext = rc->all;
-		rc->all = n;
-		pthread_mutex_unlock(&rc->lock);
 	}
 	return n;
+}
+
+static void node_adopt_locked(struct umn_regcache *rc, struct rc_node *n)
+{
+	if (!n->in_all) {
+		n->in_all = 1;
+		n->anext = rc->all;
+		rc->all = n;
+	}
 }
 
 static void node_release(struct umn_regcache *rc, struct rc_node *n)
 {
 	pthread_mutex_lock(&rc->lock);
+	node_adopt_locked(rc, n);
 	node_free_locked(rc, n);
 	pthread_mutex_unlock(&rc->lock);
 }
@@ -760,16 +774,17 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 			break;
 		pthread_mutex_unlock(&rc->lock);
 		/* an invalidation hit the range while we registered */
-		ADD(rc->retries, 1);
+		ADD(rc->retries, 1);	/* (the lock is dropped: atomic) */
 		rc->ops->dereg(rc->ctx, &n->pub);
 		/* an exchange: reads the callback's DEAD, so its set_seq is
 		 * visible to the next read_begin */
 		(void)__atomic_exchange_n(&n->refs, 0, __ATOMIC_ACQ_REL);
 	}
+	node_adopt_locked(rc, n);
 	link_locked(rc, n);
-	ADD(rc->misses, 1);
-	ADD(rc->regions, 1);
-	ADD(rc->bytes, end - start);
+	INC_LOCKED(rc->misses, 1);
+	INC_LOCKED(rc->regions, 1);
+	INC_LOCKED(rc->bytes, end - start);
 	evict_locked(rc, &list);
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
@@ -932,7 +947,7 @@ static void flush_locked(struct umn_regcache *rc, struct rc_node **out)
 						 false, __ATOMIC_ACQ_REL,
 						 __ATOMIC_RELAXED))
 			continue;
-		ADD(rc->evicted, 1);
+		INC_LOCKED(rc->evicted, 1);
 		if (unlink_locked(rc, n)) {
 			n->lnext = *out;
 			*out = n;

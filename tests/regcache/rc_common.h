@@ -55,7 +55,7 @@ static void primary_unmap_flags(unsigned long first, unsigned long n,
 	umn_mmap_read_unlock(mm);
 }
 
-static void primary_unmap(unsigned long first, unsigned long n)
+static inline void primary_unmap(unsigned long first, unsigned long n)
 {
 	primary_unmap_flags(first, n, false);
 }
@@ -102,7 +102,7 @@ static void my_dereg(void *ctx, struct umn_regcache_region *region)
 static const struct umn_regcache_ops my_ops = { my_reg, my_dereg };
 
 /* Does r carry the current generation of every page? */
-static bool fresh(struct umn_regcache_region *region)
+static inline bool fresh(struct umn_regcache_region *region)
 {
 	struct my_region *m = (struct my_region *)region;
 
@@ -116,7 +116,7 @@ static bool fresh(struct umn_regcache_region *region)
 	return true;
 }
 
-static struct umn_regcache *new_cache(unsigned long max_regions,
+static inline struct umn_regcache *new_cache(unsigned long max_regions,
 				      unsigned long max_bytes,
 				      unsigned int flags)
 {
@@ -134,7 +134,7 @@ static struct umn_regcache *new_cache(unsigned long max_regions,
 	return rc;
 }
 
-static struct umn_regcache_stats stats_of(struct umn_regcache *rc)
+static inline struct umn_regcache_stats stats_of(struct umn_regcache *rc)
 {
 	struct umn_regcache_stats st;
 
