@@ -458,8 +458,11 @@ static void run_set(const char *p, const char *regname)
 	snprintf(name, sizeof(name), "regcache hit scaling 2/1 thr (%s)",
 		 regname);
 	snprintf(note, sizeof(note), "umn %.2f -> %.2f Mops/s; loop %.2f -> "
-		 "%.2f Mops/s; %d cores", med[K_UMN][0], med[K_UMN][1],
-		 med[K_COMPUTE][0], med[K_COMPUTE][1], bench_ncpus());
+		 "%.2f Mops/s; %d cores%s", med[K_UMN][0], med[K_UMN][1],
+		 med[K_COMPUTE][0], med[K_COMPUTE][1], bench_ncpus(),
+		 s_ref < 1.3 ? "; the loop did not scale: no second core "
+			       "was free in this run, the row shows nothing" :
+			       "");
 	row(id, name, "umn 2 threads / 1 thread", s_umn,
 	    "parallel loop 2 thr / 1 thr", s_ref, "x", s_umn / s_ref,
 	    ">= 0.9x", 0.9, true, note);
