@@ -102,7 +102,7 @@ static struct {
 	unsigned long stale, stale_frames, stale_idents, bad_region;
 	unsigned long inconclusive, shared_gets, moved;
 	unsigned long allocs, frees, reallocs, mremaps, dontneeds, remaps;
-	unsigned long signal_remaps, shared_changes;
+	unsigned long signal_remaps, shared_changes, unreported;
 } st;
 
 /* ---- buffers: one owner thread each ---- */
@@ -830,6 +830,30 @@ static void sigbuf_init(struct worker *w)
 	sigbuf_renew(b);
 }
 
+/*
+ * The witness: a classic subscription on umn_mm_self() that notes, per
+ * thread, whether the source reported the handler's munmap (the callback
+ * runs on the unmapping thread).  An unreported unmap is no fault of the
+ * cache; the summary counts it apart, and a stale hit it causes is still
+ * a stale hit.
+ */
+static __thread volatile unsigned long tls_watch;	/* address, 0: none */
+static __thread volatile int tls_watch_seen;
+
+static int witness_start(struct umn_notifier *sub,
+			 const struct umn_notifier_range *range)
+{
+	(void)sub;
+	if (tls_watch && range->start <= tls_watch && tls_watch < range->end)
+		tls_watch_seen = 1;
+	return 0;
+}
+
+static const struct umn_notifier_ops witness_ops = {
+	.invalidate_range_start = witness_start,
+};
+static struct umn_notifier g_witness = { .ops = &witness_ops };
+
 static void on_sigusr1(int sig)
 {
 	struct worker *w = tls_self;
@@ -841,8 +865,13 @@ static void on_sigusr1(int sig)
 	if (!w)
 		return;
 	b = &w->sigbuf;
+	tls_watch_seen = 0;
+	tls_watch = b->addr;
 	if (munmap((void *)b->addr, b->len))
 		abort();
+	tls_watch = 0;
+	if (!tls_watch_seen)
+		ADD(&st.unreported, 1);
 	p = mmap((void *)b->addr, b->len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (p == (void *)b->addr) {
@@ -1098,6 +1127,8 @@ static void print_summary(void)
 	       "%lu; cache: hits %lu misses %lu\n", st.allocs, st.frees,
 	       st.reallocs, st.mremaps, st.dontneeds, st.remaps,
 	       st.held_changes, st.signal_remaps, cs.hits, cs.misses);
+	printf("# munmap in a signal handler not reported by any source: "
+	       "%lu of %lu\n", st.unreported, st.signal_remaps);
 	printf("# shared buffer: %lu gets (%lu inconclusive: changed meanwhile), "
 	       "%lu changes; cache retries %lu\n", st.shared_gets,
 	       st.inconclusive, st.shared_changes, cs.retries);
@@ -1133,6 +1164,7 @@ int main(int argc, char **argv)
 	t0 = t_now();
 	end = t0 + secs;
 	shared_init();
+	CHECK_EQ(umn_notifier_register(&g_witness, umn_mm_self()), 0);
 	for (int i = 0; i < NALL; i++) {
 		w[i].id = i;
 		w[i].rng = g_seed * 0x9e3779b97f4a7c15ull + (uint64_t)i + 1;
@@ -1182,9 +1214,14 @@ int main(int argc, char **argv)
 		CHECK(pthread_join(w[i].thread, NULL) == 0);
 	CHECK(munmap((void *)g_shared.addr, g_shared.len) == 0);
 	print_summary();
+	umn_notifier_unregister(&g_witness, umn_mm_self());
 	rc_flush(g_rc);
 	rc_destroy(g_rc);
 	CHECK_EQ(st.bad_region, 0);
+	/* the spec: sources report unmaps made in signal handlers (unless
+	 * the program promised it never makes any) */
+	if (!getenv("UMN_SELF_NOSIGMASK"))
+		CHECK_EQ(st.unreported, 0);
 	CHECK_EQ(st.stale, 0);
 	CHECK(st.hits > 0);
 	printf("ok - regcache_stale: 0 stale in %lu hits\n", st.hits);
