@@ -459,6 +459,10 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 	unsigned int old;
 
 	umn_interval_set_seq(sub, cur_seq);
+	/* a fork child still sees the parent's subscriptions on a managed
+	 * address space: their nodes are no longer the cache's */
+	if (__builtin_expect(n->epoch != rc->epoch, 0))
+		return true;
 	old = __atomic_fetch_or(&n->refs, R_DEAD, __ATOMIC_ACQ_REL);
 	if ((old & (R_DEAD | R_PUB)) != R_PUB)
 		return true;	/* already dead, or a miss still owns it */
