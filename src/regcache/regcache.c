@@ -69,20 +69,23 @@ struct rc_node {
 	struct umn_interval_notifier sub;	/* the region's pages */
 	struct umn_itree_node tnode;		/* in rc->tree while linked */
 	struct rc_node *cnext, *cprev;		/* CLOCK ring while linked */
-	struct rc_node *anext;			/* every node of the cache */
 	struct rc_node *lnext;			/* pending stack, free list,
 						 * reclaim batches */
 	struct umn_regcache *rc;
 	unsigned int epoch;			/* rc->epoch at allocation */
 	unsigned char pending;			/* counted in pending_dereg */
 	unsigned char in_hash;
-	unsigned char in_all;			/* on rc->all (lock) */
-	unsigned char referenced;		/* CLOCK bit, atomic */
-	/* the hit's line: the hash link, the word, then the public part */
-	struct rc_node *hnext;
+	/* what a hit touches, 32 bytes that never straddle a cache line
+	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
+	 * link, the word, the CLOCK bit, then the public part */
+	struct rc_node *hnext __attribute__((aligned(32)));
 	unsigned int refs;
+	unsigned char referenced;		/* CLOCK bit, atomic */
 	struct umn_regcache_region pub;		/* last: user data follows */
 };
+
+_Static_assert(offsetof(struct rc_node, pub) -
+	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
 
 struct rc_table {
 	unsigned int shift;			/* 64 - log2(buckets) */
@@ -90,6 +93,18 @@ struct rc_table {
 	struct rc_table *older;			/* replaced ones, for destroy */
 	struct rc_node *b[];
 };
+
+/* Nodes are carved from chunks that live as long as the cache (they are
+ * type-stable: see above); no per-node malloc overhead. */
+#define CHUNK_BYTES (64ul * 1024)
+struct rc_chunk {
+	struct rc_chunk *next;
+	unsigned long used;			/* nodes carved */
+	unsigned long cap;
+} __attribute__((aligned(CACHELINE)));
+
+#define chunk_node(rc, c, i) ((struct rc_node *)(void *)((char *)((c) + 1) + \
+					(i) * (rc)->node_size))
 
 struct hit_slot {
 	unsigned long hits;
@@ -115,7 +130,7 @@ struct umn_regcache {
 	struct umn_itree_root tree;		/* linked regions */
 	struct rc_node *hand;			/* CLOCK hand (ring) */
 	unsigned long nlinked, linked_bytes;
-	struct rc_node *all;			/* every node */
+	struct rc_chunk *chunks;		/* every node, newest first */
 	struct rc_node *free_nodes;
 	struct umn_regcache *list_next;		/* all caches (fork) */
 
@@ -165,7 +180,7 @@ static void atfork_child(void)
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
-		rc->all = NULL;		/* the parent's nodes are leaked */
+		rc->chunks = NULL;	/* the parent's nodes are leaked */
 		rc->free_nodes = NULL;
 		rc->epoch++;
 		rc->misses = rc->retries = rc->invalidated = rc->deferred = 0;
@@ -444,6 +459,10 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 	unsigned int old;
 
 	umn_interval_set_seq(sub, cur_seq);
+	/* a fork child still sees the parent's subscriptions on a managed
+	 * address space: their nodes are no longer the cache's */
+	if (__builtin_expect(n->epoch != rc->epoch, 0))
+		return true;
 	old = __atomic_fetch_or(&n->refs, R_DEAD, __ATOMIC_ACQ_REL);
 	if ((old & (R_DEAD | R_PUB)) != R_PUB)
 		return true;	/* already dead, or a miss still owns it */
@@ -534,9 +553,10 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->flags = p->flags;
 	rc->ops = p->ops;
 	rc->ctx = p->ctx;
-	rc->node_size = offsetof(struct rc_node, pub) +
-		(p->region_size ? p->region_size :
-		 sizeof(struct umn_regcache_region));
+	/* a multiple of 32: every node's hot 32 bytes stay in one line */
+	rc->node_size = (offsetof(struct rc_node, pub) +
+			 (p->region_size ? p->region_size :
+			  sizeof(struct umn_regcache_region)) + 31) & ~31ul;
 	rc->max_regions = p->max_regions;
 	rc->max_bytes = p->max_bytes;
 	pthread_mutex_init(&rc->lock, NULL);
@@ -687,42 +707,46 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 	}
 }
 
-/* A node from the free list, or a new one (n->in_all 0: joins rc->all at
- * its first locked section, publication or release). */
+/* A node from the free list, or carved from the current chunk. */
 static struct rc_node *node_alloc(struct umn_regcache *rc)
 {
-	struct rc_node *n = NULL;
+	struct rc_chunk *c;
+	struct rc_node *n;
 
-	if (__atomic_load_n(&rc->free_nodes, __ATOMIC_RELAXED)) {
-		pthread_mutex_lock(&rc->lock);
-		n = rc->free_nodes;
-		if (n)
-			__atomic_store_n(&rc->free_nodes, n->lnext,
-					 __ATOMIC_RELAXED);
+	pthread_mutex_lock(&rc->lock);
+	n = rc->free_nodes;
+	if (n) {
+		__atomic_store_n(&rc->free_nodes, n->lnext, __ATOMIC_RELAXED);
 		pthread_mutex_unlock(&rc->lock);
+		return n;
 	}
-	if (!n) {
-		n = calloc(1, rc->node_size);
-		if (!n)
-			return NULL;
-		__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELAXED);
-	}
-	return n;
-}
+	c = rc->chunks;
+	if (!c || c->used == c->cap) {
+		unsigned long cap = (CHUNK_BYTES - sizeof(*c)) / rc->node_size;
 
-static void node_adopt_locked(struct umn_regcache *rc, struct rc_node *n)
-{
-	if (!n->in_all) {
-		n->in_all = 1;
-		n->anext = rc->all;
-		rc->all = n;
+		if (cap < 1)
+			cap = 1;
+		if (posix_memalign((void **)&c, CACHELINE,
+				   sizeof(*c) + cap * rc->node_size)) {
+			pthread_mutex_unlock(&rc->lock);
+			return NULL;
+		}
+		c->used = 0;
+		c->cap = cap;
+		c->next = rc->chunks;
+		rc->chunks = c;
 	}
+	n = chunk_node(rc, c, c->used);
+	memset(n, 0, rc->node_size);
+	__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELAXED);
+	c->used++;
+	pthread_mutex_unlock(&rc->lock);
+	return n;
 }
 
 static void node_release(struct umn_regcache *rc, struct rc_node *n)
 {
 	pthread_mutex_lock(&rc->lock);
-	node_adopt_locked(rc, n);
 	node_free_locked(rc, n);
 	pthread_mutex_unlock(&rc->lock);
 }
@@ -780,7 +804,6 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 		 * visible to the next read_begin */
 		(void)__atomic_exchange_n(&n->refs, 0, __ATOMIC_ACQ_REL);
 	}
-	node_adopt_locked(rc, n);
 	link_locked(rc, n);
 	INC_LOCKED(rc->misses, 1);
 	INC_LOCKED(rc->regions, 1);
@@ -974,7 +997,7 @@ int umn_regcache_flush(struct umn_regcache *rc)
 
 int umn_regcache_destroy(struct umn_regcache *rc)
 {
-	struct rc_node *list = NULL, *n, *next;
+	struct rc_node *list = NULL;
 	struct rc_table *t, *older;
 	unsigned long held = 0;
 
@@ -985,9 +1008,11 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	if (in_callback(__func__))
 		return -EDEADLK;
 	pthread_mutex_lock(&rc->lock);
-	for (n = rc->all; n; n = n->anext)
-		if (__atomic_load_n(&n->refs, __ATOMIC_ACQUIRE) & R_USERS)
-			held++;
+	for (struct rc_chunk *c = rc->chunks; c; c = c->next)
+		for (unsigned long i = 0; i < c->used; i++)
+			if (__atomic_load_n(&chunk_node(rc, c, i)->refs,
+					    __ATOMIC_ACQUIRE) & R_USERS)
+				held++;
 	if (held) {
 		pthread_mutex_unlock(&rc->lock);
 		umnp_warn(__func__, "%lu regions still held", held);
@@ -1005,9 +1030,9 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		}
 	}
 	pthread_mutex_unlock(&caches_lock);
-	for (n = rc->all; n; n = next) {
-		next = n->anext;
-		free(n);
+	for (struct rc_chunk *c = rc->chunks, *cn; c; c = cn) {
+		cn = c->next;
+		free(c);
 	}
 	for (t = rc->table; t; t = older) {
 		older = t->older;
@@ -1076,13 +1101,17 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 		ret = fn(arg, &n->pub, v & R_USERS,
 			 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID : 0);
 	}
-	for (n = rc->all; n && !ret; n = n->anext) {
-		unsigned int v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
+	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
+		for (unsigned long i = 0; i < c->used && !ret; i++) {
+			unsigned int v;
 
-		/* unlinked but not yet deregistered */
-		if ((v & (R_PUB | R_UNLINKED)) == (R_PUB | R_UNLINKED))
-			ret = fn(arg, &n->pub, v & R_USERS,
-				 UMN_REGCACHE_REGION_INVALID);
+			n = chunk_node(rc, c, i);
+			v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
+			/* unlinked but not yet deregistered */
+			if ((v & (R_PUB | R_UNLINKED)) == (R_PUB | R_UNLINKED))
+				ret = fn(arg, &n->pub, v & R_USERS,
+					 UMN_REGCACHE_REGION_INVALID);
+		}
 	}
 	pthread_mutex_unlock(&rc->lock);
 	return ret;

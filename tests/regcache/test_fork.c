@@ -50,6 +50,10 @@ static void child_is_empty(void)
 		CHECK_EQ(st.regions, 0);
 		CHECK_EQ(st.hits + st.misses, 0);
 		deregs = regs = 0;
+		/* the parent's regions are still subscribed to this managed
+		 * address space: their invalidation must not reach the cache */
+		primary_unmap(0, 200);
+		CHECK_EQ(stats_of(rc).invalidated, 0);
 		umn_regcache_put(rc, held);	/* inherited: no dereg here */
 		CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);	/* miss */
 		CHECK_EQ(stats_of(rc).misses, 1);
