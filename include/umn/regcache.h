@@ -179,9 +179,10 @@ int umn_regcache_flush(struct umn_regcache *rc);
 int umn_regcache_destroy(struct umn_regcache *rc);
 
 /*
- * umn_regcache_stats - copy the counters.  Counters of hits are summed
- * from per-thread slots without stopping the threads (a snapshot, not an
- * instant).  Context: any but a umn callback; takes the cache lock.
+ * umn_regcache_stats - copy the counters.  Hits are summed from 64
+ * per-thread slots per cache without stopping the threads (a snapshot, not
+ * an instant; beyond 64 threads, threads share slots and may lose counts).
+ * Context: any thread, also a umn callback; takes no lock, never blocks.
  * Returns 0 or -EINVAL (reported) for a NULL argument.
  */
 int umn_regcache_stats(struct umn_regcache *rc,
