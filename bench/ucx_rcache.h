@@ -35,20 +35,16 @@ static inline void bench_ucx_dump(void *ctx, ucs_rcache_t *rc,
 		buf[0] = 0;
 }
 
-/* A new ucs_rcache with dummy registration, or NULL. */
-static inline ucs_rcache_t *bench_ucx_rcache_new(void)
+/* A new ucs_rcache with the caller's ops (which must outlive it), or NULL. */
+static inline ucs_rcache_t *bench_ucx_rcache_new_ops(const ucs_rcache_ops_t *ops)
 {
-	static const ucs_rcache_ops_t ops = {
-		.mem_reg = bench_ucx_reg, .mem_dereg = bench_ucx_dereg,
-		.dump_region = bench_ucx_dump,
-	};
 	ucs_rcache_params_t p = {
 		.region_struct_size = sizeof(ucs_rcache_region_t),
 		.alignment = 4096,
 		.max_alignment = 4096,
 		.ucm_events = UCM_EVENT_VM_UNMAPPED,
 		.ucm_event_priority = 1000,
-		.ops = &ops,
+		.ops = ops,
 		.context = NULL,
 		.flags = UCS_RCACHE_FLAG_NO_PFN_CHECK,
 		.max_regions = (unsigned long)-1,
@@ -58,6 +54,17 @@ static inline ucs_rcache_t *bench_ucx_rcache_new(void)
 	ucs_rcache_t *rc = NULL;
 
 	return ucs_rcache_create(&p, "bench", NULL, &rc) == UCS_OK ? rc : NULL;
+}
+
+/* A new ucs_rcache with dummy registration, or NULL. */
+static inline ucs_rcache_t *bench_ucx_rcache_new(void)
+{
+	static const ucs_rcache_ops_t ops = {
+		.mem_reg = bench_ucx_reg, .mem_dereg = bench_ucx_dereg,
+		.dump_region = bench_ucx_dump,
+	};
+
+	return bench_ucx_rcache_new_ops(&ops);
 }
 
 #endif /* UMN_BENCH_UCX_RCACHE_H */

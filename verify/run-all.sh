@@ -10,6 +10,9 @@
 #   torture   tests/stress/test_torture for SECONDS in an ASan+UBSan build,
 #             a TSan build, and (if the core has the option) an ASan build
 #             with -DUMN_DEBUG_YIELD=ON at UMN_YIELD_RATE=10 and 50
+#   regcache  tests/stress/test_regcache_stale (the never-stale oracle on
+#             <umn/regcache.h>) for SECONDS in the ASan+UBSan and TSan
+#             builds, each after its --negative-control (must be caught)
 #   misuse    ctest -L misuse in the ASan and TSan builds
 #   mutate    verify/mutate.sh: every mutant of verify/mutants.txt against
 #             the Debug suite (about an hour on 2 busy cores; its own
@@ -44,6 +47,8 @@ build() { # dir cmake-args...
 	cmake -S "$here" -B "$here/$dir" -DUMN_BENCH=OFF "$@" \
 		>"$logdir/$dir.configure.log" 2>&1 &&
 	cmake --build "$here/$dir" -j"$(nproc)" --target stress_test_torture \
+		$([ -f "$here/tests/stress/test_regcache_stale.c" ] &&
+		  echo stress_test_regcache_stale) \
 		$(cd "$here/tests/misuse" && ls test_*.c 2>/dev/null |
 		  sed 's/^/misuse_/; s/\.c$//') \
 		>"$logdir/$dir.build.log" 2>&1
@@ -60,6 +65,26 @@ torture() { # name dir [env...]
 	else
 		leg "$name" FAIL "($(grep -o 'UMN_SEED=[0-9]*' "$log" | head -1)); see $log"
 		grep -E 'FAIL|ERROR|WARNING: ThreadSanitizer' "$log" | head -3
+	fi
+}
+
+# The never-stale oracle: the negative control first (the oracle must see a
+# stale hit planted behind umn's back), then SECONDS of churn.
+regcache_stale() { # name dir
+	local name=$1 dir=$2
+	local log=$logdir/$name.log
+	local bin=$here/$dir/tests/stress/stress_test_regcache_stale
+	local supp="TSAN_OPTIONS=suppressions=$here/tests/tsan.supp detect_deadlocks=1 second_deadlock_stack=1 halt_on_error=1"
+	if [ ! -x "$bin" ]; then
+		leg "$name" skip "(not built: no <umn/regcache.h>?)"
+		return
+	fi
+	if env "$supp" "$bin" --negative-control >"$log" 2>&1 &&
+	   env "$supp" UMN_STRESS_SECONDS="$secs" "$bin" >>"$log" 2>&1; then
+		leg "$name" ok "($(grep -o 'UMN_SEED=[0-9]*' "$log" | tail -1), ${secs}s, $(grep -o '[0-9]* stale in [0-9]* hits' "$log" | tail -1))"
+	else
+		leg "$name" FAIL "($(grep -o 'UMN_SEED=[0-9]*' "$log" | tail -1)); see $log"
+		grep -E 'FAIL|STALE|ERROR|WARNING: ThreadSanitizer' "$log" | head -3
 	fi
 }
 
@@ -84,6 +109,7 @@ fi
 # ---- torture and misuse, per sanitizer ----
 if build build-verify-asan -DUMN_SANITIZE=address,undefined; then
 	torture torture-asan build-verify-asan
+	regcache_stale regcache-stale-asan build-verify-asan
 	if (cd "$here/build-verify-asan" && ctest -L misuse --output-on-failure) \
 		>"$logdir/misuse-asan.log" 2>&1; then
 		leg misuse-asan ok ""
@@ -96,6 +122,7 @@ fi
 
 if build build-verify-tsan -DUMN_SANITIZE=thread; then
 	torture torture-tsan build-verify-tsan
+	regcache_stale regcache-stale-tsan build-verify-tsan
 	if (cd "$here/build-verify-tsan" && ctest -L misuse --output-on-failure) \
 		>"$logdir/misuse-tsan.log" 2>&1; then
 		leg misuse-tsan ok ""

@@ -475,13 +475,18 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	if (!mm || umnp_thr.internal)
 		return real_call(nr, a, real, ctx);
 	saved_errno = errno;
-	umnp_self_guard_enter();
+	/* classify makes raw system calls only: no guard needed yet */
 	classify(nr, a, &r);
 	if (r.n == 0 || tsan_dead_thread(&r)) {
+		/* Nothing to report, so no guard: a signal handler that runs
+		 * during the call (mmap without MAP_FIXED takes microseconds)
+		 * has its own calls reported. */
 		ret = real_call(nr, a, real, ctx);
-		goto out;
+		errno = saved_errno;
+		return ret;
 	}
 	if (!umn_mm_has_notifiers(mm)) {
+		umnp_self_guard_enter();
 		ret = real_call(nr, a, real, ctx);
 		if (!umn_mm_has_notifiers(mm))
 			goto out;
@@ -496,9 +501,12 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 		umn_mmap_read_unlock(mm);
 		goto out;
 	}
+	/* Mask before the guard: a handler that ran while the guard was set
+	 * would have its own munmap passed through unreported. */
 	masked = !umnp_self_nosigmask && !umnp_self_lazy_signals;
 	if (masked)
 		block_signals(&oldmask);
+	umnp_self_guard_enter();
 	umn_mmap_read_lock(mm);
 	notify(mm, rg, &r, origin, UMN_NOTIFIER_RANGE_DEFERRABLE);
 	ret = real_call(nr, a, real, ctx);
