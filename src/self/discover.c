@@ -436,6 +436,80 @@ out:
 	scratch_unmap((void *)map, (size_t)stb.st_size);
 }
 
+/*
+ * A static program: look up libc's internal entry points (__munmap, __brk,
+ * ...) by name in the executable's own .symtab, where the link put them.
+ * Fills out[i] (NULL when absent).  Normal context.
+ */
+void umnp_self_exe_symbols(const char *const names[], void *out[], int n)
+{
+	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/exe",
+				 O_RDONLY | O_CLOEXEC, 0);
+	struct stat stb;
+	const uint8_t *map;
+	const ElfW(Ehdr) *eh;
+	const ElfW(Shdr) *sh;
+	uintptr_t bias = 0;
+	long r;
+
+	for (int i = 0; i < n; i++)
+		out[i] = NULL;
+	if (umnp_self_is_err(fd))
+		return;
+	r = umnp_self_raw3(SYS_fstat, fd, (long)&stb, 0);
+	if (umnp_self_is_err(r) || stb.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+		umnp_self_raw3(SYS_close, fd, 0, 0);
+		return;
+	}
+	r = umnp_self_raw6(SYS_mmap, 0, stb.st_size, PROT_READ, MAP_PRIVATE,
+			   fd, 0);
+	umnp_self_raw3(SYS_close, fd, 0, 0);
+	if (umnp_self_is_err(r))
+		return;
+	map = (const uint8_t *)r;
+	eh = (const ElfW(Ehdr) *)map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) >
+		    (size_t)stb.st_size)
+		goto out;
+	if (eh->e_type == ET_DYN) /* static-pie: the load bias */
+		bias = (uintptr_t)getauxval(AT_PHDR) - eh->e_phoff;
+	sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const ElfW(Sym) *sym;
+		const char *str;
+		size_t nsym, strsz;
+
+		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum ||
+		    sh[i].sh_offset + sh[i].sh_size > (size_t)stb.st_size ||
+		    sh[sh[i].sh_link].sh_offset + sh[sh[i].sh_link].sh_size >
+			    (size_t)stb.st_size)
+			continue;
+		sym = (const ElfW(Sym) *)(map + sh[i].sh_offset);
+		nsym = sh[i].sh_size / sizeof(ElfW(Sym));
+		str = (const char *)(map + sh[sh[i].sh_link].sh_offset);
+		strsz = sh[sh[i].sh_link].sh_size;
+		for (size_t k = 0; k < nsym; k++) {
+			const char *nm;
+
+			if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC ||
+			    sym[k].st_shndx == SHN_UNDEF ||
+			    sym[k].st_name >= strsz ||
+			    !memchr(str + sym[k].st_name, 0,
+				    strsz - sym[k].st_name))
+				continue;
+			nm = str + sym[k].st_name;
+			for (int j = 0; j < n; j++)
+				if (!out[j] && strcmp(nm, names[j]) == 0)
+					out[j] = (void *)(bias +
+							  sym[k].st_value);
+		}
+	}
+out:
+	scratch_unmap((void *)map, (size_t)stb.st_size);
+}
+
 /* ---- function starts: .eh_frame FDEs -------------------------------------- */
 
 static uint64_t uleb(const uint8_t **pp, const uint8_t *end)
@@ -808,6 +882,13 @@ void umnp_self_discover_unlock(void)
 
 void umnp_self_discover_debug(void)
 {
+}
+
+void umnp_self_exe_symbols(const char *const names[], void *out[], int n)
+{
+	(void)names;
+	for (int i = 0; i < n; i++)
+		out[i] = NULL;
 }
 
 #endif

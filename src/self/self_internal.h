@@ -125,6 +125,8 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 /* The discovery lock (also held by patch install). */
 void umnp_self_discover_lock(void);
 void umnp_self_discover_unlock(void);
+/* A static program: FUNC symbols of the executable's .symtab by name. */
+void umnp_self_exe_symbols(const char *const names[], void *out[], int n);
 /* UMN_SELF_DEBUG: print what discovery did. */
 void umnp_self_discover_debug(void);
 
