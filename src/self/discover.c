@@ -96,6 +96,7 @@ static csh cs_handle;
 static cs_insn *cs_insn_buf;
 static bool decoder_ready;
 static bool discovery_on; /* init scanned everything: rescans may run */
+static bool debug_on;     /* UMN_SELF_DEBUG: decode every `syscall` */
 
 static struct {
 	uintptr_t addr;
@@ -197,7 +198,9 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 
 		if (!cs_disasm_iter(cs_handle, &code, &left, &addr,
 				    cs_insn_buf))
-			return n ? n : -1;
+			/* near the end: an instruction cut by the region's
+			 * bound (a `0f 05` inside an immediate), not bad code */
+			return n || left < 15 ? n : -1;
 		at = (const uint8_t *)(uintptr_t)cs_insn_buf->address;
 		if (cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05) {
 			nr = prev ? mov_eax_imm(prev, prev_len) : -1;
@@ -687,10 +690,87 @@ static struct obj_stat *stat_for(const char *name)
 	return st;
 }
 
+/*
+ * Candidate `syscall` positions of the object's executable segments, in
+ * address order: a `0f 05` pair, preceded (unless every site is to be
+ * counted, debug) by the bytes of `mov $NR,%eax` / `mov $NR,%rax` with a
+ * map-changing NR.  A filter only: which function to decode, and how far.
+ */
+struct cands {
+	uintptr_t *v;
+	size_t n, cap;
+};
+
+static bool cand_push(struct cands *c, uintptr_t a)
+{
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 1024;
+		uintptr_t *nv = scratch_map(ncap * sizeof(*nv));
+
+		if (!nv)
+			return false;
+		if (c->v)
+			memcpy(nv, c->v, c->n * sizeof(*nv));
+		scratch_unmap(c->v, c->cap * sizeof(*nv));
+		c->v = nv;
+		c->cap = ncap;
+	}
+	c->v[c->n++] = a;
+	return true;
+}
+
+static void find_candidates(const struct dl_phdr_info *info, bool all,
+			    struct cands *c)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *s, *p, *e;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		s = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		e = s + ph->p_filesz;
+		for (p = s; p + 1 < e; p++) {
+			p = memchr(p, 0x0f, (size_t)(e - 1 - p));
+			if (!p)
+				break;
+			if (p[1] != 0x05)
+				continue;
+			if (!all &&
+			    !(p - s >= 5 && mov_eax_imm(p - 5, 5) >= 0 &&
+			      nr_map_changing(mov_eax_imm(p - 5, 5))) &&
+			    !(p - s >= 7 && mov_eax_imm(p - 7, 7) >= 0 &&
+			      nr_map_changing(mov_eax_imm(p - 7, 7))))
+				continue;
+			if (!cand_push(c, (uintptr_t)p))
+				return;
+		}
+	}
+}
+
+/* The last candidate in [start, end), or 0. */
+static uintptr_t last_cand(const struct cands *c, uintptr_t start,
+			   uintptr_t end)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) { /* first >= end */
+		size_t mid = (lo + hi) / 2;
+
+		if (c->v[mid] < end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && c->v[lo - 1] >= start ? c->v[lo - 1] : 0;
+}
+
 static void scan_object(const struct dl_phdr_info *info)
 {
 	struct fnvec v = { 0 };
+	struct cands c = { 0 };
 	struct obj_stat *st;
+	uintptr_t last;
 	uintptr_t at_base = (uintptr_t)getauxval(AT_BASE);
 	bool is_loader = at_base && info->dlpi_addr == at_base;
 	const char *name = info->dlpi_name ? info->dlpi_name : "";
@@ -703,6 +783,9 @@ static void scan_object(const struct dl_phdr_info *info)
 	    strstr(name, "libclang_rt") || strstr(name, "libhwasan"))
 		return;
 	st = stat_for(name);
+	find_candidates(info, debug_on, &c);
+	if (!c.n)
+		goto out;
 	add_file_symbols(info, &v);
 	add_eh_frame(info, &v);
 	fn_sort(v.v, v.n);
@@ -726,12 +809,15 @@ static void scan_object(const struct dl_phdr_info *info)
 			end = j < v.n ? v.v[j].start : seg;
 		if (end > seg)
 			end = seg;
-		if (end <= start || end - start > (4u << 20) ||
-		    !memmem((const void *)start, end - start, "\x0f\x05", 2) ||
+		if (end <= start || end - start > (4u << 20))
+			continue;
+		last = last_cand(&c, start, end);
+		if (!last || last + 2 > end ||
 		    entry_patched((const uint8_t *)start))
 			continue;
-		n = decode_region((const uint8_t *)start, end - start, f, 16,
-				  false, st);
+		/* decode up to the last candidate's `syscall` */
+		n = decode_region((const uint8_t *)start, last + 2 - start, f,
+				  16, false, st);
 		if (n < 0) {
 			st->undecodable++;
 			continue;
@@ -749,6 +835,8 @@ static void scan_object(const struct dl_phdr_info *info)
 		}
 	}
 	scratch_unmap(v.v, v.cap * sizeof(*v.v));
+out:
+	scratch_unmap(c.v, c.cap * sizeof(*c.v));
 }
 
 static int scan_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -805,6 +893,7 @@ int umnp_self_discover_init(void)
 {
 	int r = decoder_init();
 
+	debug_on = getenv("UMN_SELF_DEBUG") != NULL;
 	if (r == 0) {
 		scan_all();
 		__atomic_store_n(&discovery_on, true, __ATOMIC_RELEASE);
