@@ -7,6 +7,7 @@ list(APPEND UMN_SOURCES
   self/patch.c
   self/discover.c
   self/stack.c
+  self/sud.c
   self/interpose.c
   self/uffd.c
   self/selftest.c

@@ -254,6 +254,28 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 	return k;
 }
 
+uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
+{
+	const uint8_t *code = func;
+	size_t left = size;
+	uint64_t addr = (uintptr_t)func;
+	const uint8_t *prev = NULL;
+
+	if (decoder_init())
+		return NULL;
+	while (left && cs_disasm_iter(cs_handle, &code, &left, &addr,
+				      cs_insn_buf)) {
+		const uint8_t *at = (const uint8_t *)(uintptr_t)
+					    cs_insn_buf->address;
+
+		if (prev && cs_insn_buf->size == 1 && at[0] == 0xc3)
+			return (uint8_t *)prev;
+		prev = cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05
+			       ? at : NULL;
+	}
+	return NULL;
+}
+
 /* ---- scratch memory (never malloc) -------------------------------------- */
 
 static void *scratch_map(size_t len)
@@ -971,6 +993,12 @@ void umnp_self_discover_unlock(void)
 
 void umnp_self_discover_debug(void)
 {
+}
+
+uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
+{
+	(void)func; (void)size;
+	return NULL;
 }
 
 void umnp_self_exe_symbols(const char *const names[], void *out[], int n)

@@ -454,6 +454,7 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	long ret;
 	int saved_errno;
 
+	umnp_self_sud_thread(); /* the safety net, sud.c */
 	if (!mm || hook_depth)
 		return real_call(nr, a, real, ctx);
 	saved_errno = errno;

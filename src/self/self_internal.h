@@ -127,8 +127,29 @@ void umnp_self_discover_lock(void);
 void umnp_self_discover_unlock(void);
 /* A static program: FUNC symbols of the executable's .symtab by name. */
 void umnp_self_exe_symbols(const char *const names[], void *out[], int n);
+/* The first `syscall` directly followed by `ret` in [func, func + size). */
+uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
 /* UMN_SELF_DEBUG: print what discovery did. */
 void umnp_self_discover_debug(void);
+
+/* ---- sud.c: the safety net (UMN_SELF_SUD=1) ---------------------------- */
+
+/* Arm Syscall User Dispatch on this thread with libc's text as the allowed
+ * range.  0 or -errno. */
+int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
+		       size_t text_len);
+extern bool umnp_self_sud_on;
+extern UMNP_SELF_TLS bool umnp_self_sud_armed;
+void umnp_self_sud_arm_thread(void);
+
+/* At every hook: arm this thread if the net is on and it is not yet. */
+static inline void umnp_self_sud_thread(void)
+{
+	if (__builtin_expect(__atomic_load_n(&umnp_self_sud_on,
+					     __ATOMIC_RELAXED) &&
+			     !umnp_self_sud_armed, 0))
+		umnp_self_sud_arm_thread();
+}
 
 /* ---- stack.c: the entry of discovered sites, on a stack of umn's ------ */
 

@@ -30,7 +30,8 @@
  *     hook never waits for a thread that has not entered one.
  *
  * umnp_self_rawsys is umn's only system-call instruction outside the
- * stubs: the number arrives in a register, so umn's own code contains no
+ * stubs (with the safety net armed it uses a `syscall; ret` pair in libc,
+ * the range Syscall User Dispatch allows): the number arrives in a register, so umn's own code contains no
  * fixed-number site (in a static program it shares the executable with
  * the program, and discovery scans all of it).
  */
@@ -58,6 +59,7 @@ __asm__(".text\n"
 	".p2align 4\n"
 	"umnp_self_rawsys:\n"
 	"	endbr64\n"
+	"	mov umnp_self_sud_gadget(%rip),%r11\n"
 	"	mov %rdi,%rax\n"
 	"	mov %rsi,%rdi\n"
 	"	mov %rdx,%rsi\n"
@@ -65,8 +67,11 @@ __asm__(".text\n"
 	"	mov %r8,%r10\n"
 	"	mov %r9,%r8\n"
 	"	mov 8(%rsp),%r9\n"
+	"	test %r11,%r11\n"
+	"	jnz 1f\n"
 	"	syscall\n"
 	"	ret\n"
+	"1:	jmp *%r11\n"             /* libc's `syscall; ret` (sud.c) */
 	".size umnp_self_rawsys,.-umnp_self_rawsys\n");
 
 long umnp_self_sys_ext(const struct umnp_site_rec *rec, long nr, long a1,
