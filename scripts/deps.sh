@@ -2,19 +2,21 @@
 # SPDX-License-Identifier: MIT
 # Install umn's build and test dependencies from Debian (idempotent: does
 # nothing when they are all present).  Set UMN_NO_DEPS=1 to skip.
-#   build:   build-essential cmake pkg-config liburcu-dev
+#   build:   build-essential cmake pkg-config liburcu-dev libcapstone-dev
+#            (site discovery; its static archive for static programs)
 #   tests:   clang + libclang-rt-14-dev (libFuzzer, sanitizer runtimes),
 #            libseccomp-dev (the audit oracle), libucx-dev (UCX coexistence
 #            tests and the benchmark baseline), spin (the model check),
-#            python3 perl (programs traced by the audit tests)
+#            python3 perl golang-go (programs traced by the audit tests;
+#            the Go program is built offline by tool.audit_go)
 #   install: systemtap-sdt-dev (<sys/sdt.h>: USDT probes), scdoc (man
 #            pages), man-db (tests read the installed pages), dpkg-dev
 #            (dpkg-shlibdeps for cpack -G DEB), bpftrace (fires the probes)
 set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
-pkgs=(build-essential cmake pkg-config liburcu-dev clang libclang-rt-14-dev
-      libseccomp-dev libucx-dev spin python3 perl
-      systemtap-sdt-dev scdoc man-db dpkg-dev bpftrace)
+pkgs=(build-essential cmake pkg-config liburcu-dev libcapstone-dev clang
+      libclang-rt-14-dev libseccomp-dev libucx-dev spin python3 perl
+      golang-go systemtap-sdt-dev scdoc man-db dpkg-dev bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

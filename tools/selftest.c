@@ -2,6 +2,7 @@
 /* umn selftest: the coverage self-test of umn's event sources, as a table. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
@@ -16,6 +17,10 @@ int selftest_run(void)
 	int n, i, missing = 0, skipped = 0;
 
 	prog_name = "umn selftest";
+	/* The sources' own report on standard error: how each libc function
+	 * is hooked and, per loaded object, the system-call sites found and
+	 * those that could not be patched (doc/sources.md). */
+	setenv("UMN_SELF_DEBUG", "1", 0);
 	if (!umn_mm_self()) {
 		tool_error("no event source could be installed: %s",
 			   strerror(errno));

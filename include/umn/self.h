@@ -49,9 +49,21 @@
  * (a different pointer from the parent's), and no lock held at fork time
  * can hang it.  userfaultfd registrations are not inherited.
  *
+ * Site discovery (part of patch): every loaded object's inline
+ * `mov $NR,%eax; syscall` sites with a map-changing NR (the Go runtime,
+ * static runtimes, libraries loaded later with dlopen) are found by
+ * decoding its functions and patched the same way; their hooks run on a
+ * stack of umn's own.  A static program (libumn.a with a static glibc) is
+ * covered the same way; umn_mm_self() fails with ENOTSUP if no munmap
+ * site can be found in it.
+ *
  * Environment: UMN_SOURCES=patch|interpose|patch,interpose chooses the
  * sources of the implicit init; UMN_SELF_DEBUG=1 prints how each libc
- * function was hooked.  See doc/sources.md for coverage and costs.
+ * function was hooked and, per object, the sites discovery patched and
+ * those it could not; UMN_SELF_SUD=1 arms the safety net (Syscall User
+ * Dispatch: system calls from outside libc trap to a SIGSYS handler that
+ * reports the map-changing ones; every such call then costs a signal).
+ * See doc/sources.md for coverage and costs.
  */
 #ifndef UMN_SELF_H
 #define UMN_SELF_H

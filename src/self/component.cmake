@@ -6,12 +6,26 @@ list(APPEND UMN_SOURCES
   self/hooks.c
   self/signals.c
   self/patch.c
+  self/discover.c
+  self/stack.c
+  self/sud.c
   self/interpose.c
   self/uffd.c
   self/selftest.c
   self/malloc_check.c)
 list(APPEND UMN_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/include/umn/self.h)
 list(APPEND UMN_EXTRA_LIBS ${CMAKE_DL_LIBS})
+
+# Site discovery decodes instructions with Capstone (libcapstone-dev).  It is
+# private to libumn.so (a DT_NEEDED of its own, not in umn's headers); a
+# static link needs -lcapstone (umn.pc: Libs.private / Requires.private).
+pkg_check_modules(CAPSTONE REQUIRED IMPORTED_TARGET capstone)
+cmake_language(DEFER CALL target_link_libraries umn_objs PRIVATE
+  PkgConfig::CAPSTONE)
+cmake_language(DEFER CALL target_link_libraries umn PRIVATE
+  PkgConfig::CAPSTONE)
+cmake_language(DEFER CALL target_link_libraries umn_static PUBLIC
+  PkgConfig::CAPSTONE)
 
 # The interposition source defines libc's names in libumn.so.  They must be
 # exported with glibc's version names: the loader binds a reference to

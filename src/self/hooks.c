@@ -12,6 +12,8 @@
  *   process_madvise(fd, iov, ...)    CLEAR of the span of iov (same advice)
  *   mmap(a, n, .., MAP_FIXED, ..)    UNMAP [a, a + n) (what it replaces)
  *   mprotect(a, n, p)                PROTECTION_VMA [a, a + n)
+ *   pkey_mprotect(a, n, p, k)        PROTECTION_VMA [a, a + n)
+ *   remap_file_pages(a, n, ...)      UNMAP [a, a + n)
  *   brk(b) below the current break   UNMAP [b, break)
  *   shmat(id, a, SHM_REMAP)          UNMAP [a, a + segment size)
  *   shmdt(a)                         UNMAP of the segment's mappings at a
@@ -131,6 +133,7 @@ bool umnp_self_nr_interesting(long nr)
 	case SYS_mmap: case SYS_mprotect: case SYS_munmap: case SYS_brk:
 	case SYS_mremap: case SYS_madvise: case SYS_shmat: case SYS_shmdt:
 	case SYS_process_madvise:
+	case SYS_pkey_mprotect: case SYS_remap_file_pages: /* discovered sites */
 		return true;
 	default:
 		return false;
@@ -350,8 +353,12 @@ static void classify(long nr, const long *a, struct ranges *r)
 			add(r, UMN_NOTIFY_UNMAP, addr, (unsigned long)a[1]);
 		break;
 	case SYS_mprotect:
+	case SYS_pkey_mprotect: /* only through discovered sites (discover.c) */
 		add(r, UMN_NOTIFY_PROTECTION_VMA, addr, (unsigned long)a[1]);
 		r->prot = (int)a[2];
+		break;
+	case SYS_remap_file_pages: /* emulated by the kernel as mmap(MAP_FIXED) */
+		add(r, UMN_NOTIFY_UNMAP, addr, (unsigned long)a[1]);
 		break;
 	case SYS_brk: {
 		unsigned long cur, lo;
@@ -469,6 +476,7 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	long ret;
 	int saved_errno;
 
+	umnp_self_sud_thread(); /* the safety net, sud.c */
 	if (nr == SYS_rt_sigaction)
 		return umnp_self_sigaction(a);
 	/* umn's own calls pass through; a callback's are reported (nested) */

@@ -53,6 +53,34 @@ static bool resolved;
 				 __ATOMIC_RELEASE);                          \
 	} while (0)
 
+/*
+ * A static program (no libc.so.6): our definitions replaced libc.a's weak
+ * munmap, mmap, ... at link time, but libc's entry points are still in the
+ * executable under their internal names.  Forward to those (their
+ * system-call sites are patched by discovery; brk/sbrk keep __curbrk).
+ * shmat, shmdt, process_madvise and syscall have no second name: libc's
+ * copies are not linked, and ours always report.
+ */
+static int interpose_init_static(void)
+{
+	static const char *const names[] = { "__munmap", "__mremap",
+		"__madvise", "__mmap", "__mprotect", "__brk", "__sbrk" };
+	void *p[7];
+
+	umnp_self_exe_symbols(names, p, 7);
+	if (!p[0])
+		return -ENOTSUP;
+	*(void **)&libc_fn.munmap = p[0];
+	*(void **)&libc_fn.mremap = p[1];
+	*(void **)&libc_fn.madvise = p[2];
+	*(void **)&libc_fn.mmap = p[3];
+	*(void **)&libc_fn.mprotect = p[4];
+	*(void **)&libc_fn.brk = p[5];
+	*(void **)&libc_fn.sbrk = p[6];
+	__atomic_store_n(&resolved, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
 int umnp_self_interpose_init(void)
 {
 	void *h;
@@ -61,7 +89,7 @@ int umnp_self_interpose_init(void)
 		return 0;
 	h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
 	if (!h)
-		return -ENOTSUP;
+		return interpose_init_static();
 	RESOLVE(h, munmap, "GLIBC_2.2.5");
 	RESOLVE(h, mremap, "GLIBC_2.2.5");
 	RESOLVE(h, madvise, "GLIBC_2.2.5");
@@ -268,7 +296,7 @@ long syscall(long nr, ...)
 	for (int i = 0; i < 6; i++)
 		a[i] = va_arg(ap, long);
 	va_end(ap);
-	if (interposing() && umnp_self_nr_interesting(nr))
+	if ((interposing() || !f) && umnp_self_nr_interesting(nr))
 		return hooked(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	if (f)
 		return f(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

@@ -8,6 +8,9 @@
  * check, then call glibc's __libc_* entry points.  Under a sanitizer its
  * allocator comes first in symbol lookup and this check is not reached.
  *
+ * The three are weak: a static program links glibc's own (libc.a's
+ * malloc.o defines them too), and has no check.
+ *
  * Only allocations from callbacks of *hooked* calls are reported: a
  * callback of a primary MMU's own invalidation (a model, a VMM) runs in a
  * context its primary chose.
@@ -37,19 +40,19 @@ extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t size);
 
-void *malloc(size_t size)
+__attribute__((weak)) void *malloc(size_t size)
 {
 	umnp_self_malloc_check("malloc");
 	return __libc_malloc(size);
 }
 
-void *calloc(size_t n, size_t size)
+__attribute__((weak)) void *calloc(size_t n, size_t size)
 {
 	umnp_self_malloc_check("calloc");
 	return __libc_calloc(n, size);
 }
 
-void *realloc(void *p, size_t size)
+__attribute__((weak)) void *realloc(void *p, size_t size)
 {
 	umnp_self_malloc_check("realloc");
 	return __libc_realloc(p, size);

@@ -75,11 +75,6 @@
 
 enum kind { K_INT, K_LONG };
 
-struct site_rec {
-	uintptr_t resume_syscall; /* the original `syscall` instruction */
-	uintptr_t resume_after;   /* the instruction after it */
-};
-
 struct target {
 	const char *name;
 	const char *version;
@@ -90,7 +85,7 @@ struct target {
 	/* state, written once at install */
 	uint8_t *func;
 	int nsites;
-	struct site_rec rec[MAX_SITES];
+	struct umnp_site_rec rec[MAX_SITES];
 	void *chain_prev; /* the previous patcher's target */
 	char how[48];
 };
@@ -136,26 +131,10 @@ static struct target targets[] = {
 };
 #define NTARGETS (sizeof(targets) / sizeof(targets[0]))
 
-/*
- * The dynamic loader's own system-call sites.  ld.so does not call libc's
- * wrappers: at dlopen it maps objects with its own mmap (MAP_FIXED over the
- * reservation), protects RELRO with its own mprotect, and dlclose unmaps
- * with its own munmap.  Its private wrappers have the same shape as libc's
- * (`mov $NR,%eax; syscall`, arguments already in the system-call
- * registers), but no symbol: the executable segment found through AT_BASE
- * is scanned, and a site is patched only when it is the one and only site
- * of its number there (anything else is left alone, and said so).
- */
-static struct target loader_targets[] = {
-	{ .name = "ld.so:mmap", .nr = SYS_mmap },
-	{ .name = "ld.so:mprotect", .nr = SYS_mprotect },
-	{ .name = "ld.so:munmap", .nr = SYS_munmap },
-};
-#define NLOADER (sizeof(loader_targets) / sizeof(loader_targets[0]))
-
 /* ---- the assembly entry --------------------------------------------------
  * In: rax = system call number, rdi rsi rdx r10 r8 r9 = arguments,
- *     r11 = struct site_rec *, rsp = the wrapper's stack.
+ *     r11 = struct umnp_site_rec *, rsp = the wrapper's stack (libc's
+ *     wrappers run on C stacks; discovered sites use stack.c's entry).
  * Out: to rec->resume_syscall untouched (not interesting), or to
  *     rec->resume_after with rax = umnp_self_sys(nr, args...).
  */
@@ -312,12 +291,17 @@ static int write_code(uint8_t *dst, const uint8_t *src, size_t n)
 	return 0;
 }
 
+/*
+ * Through the hooks, not raw: the protection of those pages does change,
+ * and a rescan after a dlopen runs while subscribers (and the audit) watch.
+ */
 static int text_protect(void *p, size_t n, int prot)
 {
 	uintptr_t s = (uintptr_t)p & ~(UMNP_SELF_PAGE - 1);
 	uintptr_t e = ((uintptr_t)p + n + UMNP_SELF_PAGE - 1) &
 		      ~(UMNP_SELF_PAGE - 1);
-	long r = umnp_self_raw3(SYS_mprotect, (long)s, (long)(e - s), prot);
+	const long a[6] = { (long)s, (long)(e - s), prot, 0, 0, 0 };
+	long r = umnp_self_call(UMN_ORIGIN_PATCH, SYS_mprotect, a, NULL, NULL);
 
 	return umnp_self_is_err(r) ? (int)r : 0;
 }
@@ -335,8 +319,14 @@ static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
 
 /* ---- the stub page ---------------------------------------------------------- */
 
-static uint8_t *stub_page;
-static size_t stub_used;
+/* Stub pages, each within +-2 GiB of the sites it serves (discovery
+ * patches objects all over the address space).  Never unmapped. */
+#define MAX_STUB_PAGES 256
+static struct {
+	uint8_t *page;
+	size_t used;
+} stubs[MAX_STUB_PAGES];
+static unsigned int nstubs;
 
 static bool near32(uintptr_t a, uintptr_t b)
 {
@@ -345,42 +335,62 @@ static bool near32(uintptr_t a, uintptr_t b)
 	return d < (1ul << 31) - 2 * STUB_PAGE_SIZE;
 }
 
-static int stub_page_alloc(uintptr_t near)
+static uint8_t *stub_page_alloc(uintptr_t near)
 {
 	near &= ~(uintptr_t)0xfffff;
 	for (uintptr_t k = 1; k < 1024; k++) {
 		for (int sign = -1; sign <= 1; sign += 2) {
 			uintptr_t hint = sign < 0 ? near - k * 0x100000
 						  : near + k * 0x100000;
-			long r = umnp_self_raw6(SYS_mmap, (long)hint,
-						STUB_PAGE_SIZE,
-						PROT_READ | PROT_WRITE,
-						MAP_PRIVATE | MAP_ANONYMOUS |
-							MAP_FIXED_NOREPLACE,
-						-1, 0);
+			long r;
 
+			if (sign < 0 && near < k * 0x100000 + 0x10000)
+				continue;
+			r = umnp_self_raw6(SYS_mmap, (long)hint, STUB_PAGE_SIZE,
+					   PROT_READ | PROT_EXEC,
+					   MAP_PRIVATE | MAP_ANONYMOUS |
+						   MAP_FIXED_NOREPLACE,
+					   -1, 0);
 			if (umnp_self_is_err(r))
 				continue;
-			if ((uintptr_t)r == hint && near32(hint, near)) {
-				stub_page = (uint8_t *)r;
-				return 0;
-			}
+			if ((uintptr_t)r == hint && near32(hint, near))
+				return (uint8_t *)r;
 			umnp_self_raw3(SYS_munmap, r, STUB_PAGE_SIZE, 0);
 		}
 	}
-	return -ENOMEM;
+	return NULL;
 }
 
-static uint8_t *stub_emit(const uint8_t *code, size_t n)
+/*
+ * Copy n bytes of code (and data after it) into a stub page near `near`.
+ * The page is writable only while it is written (rwx: other stubs in it may
+ * be running), then r-x again.
+ */
+static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n)
 {
+	unsigned int i;
 	uint8_t *p;
 
 	n = (n + 15) & ~(size_t)15;
-	if (stub_used + n > STUB_PAGE_SIZE)
+	for (i = 0; i < nstubs; i++)
+		if (near32((uintptr_t)stubs[i].page, near) &&
+		    stubs[i].used + n <= STUB_PAGE_SIZE)
+			break;
+	if (i == nstubs) {
+		if (nstubs == MAX_STUB_PAGES)
+			return NULL;
+		stubs[i].page = stub_page_alloc(near);
+		if (!stubs[i].page)
+			return NULL;
+		stubs[i].used = 0;
+		nstubs++;
+	}
+	p = stubs[i].page + stubs[i].used;
+	if (text_protect(p, n, PROT_READ | PROT_WRITE | PROT_EXEC))
 		return NULL;
-	p = stub_page + stub_used;
-	stub_used += n;
 	memcpy(p, code, n);
+	text_protect(p, n, PROT_READ | PROT_EXEC);
+	stubs[i].used += n;
 	return p;
 }
 
@@ -403,19 +413,6 @@ static void put_rel32_jmp(uint8_t out[5], uintptr_t from, uintptr_t to)
 }
 
 /* ---- finding sites ------------------------------------------------------------ */
-
-static bool is_site(const uint8_t *p, long nr)
-{
-	static const uint8_t r9load[5] = { 0x4c, 0x8b, 0x4c, 0x24, 0x08 };
-	uint32_t imm;
-
-	if (p[5] != 0x0f || p[6] != 0x05)
-		return false;
-	if (nr < 0)
-		return memcmp(p, r9load, 5) == 0;
-	memcpy(&imm, p + 1, 4);
-	return p[0] == 0xb8 && imm == (uint32_t)nr;
-}
 
 /* A jump some other patcher wrote at the entry: where its address lives. */
 static bool foreign_patch(uint8_t *f, uint8_t **imm, size_t *immlen,
@@ -490,7 +487,7 @@ static int chain_target(struct target *t)
 		int32_t rel;
 
 		put_absjmp(code, (uintptr_t)t->chain_hook);
-		stub = stub_emit(code, 14);
+		stub = stub_emit((uintptr_t)imm, code, 14);
 		if (!stub || !near32((uintptr_t)stub, (uintptr_t)imm))
 			return -ENOMEM;
 		rel = (int32_t)((intptr_t)stub - (intptr_t)(imm + 4));
@@ -501,43 +498,82 @@ static int chain_target(struct target *t)
 	return ret;
 }
 
-static int patch_target(struct target *t)
+/* Point the instruction at site (len bytes, followed by `syscall`) at a new
+ * stub that runs it and enters `entry` with rec in r11.  rec == NULL: the
+ * record is stored in the stub page itself. */
+static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
+		     unsigned int flags, void (*entry)(void))
 {
-	size_t size = func_size(t->func);
-	uint8_t *sites[MAX_SITES];
-	int n = 0;
+	uint8_t code[64], jmp[5];
+	size_t n = 0, recoff = 0;
+	uint8_t *stub;
+	uintptr_t recp;
+	struct umnp_site_rec local = {
+		.resume_syscall = (uintptr_t)site + len,
+		.resume_after = (uintptr_t)site + len + 2,
+		.flags = flags,
+	};
 
-	for (size_t i = 0; i + 7 <= size && n < MAX_SITES; i++)
-		if (is_site(t->func + i, t->nr))
-			sites[n++] = t->func + i;
+	if (len > 7)
+		return -EINVAL;
+	memset(code, 0xcc, sizeof(code));
+	memcpy(code, site, len); /* the replaced instruction */
+	n = len;
+	code[n++] = 0x49; /* movabs $rec,%r11 (filled below) */
+	code[n++] = 0xbb;
+	n += 8;
+	n += put_absjmp(code + n, (uintptr_t)entry);
+	if (!rec) {
+		recoff = (n + 15) & ~(size_t)15;
+		memcpy(code + recoff, &local, sizeof(local));
+		n = recoff + sizeof(local);
+	} else {
+		*rec = local;
+	}
+	/* The stub's address is known only once emitted: emit, then fix
+	 * the movabs operand (the page is not reachable by any jump yet). */
+	stub = stub_emit((uintptr_t)site, code, n);
+	if (!stub || !near32((uintptr_t)stub, (uintptr_t)site))
+		return -ENOMEM;
+	recp = rec ? (uintptr_t)rec : (uintptr_t)(stub + recoff);
+	if (text_protect(stub, n, PROT_READ | PROT_WRITE | PROT_EXEC))
+		return -EPERM;
+	memcpy(stub + len + 2, &recp, 8);
+	text_protect(stub, n, PROT_READ | PROT_EXEC);
+	put_rel32_jmp(jmp, (uintptr_t)site, (uintptr_t)stub);
+	/* The stub is published before the jump to it (the cas is a full
+	 * barrier). */
+	return patch_text(site, jmp, 5) ? -EPERM : 0;
+}
+
+static unsigned int munmap_sites; /* discovered munmap sites patched */
+
+int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags)
+{
+	bool munmap = (len == 5 && site[1] == SYS_munmap) ||
+		      (len == 7 && site[3] == SYS_munmap);
+	int r = patch_one(site, len, NULL, flags, umnp_self_sysentry_ext);
+
+	if (r == 0 && munmap)
+		munmap_sites++;
+	return r;
+}
+
+static int patch_target(struct target *t, size_t size)
+{
+	uint8_t *sites[MAX_SITES];
+	uint8_t lens[MAX_SITES];
+	int n = umnp_self_find_sites(t->func, size, t->nr, sites, lens,
+				     MAX_SITES);
+
 	if (n == 0)
 		return chain_target(t);
 	for (int s = 0; s < n; s++) {
-		uint8_t code[48], jmp[5];
-		size_t len = 0;
-		uint8_t *stub;
-		uintptr_t rec = (uintptr_t)&t->rec[s];
+		int r = patch_one(sites[s], lens[s], &t->rec[s], 0,
+				  umnp_self_sysentry);
 
-		t->rec[s].resume_syscall = (uintptr_t)sites[s] + 5;
-		t->rec[s].resume_after = (uintptr_t)sites[s] + 7;
-		memcpy(code, sites[s], 5); /* the replaced instruction */
-		len = 5;
-		code[len++] = 0x49; /* movabs $rec,%r11 */
-		code[len++] = 0xbb;
-		memcpy(code + len, &rec, 8);
-		len += 8;
-		len += put_absjmp(code + len, (uintptr_t)umnp_self_sysentry);
-		stub = stub_emit(code, len);
-		if (!stub || !near32((uintptr_t)stub, (uintptr_t)sites[s]))
-			return -ENOMEM;
-		put_rel32_jmp(jmp, (uintptr_t)sites[s], (uintptr_t)stub);
-		/* Publish the stub before the jump to it (the cas is a full
-		 * barrier; the stub page is made executable first). */
-		if (text_protect(stub_page, STUB_PAGE_SIZE,
-				 PROT_READ | PROT_WRITE | PROT_EXEC))
-			return -EPERM;
-		if (patch_text(sites[s], jmp, 5))
-			return s == 0 ? -EPERM : 0;
+		if (r)
+			return s == 0 ? r : 0;
 		t->nsites = s + 1;
 	}
 	snprintf(t->how, sizeof(t->how), "%d site%s at +%#lx", t->nsites,
@@ -546,92 +582,96 @@ static int patch_target(struct target *t)
 	return 0;
 }
 
-/* Find each loader target's unique site in ld.so's executable segments. */
-static void loader_find_sites(void)
+/* UMN_SELF_SUD=1: arm the safety net with libc's text as the allowed
+ * range (sud.c).  Says so on stderr when it cannot. */
+static void sud_install(void *libc, bool debug)
 {
-	uintptr_t base = (uintptr_t)getauxval(AT_BASE);
-	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
+	void *gp = dlsym(libc, "getpid");
+	const ElfW(Ehdr) *eh;
 	const ElfW(Phdr) *ph;
+	Dl_info di;
+	int r = -ENOTSUP;
 
-	for (size_t t = 0; t < NLOADER; t++)
-		snprintf(loader_targets[t].how, sizeof(loader_targets[t].how),
-			 "%s", base ? "no unique site" : "no AT_BASE");
-	if (!base || memcmp(eh->e_ident, ELFMAG, SELFMAG))
-		return;
-	ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
-	for (int i = 0; i < eh->e_phnum; i++) {
-		const uint8_t *p, *end;
+	if (gp && dladdr(gp, &di) && di.dli_fbase) {
+		eh = di.dli_fbase;
+		ph = (const ElfW(Phdr) *)((const char *)eh + eh->e_phoff);
+		for (int i = 0; i < eh->e_phnum; i++) {
+			uintptr_t s = (uintptr_t)eh + ph[i].p_vaddr;
 
-		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
-			continue;
-		p = (const uint8_t *)(base + ph[i].p_vaddr);
-		end = p + ph[i].p_memsz;
-		for (; p + 7 <= end; p++) {
-			for (size_t t = 0; t < NLOADER; t++) {
-				struct target *lt = &loader_targets[t];
-
-				if (!is_site(p, lt->nr))
-					continue;
-				/* a second site: ambiguous, patch none */
-				lt->func = lt->func ? (uint8_t *)-1 : (uint8_t *)p;
-			}
+			if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) &&
+			    (uintptr_t)gp >= s &&
+			    (uintptr_t)gp < s + ph[i].p_memsz)
+				r = umnp_self_sud_init(gp, s, ph[i].p_memsz);
 		}
 	}
-	for (size_t t = 0; t < NLOADER; t++)
-		if (loader_targets[t].func == (uint8_t *)-1)
-			loader_targets[t].func = NULL;
+	if (r)
+		fprintf(stderr, "umn: UMN_SELF_SUD=1: syscall user dispatch "
+				"not armed: %s\n", strerror(-r));
+	else if (debug)
+		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
+				"(allowed: libc's text)\n");
 }
 
 int umnp_self_patch_install(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	int ret = 0;
+	size_t sizes[NTARGETS];
+	bool debug = getenv("UMN_SELF_DEBUG") != NULL;
+	int ret = 0, r;
 
-	if (!libc)
-		return -ENOTSUP;
 	for (size_t i = 0; i < NTARGETS; i++) {
-		targets[i].func = dlvsym(libc, targets[i].name,
-					 targets[i].version);
-		if (!targets[i].func)
-			targets[i].func = dlsym(libc, targets[i].name);
+		targets[i].func = NULL;
+		if (libc) {
+			targets[i].func = dlvsym(libc, targets[i].name,
+						 targets[i].version);
+			if (!targets[i].func)
+				targets[i].func = dlsym(libc, targets[i].name);
+		}
+		sizes[i] = targets[i].func ? func_size(targets[i].func) : 0;
 		snprintf(targets[i].how, sizeof(targets[i].how), "%s",
-			 targets[i].func ? "not patched" : "not in libc");
+			 targets[i].func ? "not patched"
+			 : libc ? "not in libc" : "no libc.so.6 (static)");
 	}
-	if (!targets[0].func) {
+	if (libc && !targets[0].func)
 		ret = -ENOTSUP;
-		goto out;
-	}
-	if (!stub_page && stub_page_alloc((uintptr_t)targets[0].func)) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < NTARGETS; i++) {
-		int r;
-
+	umnp_self_discover_prepare();
+	umnp_self_discover_lock();
+	if (umnp_self_stack_init() && debug)
+		fprintf(stderr, "umn: patch: no stack pool: discovered sites "
+				"run their hooks on the caller's stack\n");
+	for (size_t i = 0; i < NTARGETS && !ret; i++) {
 		if (!targets[i].func)
 			continue;
-		r = patch_target(&targets[i]);
+		r = patch_target(&targets[i], sizes[i]);
 		if (r && targets[i].required)
 			ret = r;
 	}
-	loader_find_sites();
-	for (size_t i = 0; i < NLOADER; i++)
-		if (loader_targets[i].func &&
-		    patch_target(&loader_targets[i]) != 0)
-			snprintf(loader_targets[i].how,
-				 sizeof(loader_targets[i].how), "not patched");
-	/* W^X for the stubs from now on. */
-	text_protect(stub_page, STUB_PAGE_SIZE, PROT_READ | PROT_EXEC);
-	if (getenv("UMN_SELF_DEBUG")) {
+	r = umnp_self_discover_init();
+	if (r && debug)
+		fprintf(stderr, "umn: patch: no instruction decoder (%s): no "
+				"site discovery\n", strerror(-r));
+	if (!libc && !ret && !munmap_sites) {
+		/* A static program: its wrappers are in the executable and
+		 * only discovery finds them. */
+		ret = r ? r : -ENOTSUP;
+		if (debug)
+			fprintf(stderr, "umn: patch: libc.so.6 is not loaded "
+					"(static program?) and no munmap site "
+					"was found in the executable: no patch "
+					"source\n");
+	}
+	umnp_self_discover_unlock();
+	if (debug) {
 		for (size_t i = 0; i < NTARGETS; i++)
 			fprintf(stderr, "umn: patch %s: %s\n", targets[i].name,
 				targets[i].how);
-		for (size_t i = 0; i < NLOADER; i++)
-			fprintf(stderr, "umn: patch %s: %s\n",
-				loader_targets[i].name, loader_targets[i].how);
+		umnp_self_discover_debug();
 	}
-out:
-	dlclose(libc);
+	if (libc && !ret && getenv("UMN_SELF_SUD") &&
+	    !strcmp(getenv("UMN_SELF_SUD"), "1"))
+		sud_install(libc, debug);
+	if (libc)
+		dlclose(libc);
 	return ret;
 }
 

@@ -31,20 +31,19 @@
 
 /* ---- raw system calls (no libc wrapper: not hooked, no errno) ---------- */
 
+/*
+ * One out-of-line system-call instruction (stack.c): the number arrives in a
+ * register, so umn's own code holds no `mov $NR,%eax; syscall` site that
+ * site discovery could take for the program's (in a static program umn's
+ * code and the program's share one executable).
+ */
+long umnp_self_rawsys(long nr, long a1, long a2, long a3, long a4, long a5,
+		      long a6);
+
 static inline long umnp_self_raw6(long nr, long a1, long a2, long a3, long a4,
 				  long a5, long a6)
 {
-	register long r10 __asm__("r10") = a4;
-	register long r8 __asm__("r8") = a5;
-	register long r9 __asm__("r9") = a6;
-	long ret;
-
-	__asm__ volatile("syscall"
-			 : "=a"(ret)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10),
-			   "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return ret;
+	return umnp_self_rawsys(nr, a1, a2, a3, a4, a5, a6);
 }
 
 static inline long umnp_self_raw3(long nr, long a1, long a2, long a3)
@@ -110,6 +109,71 @@ long umnp_self_sigaction(const long a[6]);
 int umnp_self_patch_install(void);
 /* Rows for diagnostics: how each libc function is hooked. */
 const char *umnp_self_patch_describe(const char *func);
+
+/* Patch one discovered site (patch.c): the instruction at site, len bytes
+ * (`mov $NR,%eax`, 5, or `mov $NR,%rax`, 7), is followed by `syscall`.
+ * flags: UMNP_SITE_*.  Caller holds the discovery lock.  0 or -errno. */
+#define UMNP_SITE_LOADER 0x1u /* the loader's mmap/mprotect: rescan after */
+int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags);
+
+/* ---- discover.c: system-call sites in every loaded object ------------- */
+
+/* Find umn's own object (dladdr: call without the discovery lock). */
+void umnp_self_discover_prepare(void);
+/* Set up the decoder; scan every loaded object and patch its sites.
+ * Normal context, at init, discovery lock held.  0 or -errno (-ENOTSUP: no
+ * decoder). */
+int umnp_self_discover_init(void);
+/* Scan objects loaded since the last scan (called after a loader
+ * mmap/mprotect; cheap when nothing was added). */
+void umnp_self_discover_rescan(void);
+/* Decode [func, func + size) from its first byte and store up to max
+ * addresses of `mov $nr,%eax` / `mov $nr,%rax` instructions immediately
+ * followed by `syscall` (nr < 0: `mov 0x8(%rsp),%r9`, syscall()'s shape)
+ * in out, their lengths in lens.  Returns the count (0 if undecodable). */
+int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
+			 uint8_t **out, uint8_t *lens, int max);
+/* The discovery lock (also held by patch install). */
+void umnp_self_discover_lock(void);
+void umnp_self_discover_unlock(void);
+/* A static program: FUNC symbols of the executable's .symtab by name. */
+void umnp_self_exe_symbols(const char *const names[], void *out[], int n);
+/* The first `syscall` directly followed by `ret` in [func, func + size). */
+uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
+/* UMN_SELF_DEBUG: print what discovery did. */
+void umnp_self_discover_debug(void);
+
+/* ---- sud.c: the safety net (UMN_SELF_SUD=1) ---------------------------- */
+
+/* Arm Syscall User Dispatch on this thread with libc's text as the allowed
+ * range.  0 or -errno. */
+int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
+		       size_t text_len);
+extern bool umnp_self_sud_on;
+extern UMNP_SELF_TLS bool umnp_self_sud_armed;
+void umnp_self_sud_arm_thread(void);
+
+/* At every hook: arm this thread if the net is on and it is not yet. */
+static inline void umnp_self_sud_thread(void)
+{
+	if (__builtin_expect(__atomic_load_n(&umnp_self_sud_on,
+					     __ATOMIC_RELAXED) &&
+			     !umnp_self_sud_armed, 0))
+		umnp_self_sud_arm_thread();
+}
+
+/* ---- stack.c: the entry of discovered sites, on a stack of umn's ------ */
+
+/* Map the stack pool (normal context).  0 or -errno. */
+int umnp_self_stack_init(void);
+/* The assembly entry of discovered sites (r11 = the site's record). */
+void umnp_self_sysentry_ext(void);
+
+struct umnp_site_rec {
+	uintptr_t resume_syscall; /* the original `syscall` instruction */
+	uintptr_t resume_after;   /* the instruction after it */
+	uintptr_t flags;          /* UMNP_SITE_* */
+};
 
 /* ---- interpose.c -------------------------------------------------------- */
 

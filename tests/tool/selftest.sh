@@ -14,5 +14,8 @@ grep -Eq "^CALL +SOURCE +COVERED$" "$TMP/out" || fail "no table header"
 grep -Eq "^munmap +patch +yes$" "$TMP/out" || fail "munmap not covered by patch"
 grep -Eq "^[0-9]+ calls, [0-9]+ covered, 0 not covered, [0-9]+ skipped$" "$TMP/out" ||
 	fail "some calls are not covered"
+# the per-object report of site discovery (standard error)
+grep -Eq "^umn: sites libc\.so\.6: [0-9]+ patched; not patched: " "$TMP/err" ||
+	fail "no site discovery report for libc"
 [ "$RC" = 0 ] || fail "exit $RC"
 exit 0

@@ -1,0 +1,1011 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Site discovery: every system-call site with a fixed, map-changing number
+ * in every loaded object (the executable, every library, the dynamic
+ * loader; at init and after every dlopen), patched with the engine of
+ * patch.c so it enters the hooks.  libc's wrappers are only some of the
+ * sites: the Go runtime, static runtimes, custom allocators and libraries
+ * loaded later issue `mov $NR,%eax; syscall` themselves.
+ *
+ * Instructions, not bytes.  Code is decoded with Capstone (libcapstone,
+ * Debian's libcapstone-dev; see README's dependency table) from function
+ * starts only, never from an arbitrary byte:
+ *   - symbols of type FUNC/IFUNC from the object's file on disk (.symtab,
+ *     then .dynsym), each with its size, when the file's program headers
+ *     match the loaded image;
+ *   - the FDEs of .eh_frame (through PT_GNU_EH_FRAME's sorted table), each
+ *     giving a function's start and length, also for stripped objects.
+ * A function is decoded from its start to its end (a symbol's or FDE's
+ * length; without one, up to the next known start).  Functions whose bytes
+ * contain no `0f 05` pair are not decoded (a filter only: what is patched
+ * is decided on decoded instructions).  A site is an instruction `mov
+ * $NR,%eax` (b8, 5 bytes) or `mov $NR,%rax` (48 c7 c0, 7 bytes) directly
+ * followed by the instruction `syscall`, with NR one of munmap, mremap,
+ * madvise, process_madvise, mmap, mprotect, pkey_mprotect, brk, shmat,
+ * shmdt, remap_file_pages.  The mov is replaced by a jump (patch.c): one
+ * instruction, so no thread can be inside the patched bytes.  Data in a
+ * text segment is never decoded as code unless a symbol or an FDE says it
+ * is a function.
+ *
+ * Not patched, and counted per object (UMN_SELF_DEBUG=1, umn selftest):
+ *   - "held": a `syscall` whose number was set by a `mov` to eax that is
+ *     not the instruction right before it (arguments set in between: the
+ *     stub could not run the hook with them);
+ *   - "unknown": a `syscall` whose number is in a register (syscall(),
+ *     Go's syscall.Syscall) -- the safety net's case;
+ *   - "undecodable": a function the decoder gave up on.
+ * Objects skipped: the vDSO, umn's own shared object (it has no fixed
+ * site: see umnp_self_rawsys), sanitizer runtimes (their internal system
+ * calls run where the hooks cannot), functions whose entry another patcher
+ * has overwritten.
+ *
+ * When.  At init every object is scanned.  Later the dynamic loader's own
+ * mmap and mprotect sites (in ld.so, found the same way) call
+ * umnp_self_discover_rescan() after each call; it compares
+ * dl_iterate_phdr's dlpi_adds/dlpi_subs with the last scan and scans the
+ * objects not seen yet.  An object is complete in the loader's list before
+ * the loader protects its RELRO (after relocation, before its constructors
+ * run), so its sites are patched before any of its code runs.  An object
+ * without PT_GNU_RELRO is scanned at the loader's next mmap/mprotect.
+ *
+ * Context.  No malloc: the decoder's state is made at init (Capstone
+ * allocates in cs_open/cs_malloc only); scratch memory is mapped with raw
+ * system calls, and unmapped through the hooks so that the unmap is
+ * reported like any other.  A rescan runs on the thread of a dlopen,
+ * holding the loader's (recursive) locks, never inside a hook.
+ */
+#include <capstone/capstone.h>
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <umn/notifier.h>
+#include "self_internal.h"
+
+#if defined(__x86_64__)
+
+#define MAX_OBJECTS 1024
+#define MAX_STATS 256
+
+struct fn {
+	uintptr_t start;
+	uintptr_t end; /* 0: unknown */
+	bool skip;
+};
+
+struct fnvec {
+	struct fn *v;
+	size_t n, cap;
+};
+
+struct obj_stat {
+	char name[64];
+	unsigned int patched, failed, held, unknown, undecodable;
+};
+
+static pthread_mutex_t discover_mutex = PTHREAD_MUTEX_INITIALIZER;
+static csh cs_handle;
+static cs_insn *cs_insn_buf;
+static bool decoder_ready;
+static bool discovery_on; /* init scanned everything: rescans may run */
+static bool debug_on;     /* UMN_SELF_DEBUG: decode every `syscall` */
+
+static struct {
+	uintptr_t addr;
+	const void *phdr;
+} scanned[MAX_OBJECTS], seen[MAX_OBJECTS];
+static size_t nscanned, nseen;
+static unsigned long long last_adds = ~0ull, last_subs = ~0ull;
+static uintptr_t self_base; /* umn's own shared object, 0 if none */
+
+static struct obj_stat stats[MAX_STATS];
+static unsigned int nstats;
+
+void umnp_self_discover_lock(void)
+{
+	pthread_mutex_lock(&discover_mutex);
+}
+
+void umnp_self_discover_unlock(void)
+{
+	pthread_mutex_unlock(&discover_mutex);
+}
+
+static int decoder_init(void)
+{
+	if (decoder_ready)
+		return 0;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK)
+		return -ENOTSUP;
+	cs_insn_buf = cs_malloc(cs_handle);
+	if (!cs_insn_buf) {
+		cs_close(&cs_handle);
+		return -ENOMEM;
+	}
+	decoder_ready = true;
+	return 0;
+}
+
+static bool nr_map_changing(long nr)
+{
+	switch (nr) {
+	case SYS_munmap: case SYS_mremap: case SYS_madvise:
+	case SYS_process_madvise: case SYS_mmap: case SYS_mprotect:
+	case SYS_pkey_mprotect: case SYS_brk: case SYS_shmat: case SYS_shmdt:
+	case SYS_remap_file_pages:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* `mov $imm,%eax` or `mov $imm,%rax` (sign-extended imm32): the number. */
+static long mov_eax_imm(const uint8_t *p, size_t len)
+{
+	int32_t imm;
+
+	if (len == 5 && p[0] == 0xb8) {
+		memcpy(&imm, p + 1, 4);
+		return (long)(uint32_t)imm;
+	}
+	if (len == 7 && p[0] == 0x48 && p[1] == 0xc7 && p[2] == 0xc0) {
+		memcpy(&imm, p + 3, 4);
+		return imm;
+	}
+	return -1;
+}
+
+static bool is_r9_load(const uint8_t *p, size_t len)
+{
+	static const uint8_t r9load[5] = { 0x4c, 0x8b, 0x4c, 0x24, 0x08 };
+
+	return len == 5 && memcmp(p, r9load, 5) == 0;
+}
+
+struct found {
+	uint8_t *at;
+	uint8_t len;
+	long nr;
+};
+
+/*
+ * Decode [p, p + size) from p.  Fills up to max sites (mov directly before
+ * syscall; want_r9: syscall()'s `mov 0x8(%rsp),%r9` with nr -1 too).
+ * Returns the number found, or -1 if the decoder gave up.
+ */
+static int decode_region(const uint8_t *p, size_t size, struct found *out,
+			 int max, bool want_r9, struct obj_stat *st)
+{
+	const uint8_t *code = p;
+	size_t left = size;
+	uint64_t addr = (uintptr_t)p;
+	const uint8_t *prev = NULL;
+	size_t prev_len = 0;
+	int n = 0, since_mov = 100;
+	long pending = -1;
+
+	while (left) {
+		const uint8_t *at;
+		long nr;
+
+		if (!cs_disasm_iter(cs_handle, &code, &left, &addr,
+				    cs_insn_buf))
+			/* near the end: an instruction cut by the region's
+			 * bound (a `0f 05` inside an immediate), not bad code */
+			return n || left < 15 ? n : -1;
+		at = (const uint8_t *)(uintptr_t)cs_insn_buf->address;
+		if (cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05) {
+			nr = prev ? mov_eax_imm(prev, prev_len) : -1;
+			if (nr >= 0 && nr_map_changing(nr) && n < max) {
+				out[n].at = (uint8_t *)prev;
+				out[n].len = (uint8_t)prev_len;
+				out[n].nr = nr;
+				n++;
+			} else if (want_r9 && prev &&
+				   is_r9_load(prev, prev_len) && n < max) {
+				out[n].at = (uint8_t *)prev;
+				out[n].len = 5;
+				out[n].nr = -1;
+				n++;
+			} else if (nr < 0 && st) {
+				if (since_mov < 8 && nr_map_changing(pending))
+					st->held++;
+				else if (!(prev && prev[0] == 0xe9))
+					st->unknown++;
+			}
+		}
+		nr = mov_eax_imm(at, cs_insn_buf->size);
+		if (nr >= 0) {
+			pending = nr;
+			since_mov = 0;
+		} else {
+			since_mov++;
+		}
+		prev = at;
+		prev_len = cs_insn_buf->size;
+	}
+	return n;
+}
+
+int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
+			 uint8_t **out, uint8_t *lens, int max)
+{
+	struct found f[8];
+	int n, k = 0;
+
+	if (decoder_init())
+		return 0;
+	n = decode_region(func, size, f, 8, nr < 0, NULL);
+	for (int i = 0; i < n && k < max; i++) {
+		if (f[i].nr != nr)
+			continue;
+		out[k] = f[i].at;
+		lens[k] = f[i].len;
+		k++;
+	}
+	return k;
+}
+
+uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
+{
+	const uint8_t *code = func;
+	size_t left = size;
+	uint64_t addr = (uintptr_t)func;
+	const uint8_t *prev = NULL;
+
+	if (decoder_init())
+		return NULL;
+	while (left && cs_disasm_iter(cs_handle, &code, &left, &addr,
+				      cs_insn_buf)) {
+		const uint8_t *at = (const uint8_t *)(uintptr_t)
+					    cs_insn_buf->address;
+
+		if (prev && cs_insn_buf->size == 1 && at[0] == 0xc3)
+			return (uint8_t *)prev;
+		prev = cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05
+			       ? at : NULL;
+	}
+	return NULL;
+}
+
+/* ---- scratch memory (never malloc) -------------------------------------- */
+
+static void *scratch_map(size_t len)
+{
+	long r = umnp_self_raw6(SYS_mmap, 0, (long)len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return umnp_self_is_err(r) ? NULL : (void *)r;
+}
+
+/* Through the hooks: our unmap is reported (and audited) like any other. */
+static void scratch_unmap(void *p, size_t len)
+{
+	const long a[6] = { (long)p, (long)len, 0, 0, 0, 0 };
+
+	if (p)
+		(void)umnp_self_call(UMN_ORIGIN_PATCH, SYS_munmap, a, NULL, NULL);
+}
+
+static bool fn_push(struct fnvec *v, uintptr_t start, uintptr_t end,
+		    bool skip)
+{
+	if (v->n == v->cap) {
+		size_t ncap = v->cap ? v->cap * 2 : 4096;
+		struct fn *nv = scratch_map(ncap * sizeof(*nv));
+
+		if (!nv)
+			return false;
+		if (v->v)
+			memcpy(nv, v->v, v->n * sizeof(*nv));
+		scratch_unmap(v->v, v->cap * sizeof(*nv));
+		v->v = nv;
+		v->cap = ncap;
+	}
+	v->v[v->n].start = start;
+	v->v[v->n].end = end;
+	v->v[v->n].skip = skip;
+	v->n++;
+	return true;
+}
+
+static bool fn_less(const struct fn *a, const struct fn *b)
+{
+	return a->start < b->start;
+}
+
+/* In-place heap sort (qsort may allocate). */
+static void fn_sort(struct fn *v, size_t n)
+{
+	for (size_t i = n / 2; i-- > 0;) {
+		for (size_t r = i;;) {
+			size_t c = 2 * r + 1;
+			struct fn t;
+
+			if (c >= n)
+				break;
+			if (c + 1 < n && fn_less(&v[c], &v[c + 1]))
+				c++;
+			if (!fn_less(&v[r], &v[c]))
+				break;
+			t = v[r]; v[r] = v[c]; v[c] = t;
+			r = c;
+		}
+	}
+	for (size_t end = n; end-- > 1;) {
+		struct fn t = v[0];
+
+		v[0] = v[end];
+		v[end] = t;
+		for (size_t r = 0;;) {
+			size_t c = 2 * r + 1;
+
+			if (c >= end)
+				break;
+			if (c + 1 < end && fn_less(&v[c], &v[c + 1]))
+				c++;
+			if (!fn_less(&v[r], &v[c]))
+				break;
+			t = v[r]; v[r] = v[c]; v[c] = t;
+			r = c;
+		}
+	}
+}
+
+/* ---- function starts: symbols from the file ------------------------------ */
+
+static bool name_is_sanitizer(const char *s)
+{
+	return strstr(s, "__asan") || strstr(s, "__tsan") ||
+	       strstr(s, "__lsan") || strstr(s, "__ubsan") ||
+	       strstr(s, "__msan") || strstr(s, "__sanitizer") ||
+	       strstr(s, "__interception") || strstr(s, "__interceptor");
+}
+
+/* The file's PT_LOAD headers are those of the loaded image. */
+static bool same_image(const uint8_t *map, size_t size,
+		       const struct dl_phdr_info *info)
+{
+	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)map;
+	const ElfW(Phdr) *fph;
+
+	if (eh->e_phoff + (size_t)eh->e_phnum * sizeof(ElfW(Phdr)) > size ||
+	    eh->e_phnum != info->dlpi_phnum)
+		return false;
+	fph = (const ElfW(Phdr) *)(map + eh->e_phoff);
+	for (int i = 0; i < eh->e_phnum; i++)
+		if (fph[i].p_type != info->dlpi_phdr[i].p_type ||
+		    fph[i].p_vaddr != info->dlpi_phdr[i].p_vaddr ||
+		    fph[i].p_memsz != info->dlpi_phdr[i].p_memsz)
+			return false;
+	return true;
+}
+
+static void add_file_symbols(const struct dl_phdr_info *info,
+			     struct fnvec *v)
+{
+	const char *path = info->dlpi_name && info->dlpi_name[0]
+				   ? info->dlpi_name : "/proc/self/exe";
+	long fd = umnp_self_raw3(SYS_open, (long)path, O_RDONLY | O_CLOEXEC, 0);
+	struct stat stb;
+	const uint8_t *map;
+	const ElfW(Ehdr) *eh;
+	const ElfW(Shdr) *sh;
+	long r;
+
+	if (umnp_self_is_err(fd))
+		return;
+	r = umnp_self_raw3(SYS_fstat, fd, (long)&stb, 0);
+	if (umnp_self_is_err(r) || stb.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+		umnp_self_raw3(SYS_close, fd, 0, 0);
+		return;
+	}
+	r = umnp_self_raw6(SYS_mmap, 0, stb.st_size, PROT_READ, MAP_PRIVATE,
+			   fd, 0);
+	umnp_self_raw3(SYS_close, fd, 0, 0);
+	if (umnp_self_is_err(r))
+		return;
+	map = (const uint8_t *)r;
+	eh = (const ElfW(Ehdr) *)map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) >
+		    (size_t)stb.st_size ||
+	    !same_image(map, (size_t)stb.st_size, info))
+		goto out;
+	sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const ElfW(Sym) *sym;
+		const char *str;
+		size_t nsym, strsz;
+
+		if (sh[i].sh_type != SHT_SYMTAB && sh[i].sh_type != SHT_DYNSYM)
+			continue;
+		if (sh[i].sh_link >= eh->e_shnum ||
+		    sh[i].sh_offset + sh[i].sh_size > (size_t)stb.st_size ||
+		    sh[sh[i].sh_link].sh_offset + sh[sh[i].sh_link].sh_size >
+			    (size_t)stb.st_size)
+			continue;
+		sym = (const ElfW(Sym) *)(map + sh[i].sh_offset);
+		nsym = sh[i].sh_size / sizeof(ElfW(Sym));
+		str = (const char *)(map + sh[sh[i].sh_link].sh_offset);
+		strsz = sh[sh[i].sh_link].sh_size;
+		for (size_t k = 0; k < nsym; k++) {
+			unsigned int type = ELF64_ST_TYPE(sym[k].st_info);
+			uintptr_t s;
+			bool skip = false;
+
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+			    sym[k].st_shndx == SHN_UNDEF || !sym[k].st_value)
+				continue;
+			if (sym[k].st_name < strsz &&
+			    memchr(str + sym[k].st_name, 0,
+				   strsz - sym[k].st_name))
+				skip = name_is_sanitizer(str + sym[k].st_name);
+			s = info->dlpi_addr + sym[k].st_value;
+			if (!fn_push(v, s, sym[k].st_size ? s + sym[k].st_size : 0,
+				     skip))
+				goto out;
+		}
+	}
+out:
+	scratch_unmap((void *)map, (size_t)stb.st_size);
+}
+
+/*
+ * A static program: look up libc's internal entry points (__munmap, __brk,
+ * ...) by name in the executable's own .symtab, where the link put them.
+ * Fills out[i] (NULL when absent).  Normal context.
+ */
+void umnp_self_exe_symbols(const char *const names[], void *out[], int n)
+{
+	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/exe",
+				 O_RDONLY | O_CLOEXEC, 0);
+	struct stat stb;
+	const uint8_t *map;
+	const ElfW(Ehdr) *eh;
+	const ElfW(Shdr) *sh;
+	uintptr_t bias = 0;
+	long r;
+
+	for (int i = 0; i < n; i++)
+		out[i] = NULL;
+	if (umnp_self_is_err(fd))
+		return;
+	r = umnp_self_raw3(SYS_fstat, fd, (long)&stb, 0);
+	if (umnp_self_is_err(r) || stb.st_size < (off_t)sizeof(ElfW(Ehdr))) {
+		umnp_self_raw3(SYS_close, fd, 0, 0);
+		return;
+	}
+	r = umnp_self_raw6(SYS_mmap, 0, stb.st_size, PROT_READ, MAP_PRIVATE,
+			   fd, 0);
+	umnp_self_raw3(SYS_close, fd, 0, 0);
+	if (umnp_self_is_err(r))
+		return;
+	map = (const uint8_t *)r;
+	eh = (const ElfW(Ehdr) *)map;
+	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
+	    eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) >
+		    (size_t)stb.st_size)
+		goto out;
+	if (eh->e_type == ET_DYN) /* static-pie: the load bias */
+		bias = (uintptr_t)getauxval(AT_PHDR) - eh->e_phoff;
+	sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
+	for (int i = 0; i < eh->e_shnum; i++) {
+		const ElfW(Sym) *sym;
+		const char *str;
+		size_t nsym, strsz;
+
+		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum ||
+		    sh[i].sh_offset + sh[i].sh_size > (size_t)stb.st_size ||
+		    sh[sh[i].sh_link].sh_offset + sh[sh[i].sh_link].sh_size >
+			    (size_t)stb.st_size)
+			continue;
+		sym = (const ElfW(Sym) *)(map + sh[i].sh_offset);
+		nsym = sh[i].sh_size / sizeof(ElfW(Sym));
+		str = (const char *)(map + sh[sh[i].sh_link].sh_offset);
+		strsz = sh[sh[i].sh_link].sh_size;
+		for (size_t k = 0; k < nsym; k++) {
+			const char *nm;
+
+			if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC ||
+			    sym[k].st_shndx == SHN_UNDEF ||
+			    sym[k].st_name >= strsz ||
+			    !memchr(str + sym[k].st_name, 0,
+				    strsz - sym[k].st_name))
+				continue;
+			nm = str + sym[k].st_name;
+			for (int j = 0; j < n; j++)
+				if (!out[j] && strcmp(nm, names[j]) == 0)
+					out[j] = (void *)(bias +
+							  sym[k].st_value);
+		}
+	}
+out:
+	scratch_unmap((void *)map, (size_t)stb.st_size);
+}
+
+/* ---- function starts: .eh_frame FDEs -------------------------------------- */
+
+static uint64_t uleb(const uint8_t **pp, const uint8_t *end)
+{
+	uint64_t v = 0;
+	unsigned int shift = 0;
+
+	while (*pp < end) {
+		uint8_t b = *(*pp)++;
+
+		if (shift < 64)
+			v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+		if (!(b & 0x80))
+			break;
+	}
+	return v;
+}
+
+/* Size of a DW_EH_PE value of encoding enc, 0 if unsupported. */
+static size_t enc_size(uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case 0x00: case 0x04: case 0x0c: return 8;
+	case 0x02: case 0x0a: return 2;
+	case 0x03: case 0x0b: return 4;
+	default: return 0;
+	}
+}
+
+static uint64_t read_enc(const uint8_t *p, uint8_t enc)
+{
+	switch (enc & 0x0f) {
+	case 0x02: { uint16_t v; memcpy(&v, p, 2); return v; }
+	case 0x0a: { int16_t v; memcpy(&v, p, 2); return (uint64_t)(int64_t)v; }
+	case 0x03: { uint32_t v; memcpy(&v, p, 4); return v; }
+	case 0x0b: { int32_t v; memcpy(&v, p, 4); return (uint64_t)(int64_t)v; }
+	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	}
+}
+
+/* The pointer encoding of FDEs under this CIE ('R'), or 0xff. */
+static uint8_t cie_fde_enc(const uint8_t *cie)
+{
+	uint32_t len;
+	const uint8_t *p, *end;
+	const char *aug;
+	uint8_t version;
+
+	memcpy(&len, cie, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return 0xff;
+	end = cie + 4 + len;
+	p = cie + 8; /* length, CIE id */
+	version = *p++;
+	aug = (const char *)p;
+	p += strnlen(aug, (size_t)(end - p)) + 1;
+	if (aug[0] != 'z')
+		return aug[0] ? 0xff : 0x00;
+	(void)uleb(&p, end);           /* code alignment */
+	(void)uleb(&p, end);           /* data alignment (sleb: skipped) */
+	if (version == 1)
+		p++;                   /* return register */
+	else
+		(void)uleb(&p, end);
+	(void)uleb(&p, end);           /* augmentation length */
+	for (const char *a = aug + 1; *a && p < end; a++) {
+		if (*a == 'R')
+			return *p;
+		if (*a == 'L') {
+			p++;
+		} else if (*a == 'P') {
+			size_t s = enc_size(*p);
+
+			if (!s || (*p & 0x70) == 0x50)
+				return 0xff;
+			p += 1 + s;
+		} else if (*a != 'S' && *a != 'B') {
+			return 0xff;
+		}
+	}
+	return 0x00;
+}
+
+/* The length of the function an FDE describes, 0 if unknown. */
+static uintptr_t fde_range(const uint8_t *fde)
+{
+	uint32_t len;
+	int32_t cie_off;
+	uint8_t enc;
+	size_t s;
+	uint64_t range;
+
+	memcpy(&len, fde, 4);
+	if (len == 0 || len == 0xffffffffu)
+		return 0;
+	memcpy(&cie_off, fde + 4, 4);
+	if (cie_off <= 0)
+		return 0;
+	enc = cie_fde_enc(fde + 4 - cie_off);
+	s = enc == 0xff ? 0 : enc_size(enc);
+	if (!s || 8 + 2 * s > (size_t)len + 4)
+		return 0;
+	range = read_enc(fde + 8 + s, (uint8_t)(enc & 0x0f));
+	return range < (16u << 20) ? (uintptr_t)range : 0;
+}
+
+static void add_eh_frame(const struct dl_phdr_info *info, struct fnvec *v)
+{
+	const uint8_t *hdr = NULL, *p;
+	uint32_t count;
+	size_t s;
+
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+			hdr = (const uint8_t *)(info->dlpi_addr +
+						info->dlpi_phdr[i].p_vaddr);
+	/* version 1; the table must be datarel sdata4 pairs */
+	if (!hdr || hdr[0] != 1 || hdr[3] != 0x3b)
+		return;
+	s = enc_size(hdr[1]);
+	if (!s || (hdr[2] & 0x0f) != 0x03)
+		return;
+	p = hdr + 4 + s;
+	memcpy(&count, p, 4);
+	p += 4;
+	for (uint32_t i = 0; i < count; i++, p += 8) {
+		int32_t loc, off;
+		uintptr_t start, range;
+
+		memcpy(&loc, p, 4);
+		memcpy(&off, p + 4, 4);
+		start = (uintptr_t)(hdr + loc);
+		range = fde_range(hdr + off);
+		if (!fn_push(v, start, range ? start + range : 0, false))
+			return;
+	}
+}
+
+/* ---- scanning an object ----------------------------------------------------- */
+
+/* Inside an executable PT_LOAD of the object: that segment's end, else 0. */
+static uintptr_t exec_seg_end(const struct dl_phdr_info *info, uintptr_t a)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X) && a >= s &&
+		    a < s + ph->p_filesz)
+			return s + ph->p_filesz;
+	}
+	return 0;
+}
+
+/* Another patcher's jump over this entry: its tail is not code to decode. */
+static bool entry_patched(const uint8_t *f)
+{
+	static const uint8_t endbr[4] = { 0xf3, 0x0f, 0x1e, 0xfa };
+
+	if (memcmp(f, endbr, 4) == 0)
+		f += 4;
+	return (f[0] == 0x49 && f[1] == 0xbb) || (f[0] == 0x48 && f[1] == 0xb8) ||
+	       (f[0] == 0xff && f[1] == 0x25);
+}
+
+static struct obj_stat *stat_for(const char *name)
+{
+	struct obj_stat *st = &stats[nstats++ % MAX_STATS];
+	const char *base = strrchr(name, '/');
+
+	memset(st, 0, sizeof(*st));
+	snprintf(st->name, sizeof(st->name), "%s",
+		 *name ? (base ? base + 1 : name) : "(executable)");
+	return st;
+}
+
+/*
+ * Candidate `syscall` positions of the object's executable segments, in
+ * address order: a `0f 05` pair, preceded (unless every site is to be
+ * counted, debug) by the bytes of `mov $NR,%eax` / `mov $NR,%rax` with a
+ * map-changing NR.  A filter only: which function to decode, and how far.
+ */
+struct cands {
+	uintptr_t *v;
+	size_t n, cap;
+};
+
+static bool cand_push(struct cands *c, uintptr_t a)
+{
+	if (c->n == c->cap) {
+		size_t ncap = c->cap ? c->cap * 2 : 1024;
+		uintptr_t *nv = scratch_map(ncap * sizeof(*nv));
+
+		if (!nv)
+			return false;
+		if (c->v)
+			memcpy(nv, c->v, c->n * sizeof(*nv));
+		scratch_unmap(c->v, c->cap * sizeof(*nv));
+		c->v = nv;
+		c->cap = ncap;
+	}
+	c->v[c->n++] = a;
+	return true;
+}
+
+static void find_candidates(const struct dl_phdr_info *info, bool all,
+			    struct cands *c)
+{
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		const uint8_t *s, *p, *e;
+
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+			continue;
+		s = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+		e = s + ph->p_filesz;
+		for (p = s; p + 1 < e; p++) {
+			p = memchr(p, 0x0f, (size_t)(e - 1 - p));
+			if (!p)
+				break;
+			if (p[1] != 0x05)
+				continue;
+			if (!all &&
+			    !(p - s >= 5 && mov_eax_imm(p - 5, 5) >= 0 &&
+			      nr_map_changing(mov_eax_imm(p - 5, 5))) &&
+			    !(p - s >= 7 && mov_eax_imm(p - 7, 7) >= 0 &&
+			      nr_map_changing(mov_eax_imm(p - 7, 7))))
+				continue;
+			if (!cand_push(c, (uintptr_t)p))
+				return;
+		}
+	}
+}
+
+/* The last candidate in [start, end), or 0. */
+static uintptr_t last_cand(const struct cands *c, uintptr_t start,
+			   uintptr_t end)
+{
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) { /* first >= end */
+		size_t mid = (lo + hi) / 2;
+
+		if (c->v[mid] < end)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo && c->v[lo - 1] >= start ? c->v[lo - 1] : 0;
+}
+
+static void scan_object(const struct dl_phdr_info *info)
+{
+	struct fnvec v = { 0 };
+	struct cands c = { 0 };
+	struct obj_stat *st;
+	uintptr_t last;
+	uintptr_t at_base = (uintptr_t)getauxval(AT_BASE);
+	bool is_loader = at_base && info->dlpi_addr == at_base;
+	const char *name = info->dlpi_name ? info->dlpi_name : "";
+
+	if (strstr(name, "linux-vdso") ||
+	    info->dlpi_addr == (uintptr_t)getauxval(AT_SYSINFO_EHDR) ||
+	    (self_base && info->dlpi_addr == self_base && *name) ||
+	    strstr(name, "libasan") || strstr(name, "libtsan") ||
+	    strstr(name, "liblsan") || strstr(name, "libubsan") ||
+	    strstr(name, "libclang_rt") || strstr(name, "libhwasan"))
+		return;
+	st = stat_for(name);
+	find_candidates(info, debug_on, &c);
+	if (!c.n)
+		goto out;
+	add_file_symbols(info, &v);
+	add_eh_frame(info, &v);
+	fn_sort(v.v, v.n);
+	for (size_t i = 0; i < v.n;) {
+		uintptr_t start = v.v[i].start, end = v.v[i].end, seg;
+		bool skip = v.v[i].skip;
+		size_t j = i + 1;
+		struct found f[16];
+		int n;
+
+		for (; j < v.n && v.v[j].start == start; j++) {
+			skip |= v.v[j].skip;
+			if (v.v[j].end > end)
+				end = v.v[j].end;
+		}
+		i = j;
+		seg = exec_seg_end(info, start);
+		if (skip || !seg)
+			continue;
+		if (!end)
+			end = j < v.n ? v.v[j].start : seg;
+		if (end > seg)
+			end = seg;
+		if (end <= start || end - start > (4u << 20))
+			continue;
+		last = last_cand(&c, start, end);
+		if (!last || last + 2 > end ||
+		    entry_patched((const uint8_t *)start))
+			continue;
+		/* decode up to the last candidate's `syscall` */
+		n = decode_region((const uint8_t *)start, last + 2 - start, f,
+				  16, false, st);
+		if (n < 0) {
+			st->undecodable++;
+			continue;
+		}
+		for (int k = 0; k < n; k++) {
+			unsigned int flags = 0;
+
+			if (is_loader && (f[k].nr == SYS_mmap ||
+					  f[k].nr == SYS_mprotect))
+				flags |= UMNP_SITE_LOADER;
+			if (umnp_self_patch_site(f[k].at, f[k].len, flags) == 0)
+				st->patched++;
+			else
+				st->failed++;
+		}
+	}
+	scratch_unmap(v.v, v.cap * sizeof(*v.v));
+out:
+	scratch_unmap(c.v, c.cap * sizeof(*c.v));
+}
+
+static int scan_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	bool *first = data;
+	bool known = false;
+
+	if (*first) {
+		*first = false;
+		if (size >= offsetof(struct dl_phdr_info, dlpi_subs) +
+				    sizeof(info->dlpi_subs)) {
+			if (info->dlpi_adds == last_adds &&
+			    info->dlpi_subs == last_subs)
+				return 1; /* nothing loaded or unloaded */
+			last_adds = info->dlpi_adds;
+			last_subs = info->dlpi_subs;
+		}
+	}
+	for (size_t i = 0; i < nscanned; i++)
+		if (scanned[i].addr == info->dlpi_addr &&
+		    scanned[i].phdr == info->dlpi_phdr)
+			known = true;
+	if (!known)
+		scan_object(info);
+	if (nseen < MAX_OBJECTS) {
+		seen[nseen].addr = info->dlpi_addr;
+		seen[nseen].phdr = info->dlpi_phdr;
+		nseen++;
+	}
+	return 0;
+}
+
+/* Caller holds discover_mutex. */
+static void scan_all(void)
+{
+	bool first = true;
+
+	nseen = 0;
+	if (dl_iterate_phdr(scan_cb, &first) == 1)
+		return;
+	memcpy(scanned, seen, nseen * sizeof(seen[0]));
+	nscanned = nseen;
+}
+
+void umnp_self_discover_prepare(void)
+{
+	Dl_info di;
+
+	if (dladdr((void *)umnp_self_discover_prepare, &di) && di.dli_fbase)
+		self_base = (uintptr_t)di.dli_fbase;
+}
+
+int umnp_self_discover_init(void)
+{
+	int r = decoder_init();
+
+	debug_on = getenv("UMN_SELF_DEBUG") != NULL;
+	if (r == 0) {
+		scan_all();
+		__atomic_store_n(&discovery_on, true, __ATOMIC_RELEASE);
+	}
+	return r;
+}
+
+static void print_stats(unsigned int from)
+{
+	for (unsigned int i = from; i < nstats; i++) {
+		const struct obj_stat *st = &stats[i % MAX_STATS];
+
+		if (!st->patched && !st->failed && !st->held && !st->unknown &&
+		    !st->undecodable)
+			continue;
+		fprintf(stderr,
+			"umn: sites %s: %u patched; not patched: %u failed, "
+			"%u number set before other instructions, "
+			"%u number in a register, %u undecodable functions\n",
+			st->name, st->patched, st->failed, st->held,
+			st->unknown, st->undecodable);
+	}
+}
+
+void umnp_self_discover_rescan(void)
+{
+	unsigned int from;
+
+	if (!__atomic_load_n(&discovery_on, __ATOMIC_ACQUIRE))
+		return;
+	umnp_self_discover_lock();
+	from = nstats;
+	scan_all();
+	if (nstats != from && getenv("UMN_SELF_DEBUG"))
+		print_stats(from);
+	umnp_self_discover_unlock();
+}
+
+void umnp_self_discover_debug(void)
+{
+	umnp_self_discover_lock();
+	print_stats(nstats > MAX_STATS ? nstats - MAX_STATS : 0);
+	umnp_self_discover_unlock();
+}
+
+#else /* !__x86_64__ */
+
+void umnp_self_discover_prepare(void)
+{
+}
+
+int umnp_self_discover_init(void)
+{
+	return -ENOTSUP;
+}
+
+void umnp_self_discover_rescan(void)
+{
+}
+
+int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
+			 uint8_t **out, uint8_t *lens, int max)
+{
+	(void)func; (void)size; (void)nr; (void)out; (void)lens; (void)max;
+	return 0;
+}
+
+void umnp_self_discover_lock(void)
+{
+}
+
+void umnp_self_discover_unlock(void)
+{
+}
+
+void umnp_self_discover_debug(void)
+{
+}
+
+uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
+{
+	(void)func; (void)size;
+	return NULL;
+}
+
+void umnp_self_exe_symbols(const char *const names[], void *out[], int n)
+{
+	(void)names;
+	for (int i = 0; i < n; i++)
+		out[i] = NULL;
+}
+
+#endif

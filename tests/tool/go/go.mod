@@ -1,0 +1,3 @@
+module umngo
+
+go 1.19
