@@ -68,6 +68,12 @@ static void trace_usage(FILE *f)
 		"127 CMD not found.\n");
 }
 
+/* One line after an error, like strace and perf: not the whole help. */
+static void try_help(const char *cmd)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", cmd);
+}
+
 static int cmd_trace(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -112,19 +118,20 @@ static int cmd_trace(int argc, char **argv)
 			return 0;
 		case ':':
 			tool_error("option '%s' needs an argument", argv[optind - 1]);
-			trace_usage(stderr);
+			try_help("umn trace");
 			return EXIT_TOOL_ERROR;
 		default:
 			if (optopt)
 				tool_error("unknown option '-%c'", optopt);
 			else
 				tool_error("unknown option '%s'", argv[optind - 1]);
-			trace_usage(stderr);
+			try_help("umn trace");
 			return EXIT_TOOL_ERROR;
 		}
 	}
 	if (optind >= argc) {
-		tool_error("missing command (usage: umn trace [OPTIONS] -- CMD [ARGS...])");
+		tool_error("missing command to run (usage: umn trace [OPTIONS] [--] CMD [ARGS...])");
+		try_help("umn trace");
 		return EXIT_TOOL_ERROR;
 	}
 	o.argv = argv + optind;
@@ -134,6 +141,7 @@ static int cmd_trace(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
+		tool_error("missing subcommand: 'trace' or 'selftest'");
 		usage(stderr);
 		return EXIT_TOOL_ERROR;
 	}
@@ -165,7 +173,8 @@ int main(int argc, char **argv)
 	if (argv[1][0] == '-')
 		tool_error("unknown option '%s'", argv[1]);
 	else
-		tool_error("unknown command '%s'", argv[1]);
-	usage(stderr);
+		tool_error("unknown command '%s' (commands: trace, selftest)",
+			   argv[1]);
+	try_help("umn");
 	return EXIT_TOOL_ERROR;
 }

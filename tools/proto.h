@@ -9,6 +9,7 @@
  *   R <pid> <ppid> <token> <sources> <mode> <exe>   preload ready: subscribed
  *   E <pid> <tid> <event> <origin> <start> <end> <flags>   one invalidation
  *   F <pid> <errno> <message>                    preload could not subscribe
+ *   T <pid>                                      pid created a thread
  *
  * pid, ppid, tid, event, origin, errno: decimal.  start, end, flags,
  * sources: hexadecimal without 0x.  token: 32 hex digits, the 16 AT_RANDOM

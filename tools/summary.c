@@ -5,7 +5,9 @@
  * every traced process (children and exec'd programs included: they all
  * send their records to the same tool).
  */
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tool.h"
@@ -30,12 +32,13 @@ static struct counter by_event[NR_EVENTS];
 static struct counter by_origin[NR_ORIGINS];
 static struct counter by_both[NR_EVENTS][NR_ORIGINS];
 static unsigned long long total;
-static unsigned long processes;
+static unsigned long processes; /* distinct process ids */
+static unsigned long images;    /* programs run: each exec counts */
+static unsigned long threads_created;
 
-/* distinct thread ids seen (small open-addressing set) */
-#define TID_SET 4096
-static int tid_set[TID_SET];
-static unsigned long threads;
+/* distinct process ids seen (open addressing, grows) */
+static int *pid_set;
+static size_t pid_cap;
 
 const char *event_name(unsigned int event)
 {
@@ -78,29 +81,54 @@ void summary_event(int pid, int tid, unsigned int event, unsigned int origin,
 	unsigned long long bytes = end > start ? end - start : 0;
 	unsigned int e = event < NR_EVENTS - 1 ? event : NR_EVENTS - 1;
 	unsigned int o = origin < NR_ORIGINS - 1 ? origin : NR_ORIGINS - 1;
-	unsigned int h = (unsigned int)tid * 2654435761u % TID_SET;
-	unsigned int i;
 
 	(void)pid;
+	(void)tid;
 	add(&by_event[e], bytes);
 	add(&by_origin[o], bytes);
 	add(&by_both[e][o], bytes);
 	total++;
-	for (i = 0; i < TID_SET; i++, h = (h + 1) % TID_SET) {
-		if (tid_set[h] == tid)
-			break;
-		if (tid_set[h] == 0) {
-			tid_set[h] = tid;
-			threads++;
-			break;
-		}
-	}
 }
 
+static bool pid_insert(int *set, size_t cap, int pid)
+{
+	size_t h = ((unsigned int)pid * 2654435761u) & (cap - 1);
+
+	while (set[h]) {
+		if (set[h] == pid)
+			return false;
+		h = (h + 1) & (cap - 1);
+	}
+	set[h] = pid;
+	return true;
+}
+
+/* A program image is ready in pid: a new process, or an exec in it. */
 void summary_process(int pid)
 {
+	images++;
+	if ((processes + 1) * 2 > pid_cap) {
+		size_t ncap = pid_cap ? pid_cap * 2 : 64, i;
+		int *n = calloc(ncap, sizeof(*n));
+
+		if (!n)
+			return; /* counts only: stop counting, do not fail */
+		for (i = 0; i < pid_cap; i++)
+			if (pid_set[i])
+				pid_insert(n, ncap, pid_set[i]);
+		free(pid_set);
+		pid_set = n;
+		pid_cap = ncap;
+	}
+	if (pid_insert(pid_set, pid_cap, pid))
+		processes++;
+}
+
+/* pid created one more thread (pthread_create in the preload). */
+void summary_thread(int pid)
+{
 	(void)pid;
-	processes++;
+	threads_created++;
 }
 
 static void row(FILE *out, const char *name, const struct counter *c)
@@ -116,9 +144,15 @@ void summary_print(FILE *out)
 	struct counter all = { 0, 0 };
 	unsigned int e, o;
 
+	/* every process has its main thread; an exec keeps it */
+	unsigned long threads = processes + threads_created;
+	char progs[64] = "";
+
+	if (images != processes)
+		snprintf(progs, sizeof(progs), " (%lu programs run)", images);
 	fprintf(out,
-		"umn: summary: %llu invalidations in %lu process%s, %lu thread%s\n",
-		total, processes, processes == 1 ? "" : "es", threads,
+		"umn: summary: %llu invalidations in %lu process%s%s, %lu thread%s\n",
+		total, processes, processes == 1 ? "" : "es", progs, threads,
 		threads == 1 ? "" : "s");
 	fprintf(out, "umn:   %-16s %10s %10s\n", "EVENT", "COUNT", "BYTES");
 	for (e = 0; e < NR_EVENTS; e++) {

@@ -51,6 +51,7 @@ enum elf_kind elf_classify(const char *path, char *why, size_t why_len);
 void summary_event(int pid, int tid, unsigned int event, unsigned int origin,
 		   unsigned long start, unsigned long end);
 void summary_process(int pid);
+void summary_thread(int pid);
 void summary_print(FILE *out);
 const char *event_name(unsigned int event);
 const char *origin_name(unsigned int origin);

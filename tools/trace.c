@@ -24,6 +24,8 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -179,6 +181,11 @@ static void handle_record(char *rec)
 	case 'F':
 		fprintf(st.out, "umn: process %s\n", rec + 2);
 		return;
+	case 'T':
+		if (sscanf(rec, "T %d", &pid) != 1)
+			break;
+		summary_thread(pid);
+		return;
 	}
 	fprintf(st.out, "umn: bad record from the preload: %.80s\n", rec);
 }
@@ -311,6 +318,7 @@ static int open_listener(char *name, size_t len)
 
 static FILE *open_output(const char *path, bool *created)
 {
+	struct statfs sfs;
 	int fd;
 	FILE *f;
 
@@ -322,6 +330,15 @@ static FILE *open_output(const char *path, bool *created)
 		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0) {
 		tool_error("-o %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstatfs(fd, &sfs) == 0 &&
+	    (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC)) {
+		/* these take a write or refuse it with EIO, never a trace */
+		tool_error("-o %s: a kernel interface file of /proc or /sys "
+			   "cannot hold the trace; give a regular file, a "
+			   "pipe or /dev/null", path);
+		close(fd);
 		return NULL;
 	}
 	f = fdopen(fd, "w");
@@ -584,8 +601,9 @@ out:
 	if (sp[1] >= 0)
 		close(sp[1]);
 	if (st.out && st.out != stderr) {
-		if (fclose(st.out) != 0 && !created) {
-			tool_error("-o %s: %s", o->out_path, strerror(errno));
+		if ((ferror(st.out) | fclose(st.out)) != 0 && !created) {
+			tool_error("-o %s: writing the trace failed: %s (it is "
+				   "incomplete)", o->out_path, strerror(errno));
 			ret = EXIT_TOOL_ERROR;
 		}
 		if (created)

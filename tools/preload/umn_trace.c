@@ -18,8 +18,9 @@
  * standard error instead.  A fork child gets a fresh umn_mm_self() without
  * subscriptions: the atfork handler reconnects and subscribes again.
  *
- * Exported symbols: none (everything here is static or hidden).
+ * Exported symbols: the interposed calls only (see umn_trace.map).
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -189,6 +190,34 @@ static void report(const struct umn_notifier_range *r)
 		put_str(&b, r->origin < 5 ? origin_names[r->origin] : "?");
 	}
 	emit(&b);
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+				 void *(*)(void *), void *);
+
+/* The summary counts threads: each pthread_create that succeeds is one. */
+__attribute__((visibility("default")))
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+		   void *(*start)(void *), void *arg)
+{
+	static pthread_create_fn real;
+	struct buf b;
+	int ret;
+
+	if (!real)
+		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+	if (!real)
+		return EAGAIN;
+	ret = real(thread, attr, start, arg);
+	if (ret == 0 && to_tool) {
+		b.n = 0;
+		put_str(&b, "T ");
+		put_dec(&b, (unsigned long)getpid());
+		emit(&b);
+	}
+	return ret;
 }
 
 /* ---- the subscriptions --------------------------------------------------- */
