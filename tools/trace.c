@@ -255,6 +255,55 @@ static void drain(void)
 
 /* ---- running the command -------------------------------------------------- */
 
+/*
+ * CMD has exited and the tool was told to stop while processes it left
+ * behind (orphans reparented to us, the subreaper) still run.  They are
+ * not killed (a daemon is meant to outlive its command); the trace says
+ * they are not waited for: what they do from now on is not recorded.
+ */
+static void report_left_running(int sig)
+{
+	char line[512], path[64], list[256] = "";
+	unsigned long n = 0;
+	size_t used = 0;
+	pid_t self = getpid();
+	glob_t g;
+	size_t i;
+
+	if (glob("/proc/[0-9]*/stat", GLOB_NOSORT, NULL, &g) == 0) {
+		for (i = 0; i < g.gl_pathc; i++) {
+			FILE *f = fopen(g.gl_pathv[i], "re");
+			char *rp;
+			int pid, ppid;
+
+			if (!f)
+				continue;
+			if (!fgets(line, sizeof(line), f)) {
+				fclose(f);
+				continue;
+			}
+			fclose(f);
+			rp = strrchr(line, ')');
+			if (!rp || sscanf(line, "%d", &pid) != 1 ||
+			    sscanf(rp + 1, " %*c %d", &ppid) != 1 ||
+			    ppid != self)
+				continue;
+			n++;
+			snprintf(path, sizeof(path), "%s%d", used ? " " : "", pid);
+			if (used + strlen(path) + 4 < sizeof(list)) {
+				strcat(list, path);
+				used += strlen(path);
+			}
+		}
+		globfree(&g);
+	}
+	fprintf(st.out, "umn: stopped by %s after CMD exited: %lu process%s "
+		"it left behind still running%s%s%s, not waited for; their "
+		"later invalidations are not in this trace\n",
+		strsignal(sig), n, n == 1 ? "" : "es", n ? " (pid " : "", list,
+		n ? ")" : "");
+}
+
 static char **build_env(const char *lib, const char *sockname, bool interval)
 {
 	size_t n = 0, i, k = 0;
@@ -356,6 +405,7 @@ int trace_run(const struct trace_opts *o)
 	int ret, sfd = -1, listener = -1, sp[2] = { -1, -1 }, ep[2] = { -1, -1 };
 	int status = 0, exec_errno = 0;
 	bool created = false, main_done = false, static_mode = false;
+	int stop_signal = 0;
 	char **env = NULL;
 	sigset_t mask, oldmask;
 	pid_t child;
@@ -533,8 +583,30 @@ int trace_run(const struct trace_opts *o)
 			struct signalfd_siginfo si;
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo != SIGCHLD && !main_done)
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				if (main_done) {
+					/* only orphans are left: stop waiting */
+					stop_signal = (int)si.ssi_signo;
+					continue;
+				}
+				/* The terminal (SI_KERNEL: ^C, ^\, hangup) signals
+				 * the whole foreground process group, CMD included:
+				 * forwarding that too would deliver it twice.  A
+				 * kill(2) or sigqueue(3) aimed at the tool is passed
+				 * on. */
+				if (si.ssi_code != SI_KERNEL) {
 					kill(child, (int)si.ssi_signo);
+					fprintf(st.out, "umn: %s from pid %u "
+						"forwarded to CMD\n",
+						sigabbrev_np((int)si.ssi_signo),
+						si.ssi_pid);
+				} else {
+					fprintf(st.out, "umn: %s from the "
+						"terminal (CMD has it too: not "
+						"forwarded)\n",
+						sigabbrev_np((int)si.ssi_signo));
+				}
 			}
 			for (;;) {
 				int s;
@@ -549,6 +621,8 @@ int trace_run(const struct trace_opts *o)
 			}
 			if (main_done && waitpid(-1, NULL, WNOHANG) < 0 &&
 			    errno == ECHILD)
+				break;
+			if (main_done && stop_signal)
 				break;
 		}
 		fflush(st.out);
@@ -565,6 +639,8 @@ int trace_run(const struct trace_opts *o)
 		goto out_mask;
 	}
 	summary_print(st.out);
+	if (stop_signal)
+		report_left_running(stop_signal);
 	if (o->audit)
 		missed = audit_report(st.out, static_mode);
 	if (WIFEXITED(status))
