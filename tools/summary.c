@@ -36,6 +36,11 @@ static unsigned long processes; /* distinct process ids */
 static unsigned long images;    /* programs run: each exec counts */
 static unsigned long threads_created;
 
+static unsigned long loss_count[LOSS_NR];
+static unsigned long loss_procs[LOSS_NR];
+#define LOSS_KEEP 8 /* programs named in the summary, per kind */
+static struct { int pid; char what[160]; } loss_named[LOSS_NR][LOSS_KEEP];
+
 /* distinct process ids seen (open addressing, grows) */
 static int *pid_set;
 static size_t pid_cap;
@@ -131,6 +136,68 @@ void summary_thread(int pid)
 	threads_created++;
 }
 
+void summary_loss(enum loss_kind kind, int pid, unsigned long n,
+		  const char *what)
+{
+	unsigned long k = loss_procs[kind];
+
+	loss_count[kind] += n;
+	if (k && loss_named[kind][(k - 1) % LOSS_KEEP].pid == pid && !what)
+		return; /* the same process again */
+	loss_procs[kind]++;
+	if (k < LOSS_KEEP) {
+		loss_named[kind][k].pid = pid;
+		snprintf(loss_named[kind][k].what,
+			 sizeof(loss_named[kind][k].what), "%s",
+			 what ? what : "");
+	}
+}
+
+unsigned long summary_losses(void)
+{
+	return loss_count[LOSS_RECORDS] + loss_count[LOSS_STATIC] +
+	       loss_count[LOSS_FOREIGN] + loss_count[LOSS_NOPRELOAD];
+}
+
+static void print_losses(FILE *out)
+{
+	static const char *const text[LOSS_NR] = {
+		[LOSS_RECONNECT] = "closed the preload's connection to umn; "
+			"it reconnected, no record lost",
+		[LOSS_RECORDS] = "LOST records: umn trace could not be "
+			"reached",
+		[LOSS_STATIC] = "ran a statically linked program, NOT "
+			"OBSERVED: no preload can be loaded there",
+		[LOSS_FOREIGN] = "ran a program for another architecture, "
+			"NOT OBSERVED: the preload cannot be loaded there",
+		[LOSS_NOPRELOAD] = "ran a program whose environment drops "
+			"LD_PRELOAD, NOT OBSERVED",
+	};
+	unsigned int k;
+	unsigned long i;
+
+	for (k = 0; k < LOSS_NR; k++) {
+		if (!loss_procs[k])
+			continue;
+		fprintf(out, "umn: summary: %lu process%s %s (%lu %s)\n",
+			loss_procs[k], loss_procs[k] == 1 ? "" : "es", text[k],
+			loss_count[k], k == LOSS_RECORDS ?
+			(loss_count[k] == 1 ? "record" : "records") :
+			loss_count[k] == 1 ? "time" : "times");
+		for (i = 0; i < loss_procs[k] && i < LOSS_KEEP; i++)
+			fprintf(out, "umn: summary:   pid %d%s%s\n",
+				loss_named[k][i].pid,
+				loss_named[k][i].what[0] ? ": " : "",
+				loss_named[k][i].what);
+		if (loss_procs[k] > LOSS_KEEP)
+			fprintf(out, "umn: summary:   (%lu more)\n",
+				loss_procs[k] - LOSS_KEEP);
+	}
+	if (summary_losses())
+		fprintf(out, "umn: summary: this trace is INCOMPLETE (see "
+			"above)\n");
+}
+
 static void row(FILE *out, const char *name, const struct counter *c)
 {
 	char sz[32];
@@ -184,4 +251,5 @@ void summary_print(FILE *out)
 			fputc('\n', out);
 		}
 	}
+	print_losses(out);
 }

@@ -52,6 +52,17 @@ void summary_event(int pid, int tid, unsigned int event, unsigned int origin,
 		   unsigned long start, unsigned long end);
 void summary_process(int pid);
 void summary_thread(int pid);
+/* Something the trace does not show: the program closed the preload's
+ * connection (reconnected: nothing lost), records were lost, a program
+ * ran where the preload could not be loaded (what: its path). */
+enum loss_kind {
+	LOSS_RECONNECT, LOSS_RECORDS, LOSS_STATIC, LOSS_FOREIGN,
+	LOSS_NOPRELOAD, LOSS_NR
+};
+void summary_loss(enum loss_kind kind, int pid, unsigned long n,
+		  const char *what);
+/* The number of losses (everything but reconnections). */
+unsigned long summary_losses(void);
 void summary_print(FILE *out);
 const char *event_name(unsigned int event);
 const char *origin_name(unsigned int origin);

@@ -124,6 +124,15 @@ static void print_header(void)
 		"TID", "EVENT", "START", "END", "SIZE", "SOURCE");
 }
 
+static const char *loss_reason(const char *why)
+{
+	if (!strcmp(why, "static"))
+		return "statically linked: no preload can be loaded there";
+	if (!strcmp(why, "foreign"))
+		return "another architecture: the preload cannot be loaded there";
+	return "its environment does not preload libumn-trace.so";
+}
+
 static void handle_record(char *rec)
 {
 	int pid, ppid, tid;
@@ -186,6 +195,35 @@ static void handle_record(char *rec)
 			break;
 		summary_thread(pid);
 		return;
+	case 'C':
+		if (sscanf(rec, "C %d", &pid) != 1)
+			break;
+		summary_loss(LOSS_RECONNECT, pid, 1, NULL);
+		return;
+	case 'L': {
+		unsigned long lost;
+
+		if (sscanf(rec, "L %d %lu", &pid, &lost) != 2)
+			break;
+		summary_loss(LOSS_RECORDS, pid, lost, NULL);
+		if (!st.opts->quiet)
+			fprintf(st.out, "umn: process %d: %lu records LOST "
+				"(umn trace could not be reached)\n", pid, lost);
+		return;
+	}
+	case 'U': {
+		char why[16];
+
+		if (sscanf(rec, "U %d %15s %n", &pid, why, &n) < 2 || !n)
+			break;
+		summary_loss(!strcmp(why, "static") ? LOSS_STATIC :
+			     !strcmp(why, "foreign") ? LOSS_FOREIGN :
+			     LOSS_NOPRELOAD, pid, 1, rec + n);
+		if (!st.opts->quiet)
+			fprintf(st.out, "umn: process %d runs %s: NOT OBSERVED "
+				"(%s)\n", pid, rec + n, loss_reason(why));
+		return;
+	}
 	}
 	fprintf(st.out, "umn: bad record from the preload: %.80s\n", rec);
 }
@@ -650,7 +688,7 @@ int trace_run(const struct trace_opts *o)
 			WTERMSIG(status));
 		ret = 128 + WTERMSIG(status);
 	}
-	if (missed)
+	if (missed || (o->audit && summary_losses()))
 		ret = EXIT_AUDIT_MISSED;
 	if (st.records == 0 && !static_mode)
 		fprintf(st.out, "umn: no record arrived: was %s loaded?\n", lib);
