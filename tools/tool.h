@@ -79,7 +79,9 @@ int find_preload(char *buf, size_t len);
 int audit_child_install(int sock);
 /* In the parent: receive the listener fd from sock (blocking). */
 int audit_receive_listener(int sock);
-void audit_init(bool verbose, FILE *out);
+/* exact: decide every call against the map, also before the preload is
+ * ready (CMD is statically linked: it never will be). */
+void audit_init(bool verbose, bool exact, FILE *out);
 /* The preload of pid (image token) is ready / failed. */
 void audit_ready(int pid, const unsigned char *token);
 /* One event record from the preload. */
@@ -87,10 +89,10 @@ void audit_event(int pid, int tid, unsigned int event, unsigned int origin,
 		 unsigned long start, unsigned long end);
 /*
  * One notification is pending on listener: receive it, record it, let the
- * call continue.  drain() is called first so every record the preload sent
- * before the call is seen.  Returns 0, or -1 when the listener is gone.
+ * call continue.  drain(pid) is called first so every record the preload
+ * of process pid sent before the call is seen (drain(-1): every process).  Returns 0, or -1 when the listener is gone.
  */
-int audit_handle(int listener, void (*drain)(void));
+int audit_handle(int listener, void (*drain)(int pid));
 /* Print the missed calls and the last line; returns the number missed. */
 unsigned long audit_report(FILE *out, bool static_hint);
 

@@ -110,6 +110,7 @@ static struct trace_state {
 	FILE *out;
 	int lsock;          /* listening socket */
 	int *conns;
+	int *conn_pid;      /* the process on each connection, 0 unknown */
 	size_t nconns, capconns;
 	bool header;
 	unsigned long records;
@@ -250,26 +251,33 @@ static void accept_all(void)
 		if (st.nconns == st.capconns) {
 			size_t ncap = st.capconns ? st.capconns * 2 : 16;
 			int *p = realloc(st.conns, ncap * sizeof(*p));
+			int *q;
 
 			if (!p) {
 				close(fd);
 				return;
 			}
 			st.conns = p;
+			q = realloc(st.conn_pid, ncap * sizeof(*q));
+			if (!q) {
+				close(fd);
+				return;
+			}
+			st.conn_pid = q;
 			st.capconns = ncap;
 		}
+		st.conn_pid[st.nconns] = 0;
 		st.conns[st.nconns++] = fd;
 	}
 }
 
-/* Read everything queued on every connection; close those at EOF. */
-static void drain(void)
+/* Read what is queued on connection i; close it at EOF.  Returns false
+ * when the connection was closed (index i now holds another). */
+static bool drain_conn(size_t i)
 {
 	char buf[UMN_TRACE_MAX_RECORD + 1];
-	size_t i;
 
-	accept_all();
-	for (i = 0; i < st.nconns;) {
+	for (;;) {
 		ssize_t n = recv(st.conns[i], buf, sizeof(buf) - 1,
 				 MSG_DONTWAIT);
 
@@ -277,18 +285,54 @@ static void drain(void)
 			buf[n] = 0;
 			if (buf[n - 1] == '\n')
 				buf[n - 1] = 0;
+			if (st.conn_pid[i] <= 0)
+				sscanf(buf, "%*c %d", &st.conn_pid[i]);
 			handle_record(buf);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			i++;
-			continue;
-		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
 		close(st.conns[i]);
-		st.conns[i] = st.conns[--st.nconns];
+		--st.nconns;
+		st.conns[i] = st.conns[st.nconns];
+		st.conn_pid[i] = st.conn_pid[st.nconns];
+		return false;
 	}
+}
+
+/* Read everything queued on every connection; close those at EOF. */
+static void drain(void)
+{
+	size_t i;
+
+	accept_all();
+	for (i = 0; i < st.nconns;)
+		if (drain_conn(i))
+			i++;
+}
+
+/* Read what process pid has sent (pid < 0, or none of its connections
+ * known yet: everything). */
+static void drain_pid(int pid)
+{
+	bool found = false;
+	size_t i;
+
+	if (pid > 0) {
+		for (i = 0; i < st.nconns;) {
+			if (st.conn_pid[i] != pid) {
+				i++;
+				continue;
+			}
+			found = true;
+			if (drain_conn(i))
+				i++;
+		}
+	}
+	if (!found)
+		drain();
 }
 
 /* ---- running the command -------------------------------------------------- */
@@ -494,7 +538,7 @@ int trace_run(const struct trace_opts *o)
 		goto out;
 	}
 	if (o->audit) {
-		audit_init(o->verbose, st.out);
+		audit_init(o->verbose, static_mode, st.out);
 		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) != 0) {
 			tool_error("socketpair: %s", strerror(errno));
 			goto out;
@@ -594,7 +638,7 @@ int trace_run(const struct trace_opts *o)
 			break;
 		}
 		if (i_listener >= 0 && (pfd[i_listener].revents & POLLIN)) {
-			if (audit_handle(listener, drain) != 0) {
+			if (audit_handle(listener, drain_pid) != 0) {
 				close(listener);
 				listener = -1;
 			}
@@ -706,6 +750,7 @@ out:
 	while (st.nconns)
 		close(st.conns[--st.nconns]);
 	free(st.conns);
+	free(st.conn_pid);
 	if (ep[0] >= 0)
 		close(ep[0]);
 	if (ep[1] >= 0)
