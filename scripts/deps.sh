@@ -4,13 +4,15 @@
 # nothing when they are all present).  Set UMN_NO_DEPS=1 to skip.
 #   build:   build-essential cmake pkg-config liburcu-dev
 #   tests:   clang + libclang-rt-14-dev (libFuzzer, sanitizer runtimes),
-#            libseccomp-dev (the audit oracle), libucx-dev (UCX coexistence
+#            libseccomp-dev (the `umn` command's audit oracle: built with
+#            it), libxml2-utils librsvg2-bin (the `umn trace --svg` test
+#            validates and renders the picture), libucx-dev (UCX coexistence
 #            tests and the benchmark baseline), spin (the model check),
 #            python3 perl (programs traced by the audit tests)
 set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs=(build-essential cmake pkg-config liburcu-dev clang libclang-rt-14-dev
-      libseccomp-dev libucx-dev spin python3 perl)
+      libseccomp-dev libxml2-utils librsvg2-bin libucx-dev spin python3 perl)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

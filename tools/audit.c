@@ -1039,7 +1039,44 @@ static void print_missed(FILE *out, const struct call *c, const char *why)
 	fputc('\n', out);
 }
 
-unsigned long audit_report(FILE *out, bool static_hint)
+static unsigned long report_text(FILE *out, bool static_hint);
+
+/* With json, each line of the report becomes an object: the last one
+ * {"type":"audit","calls":N,"missed":M}, the others messages. */
+unsigned long audit_report(FILE *out, bool static_hint, bool json)
+{
+	char *buf = NULL, *line, *next;
+	size_t len = 0;
+	unsigned long calls, nmiss, ret;
+	FILE *mem;
+
+	if (!json)
+		return report_text(out, static_hint);
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return report_text(out, static_hint);
+	ret = report_text(mem, static_hint);
+	fclose(mem);
+	for (line = buf; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (sscanf(line, "audit: %lu calls, %lu missed", &calls,
+			   &nmiss) == 2) {
+			fprintf(out, "{\"type\":\"audit\",\"calls\":%lu,"
+				"\"missed\":%lu}\n", calls, nmiss);
+			continue;
+		}
+		fputs("{\"type\":\"message\",\"text\":", out);
+		json_string(out, strncmp(line, "umn: ", 5) ? line : line + 5);
+		fputs("}\n", out);
+	}
+	free(buf);
+	fflush(out);
+	return ret;
+}
+
+static unsigned long report_text(FILE *out, bool static_hint)
 {
 	unsigned long never = 0;
 	size_t i, j;

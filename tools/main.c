@@ -25,7 +25,8 @@ void tool_error(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umn trace [-o FILE] [--audit] [--interval] [-q] [-v] [--] CMD [ARGS...]\n"
+		"usage: umn trace [-o FILE] [--audit] [--interval] [-q] [-v] [--json]\n"
+		"                 [--svg FILE] [--] CMD [ARGS...]\n"
 		"       umn selftest\n"
 		"       umn --help | --version\n"
 		"\n"
@@ -59,6 +60,12 @@ static void trace_usage(FILE *f)
 		"                     whole address space instead of a classic one\n"
 		"  -q, --quiet        no line per event: summary (and audit) only\n"
 		"  -v, --verbose      with --audit, print every audited call\n"
+		"  -j, --json         one JSON object per line instead of text: each\n"
+		"                     event, process, message, the summary and the\n"
+		"                     audit result (fields: doc/umn.1.md)\n"
+		"      --svg FILE     also draw the address space over time into FILE\n"
+		"                     (SVG, for a browser): events as marks coloured\n"
+		"                     by type, heap, stacks and mapped files labelled\n"
 		"  -h, --help         this help\n"
 		"\n"
 		"Environment: UMN_TRACE_LIB overrides the preload library's path.\n"
@@ -82,6 +89,8 @@ static int cmd_trace(int argc, char **argv)
 		{ "interval", no_argument, NULL, 'i' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -92,7 +101,7 @@ static int cmd_trace(int argc, char **argv)
 	prog_name = "umn trace";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:o:aiqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:o:aiqvjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (!*optarg) {
@@ -113,6 +122,17 @@ static int cmd_trace(int argc, char **argv)
 		case 'v':
 			o.verbose = true;
 			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 's':
+			if (!*optarg) {
+				tool_error("--svg: empty file name");
+				try_help("umn trace");
+				return EXIT_TOOL_ERROR;
+			}
+			o.svg_path = optarg;
+			break;
 		case 'h':
 			trace_usage(stdout);
 			return 0;
@@ -131,6 +151,12 @@ static int cmd_trace(int argc, char **argv)
 	}
 	if (optind >= argc) {
 		tool_error("missing command to run (usage: umn trace [OPTIONS] [--] CMD [ARGS...])");
+		try_help("umn trace");
+		return EXIT_TOOL_ERROR;
+	}
+	if (o.json && o.verbose) {
+		tool_error("--json and --verbose cannot be combined (the audited "
+			   "calls are text)");
 		try_help("umn trace");
 		return EXIT_TOOL_ERROR;
 	}

@@ -253,3 +253,58 @@ void summary_print(FILE *out)
 	}
 	print_losses(out);
 }
+
+static void json_counter(FILE *out, const char *name,
+			 const struct counter *c, bool *first)
+{
+	fprintf(out, "%s\"%s\":{\"count\":%llu,\"bytes\":%llu}",
+		*first ? "" : ",", name, c->count, c->bytes);
+	*first = false;
+}
+
+/* The summary as one JSON object (--json); field names are documented in
+ * doc/umn.1.md. */
+void summary_print_json(FILE *out)
+{
+	static const char *const keys[LOSS_NR] = {
+		[LOSS_RECONNECT] = "reconnected", [LOSS_RECORDS] = "lost_records",
+		[LOSS_STATIC] = "static", [LOSS_FOREIGN] = "foreign",
+		[LOSS_NOPRELOAD] = "no_preload",
+	};
+	unsigned int e, o, k;
+	unsigned long i;
+	bool first = true;
+
+	fprintf(out, "{\"type\":\"summary\",\"invalidations\":%llu,"
+		"\"processes\":%lu,\"programs\":%lu,\"threads\":%lu,"
+		"\"by_event\":{", total, processes, images,
+		processes + threads_created);
+	for (e = 0; e < NR_EVENTS; e++)
+		if (by_event[e].count)
+			json_counter(out, event_names[e], &by_event[e], &first);
+	fputs("},\"by_source\":{", out);
+	first = true;
+	for (o = 0; o < NR_ORIGINS; o++)
+		if (by_origin[o].count)
+			json_counter(out, origin_names[o], &by_origin[o], &first);
+	fputs("},\"losses\":{", out);
+	first = true;
+	for (k = 0; k < LOSS_NR; k++) {
+		if (!loss_procs[k])
+			continue;
+		fprintf(out, "%s\"%s\":{\"count\":%lu,\"processes\":%lu,"
+			"\"pids\":[", first ? "" : ",", keys[k], loss_count[k],
+			loss_procs[k]);
+		first = false;
+		for (i = 0; i < loss_procs[k] && i < LOSS_KEEP; i++)
+			fprintf(out, "%s%d", i ? "," : "", loss_named[k][i].pid);
+		fputs("],\"programs\":[", out);
+		for (i = 0; i < loss_procs[k] && i < LOSS_KEEP; i++) {
+			if (i)
+				fputc(',', out);
+			json_string(out, loss_named[k][i].what);
+		}
+		fputs("]}", out);
+	}
+	fprintf(out, "},\"complete\":%s}\n", summary_losses() ? "false" : "true");
+}

@@ -24,6 +24,8 @@ struct trace_opts {
 	bool interval;        /* --interval: interval subscription */
 	bool quiet;           /* -q: no per-event lines, summary only */
 	bool verbose;         /* -v: also print every audited call */
+	bool json;            /* --json: one JSON object per line */
+	const char *svg_path; /* --svg FILE: the address space over time */
 	char **argv;          /* CMD [ARGS] */
 };
 
@@ -64,6 +66,9 @@ void summary_loss(enum loss_kind kind, int pid, unsigned long n,
 /* The number of losses (everything but reconnections). */
 unsigned long summary_losses(void);
 void summary_print(FILE *out);
+void summary_print_json(FILE *out);
+/* s as a JSON string (quoted, escaped) */
+void json_string(FILE *f, const char *s);
 const char *event_name(unsigned int event);
 const char *origin_name(unsigned int origin);
 void format_size(char *buf, size_t len, unsigned long long bytes);
@@ -94,7 +99,16 @@ void audit_event(int pid, int tid, unsigned int event, unsigned int origin,
  */
 int audit_handle(int listener, void (*drain)(int pid));
 /* Print the missed calls and the last line; returns the number missed. */
-unsigned long audit_report(FILE *out, bool static_hint);
+unsigned long audit_report(FILE *out, bool static_hint, bool json);
+
+/* ---- svg.c: --svg FILE ---------------------------------------------------- */
+/* One event at t_ns (since the tool started). */
+void svg_event(unsigned long t_ns, int pid, unsigned int event,
+	       unsigned long start, unsigned long end);
+/* pid is ready: snapshot its /proc/PID/maps (labels: heap, stacks, files). */
+void svg_process(int pid);
+/* Write the picture; returns 0 or -errno. */
+int svg_write(const char *path, const char *cmd, unsigned long t_end_ns);
 
 /* ---- selftest.c --------------------------------------------------------- */
 int selftest_run(void);

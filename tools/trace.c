@@ -28,6 +28,8 @@
 #include <linux/magic.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -114,10 +116,64 @@ static struct trace_state {
 	size_t nconns, capconns;
 	bool header;
 	unsigned long records;
+	unsigned long t0;   /* CLOCK_MONOTONIC ns when the tool started */
 } st;
+
+static unsigned long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long)ts.tv_sec * 1000000000ul +
+	       (unsigned long)ts.tv_nsec;
+}
+
+/* ---- output: text lines, or one JSON object per line (--json) ------------ */
+
+void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* A message of the tool: "umn: TEXT", or {"type":"message","text":TEXT}. */
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (st.opts->json) {
+		fputs("{\"type\":\"message\",\"text\":", st.out);
+		json_string(st.out, buf);
+		fputs("}\n", st.out);
+	} else {
+		fprintf(st.out, "umn: %s\n", buf);
+	}
+}
+
+static unsigned long rel_ns(unsigned long t)
+{
+	return t > st.t0 ? t - st.t0 : 0;
+}
 
 static void print_header(void)
 {
+	if (st.opts->json)
+		return;
 	if (st.header || st.opts->quiet)
 		return;
 	st.header = true;
@@ -138,20 +194,30 @@ static void handle_record(char *rec)
 {
 	int pid, ppid, tid;
 	unsigned int event, origin, sources;
-	unsigned long start, end, flags;
+	unsigned long start, end, flags, t = 0;
 	char token_hex[2 * UMN_TRACE_TOKEN_BYTES + 1], mode[16];
 	int n = 0;
 
 	st.records++;
 	switch (rec[0]) {
 	case 'E':
-		if (sscanf(rec, "E %d %d %u %u %lx %lx %lx", &pid, &tid, &event,
-			   &origin, &start, &end, &flags) != 7)
+		if (sscanf(rec, "E %d %d %u %u %lx %lx %lx %lu", &pid, &tid,
+			   &event, &origin, &start, &end, &flags, &t) < 7)
 			break;
 		summary_event(pid, tid, event, origin, start, end);
 		if (st.opts->audit)
 			audit_event(pid, tid, event, origin, start, end);
-		if (!st.opts->quiet) {
+		if (st.opts->svg_path)
+			svg_event(rel_ns(t), pid, event, start, end);
+		if (st.opts->json && !st.opts->quiet) {
+			fprintf(st.out, "{\"type\":\"event\",\"time_ns\":%lu,"
+				"\"pid\":%d,\"tid\":%d,\"event\":\"%s\","
+				"\"start\":\"%#lx\",\"end\":\"%#lx\","
+				"\"size\":%lu,\"source\":\"%s\",\"flags\":%lu}\n",
+				rel_ns(t), pid, tid, event_name(event), start,
+				end, end > start ? end - start : 0,
+				origin_name(origin), flags);
+		} else if (!st.opts->quiet) {
 			char sz[32];
 
 			print_header();
@@ -179,17 +245,27 @@ static void handle_record(char *rec)
 		summary_process(pid);
 		if (st.opts->audit)
 			audit_ready(pid, token);
-		if (!st.opts->quiet)
-			fprintf(st.out,
-				"umn: process %d (parent %d) traced: %s [sources %s%s%s, %s]\n",
-				pid, ppid, n ? rec + n : "?",
-				(sources & 1) ? "patch" : "",
+		if (st.opts->svg_path)
+			svg_process(pid);
+		if (st.opts->json && !st.opts->quiet) {
+			fprintf(st.out, "{\"type\":\"process\",\"time_ns\":%lu,"
+				"\"pid\":%d,\"ppid\":%d,\"sources\":\"%s%s%s\","
+				"\"mode\":\"%s\",\"exe\":", rel_ns(now_ns()),
+				pid, ppid, (sources & 1) ? "patch" : "",
 				(sources & 3) == 3 ? "+" : "",
 				(sources & 2) ? "interpose" : "", mode);
+			json_string(st.out, n ? rec + n : "?");
+			fputs("}\n", st.out);
+		} else if (!st.opts->quiet)
+			note("process %d (parent %d) traced: %s [sources %s%s%s, %s]",
+			     pid, ppid, n ? rec + n : "?",
+			     (sources & 1) ? "patch" : "",
+			     (sources & 3) == 3 ? "+" : "",
+			     (sources & 2) ? "interpose" : "", mode);
 		return;
 	}
 	case 'F':
-		fprintf(st.out, "umn: process %s\n", rec + 2);
+		note("process %s", rec + 2);
 		return;
 	case 'T':
 		if (sscanf(rec, "T %d", &pid) != 1)
@@ -208,8 +284,8 @@ static void handle_record(char *rec)
 			break;
 		summary_loss(LOSS_RECORDS, pid, lost, NULL);
 		if (!st.opts->quiet)
-			fprintf(st.out, "umn: process %d: %lu records LOST "
-				"(umn trace could not be reached)\n", pid, lost);
+			note("process %d: %lu records LOST "
+				"(umn trace could not be reached)", pid, lost);
 		return;
 	}
 	case 'U': {
@@ -221,12 +297,12 @@ static void handle_record(char *rec)
 			     !strcmp(why, "foreign") ? LOSS_FOREIGN :
 			     LOSS_NOPRELOAD, pid, 1, rec + n);
 		if (!st.opts->quiet)
-			fprintf(st.out, "umn: process %d runs %s: NOT OBSERVED "
-				"(%s)\n", pid, rec + n, loss_reason(why));
+			note("process %d runs %s: NOT OBSERVED "
+				"(%s)", pid, rec + n, loss_reason(why));
 		return;
 	}
 	}
-	fprintf(st.out, "umn: bad record from the preload: %.80s\n", rec);
+	note("bad record from the preload: %.80s", rec);
 }
 
 static void accept_all(void)
@@ -379,9 +455,9 @@ static void report_left_running(int sig)
 		}
 		globfree(&g);
 	}
-	fprintf(st.out, "umn: stopped by %s after CMD exited: %lu process%s "
+	note("stopped by %s after CMD exited: %lu process%s "
 		"it left behind still running%s%s%s, not waited for; their "
-		"later invalidations are not in this trace\n",
+		"later invalidations are not in this trace",
 		strsignal(sig), n, n == 1 ? "" : "es", n ? " (pid " : "", list,
 		n ? ")" : "");
 }
@@ -496,6 +572,7 @@ int trace_run(const struct trace_opts *o)
 
 	memset(&st, 0, sizeof(st));
 	st.opts = o;
+	st.t0 = now_ns();
 	st.lsock = -1;
 	ret = resolve_command(o->argv[0], path, sizeof(path));
 	if (ret)
@@ -679,14 +756,14 @@ int trace_run(const struct trace_opts *o)
 				 * on. */
 				if (si.ssi_code != SI_KERNEL) {
 					kill(child, (int)si.ssi_signo);
-					fprintf(st.out, "umn: %s from pid %u "
-						"forwarded to CMD\n",
+					note("%s from pid %u "
+						"forwarded to CMD",
 						sigabbrev_np((int)si.ssi_signo),
 						si.ssi_pid);
 				} else {
-					fprintf(st.out, "umn: %s from the "
+					note("%s from the "
 						"terminal (CMD has it too: not "
-						"forwarded)\n",
+						"forwarded)",
 						sigabbrev_np((int)si.ssi_signo));
 				}
 			}
@@ -720,22 +797,34 @@ int trace_run(const struct trace_opts *o)
 		ret = exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXEC;
 		goto out_mask;
 	}
-	summary_print(st.out);
+	if (o->json)
+		summary_print_json(st.out);
+	else
+		summary_print(st.out);
 	if (stop_signal)
 		report_left_running(stop_signal);
 	if (o->audit)
-		missed = audit_report(st.out, static_mode);
+		missed = audit_report(st.out, static_mode, o->json);
+	if (o->svg_path) {
+		int err = svg_write(o->svg_path, path, rel_ns(now_ns()));
+
+		if (err) {
+			tool_error("--svg %s: %s", o->svg_path, strerror(-err));
+			ret = EXIT_TOOL_ERROR;
+			goto out_mask;
+		}
+	}
 	if (WIFEXITED(status))
 		ret = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status)) {
-		fprintf(st.out, "umn: %s killed by signal %d\n", path,
+		note("%s killed by signal %d", path,
 			WTERMSIG(status));
 		ret = 128 + WTERMSIG(status);
 	}
 	if (missed || (o->audit && summary_losses()))
 		ret = EXIT_AUDIT_MISSED;
 	if (st.records == 0 && !static_mode)
-		fprintf(st.out, "umn: no record arrived: was %s loaded?\n", lib);
+		note("no record arrived: was %s loaded?", lib);
 	created = false; /* a trace was written: keep it */
 
 out_mask:

@@ -29,10 +29,10 @@ best() {
 	for ((i = 0; i < reps; i++)); do
 		t0=$(date +%s%N)
 		case $mode in
-		bare) "$@" >/dev/null ;;
-		trace) "$umn" trace -q -o /dev/null -- "$@" >/dev/null ;;
-		old) "$UMN_OLD" trace --audit -q -o "$tmp/old.out" -- "$@" >/dev/null || true ;;
-		audit) "$umn" trace --audit -q -o "$tmp/audit.out" -- "$@" >/dev/null ||
+		bare) "$@" >"$tmp/stdout" ;;
+		trace) "$umn" trace -q -o "$tmp/trace.out" -- "$@" >"$tmp/stdout" ;;
+		old) "$UMN_OLD" trace --audit -q -o "$tmp/old.out" -- "$@" >"$tmp/stdout" || true ;;
+		audit) "$umn" trace --audit -q -o "$tmp/audit.out" -- "$@" >"$tmp/stdout" ||
 			{ tail -n 5 "$tmp/audit.out" >&2; echo "audit failed" >&2; exit 1; } ;;
 		esac
 		t1=$(date +%s%N)
