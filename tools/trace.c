@@ -10,6 +10,7 @@
  * have exited (orphans are reaped here, no zombie is left behind).  It
  * creates no file except -o FILE: the socket is abstract.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -462,7 +463,39 @@ static void report_left_running(int sig)
 		n ? ")" : "");
 }
 
-static char **build_env(const char *lib, const char *sockname, bool interval)
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * A sanitizer build (UMN_SANITIZE=address,...): the preload is
+ * instrumented too, and AddressSanitizer's runtime must be the first
+ * library of every process it is loaded in.  Preload the runtime first,
+ * and keep LeakSanitizer out of CMD (programs like sh leave memory at
+ * exit by design); the tool itself keeps it.  Only in such builds: an
+ * ordinary build changes nothing.
+ */
+#include <dlfcn.h>
+extern void __asan_init(void) __attribute__((weak));
+
+static const char *sanitizer_runtime(void)
+{
+	static char path[PATH_MAX];
+	Dl_info info;
+
+	if (!path[0] && __asan_init && dladdr((void *)__asan_init, &info) &&
+	    info.dli_fname && strlen(info.dli_fname) < sizeof(path))
+		strcpy(path, info.dli_fname);
+	return path[0] ? path : NULL;
+}
+#else
+static const char *sanitizer_runtime(void)
+{
+	return NULL;
+}
+#endif
+
+/* CMD's environment; *owned: the index of its first entry made here (the
+ * ones before are environ's).  Free with free_env(). */
+static char **build_env(const char *lib, const char *sockname, bool interval,
+			size_t *owned)
 {
 	size_t n = 0, i, k = 0;
 	char **env;
@@ -470,11 +503,13 @@ static char **build_env(const char *lib, const char *sockname, bool interval)
 
 	while (environ[n])
 		n++;
-	env = calloc(n + 4, sizeof(*env));
+	env = calloc(n + 5, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		if (!strncmp(environ[i], "LD_PRELOAD=", 11) ||
+		    (sanitizer_runtime() &&
+		     !strncmp(environ[i], "ASAN_OPTIONS=", 13)) ||
 		    !strncmp(environ[i], UMN_TRACE_ENV_SOCK "=",
 			     sizeof(UMN_TRACE_ENV_SOCK)) ||
 		    !strncmp(environ[i], UMN_TRACE_ENV_MODE "=",
@@ -482,14 +517,25 @@ static char **build_env(const char *lib, const char *sockname, bool interval)
 			continue;
 		env[k++] = environ[i];
 	}
+	*owned = k;
 	if (lib) {
-		size_t len = strlen(lib) + (old ? strlen(old) : 0) + 16;
+		const char *rt = sanitizer_runtime();
+		size_t len = strlen(lib) + (old ? strlen(old) : 0) +
+			     (rt ? strlen(rt) : 0) + 16;
 
 		env[k] = malloc(len);
 		if (!env[k])
 			return NULL;
-		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s", lib,
+		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s%s%s",
+			 rt ? rt : "", rt ? ":" : "", lib,
 			 old && *old ? ":" : "", old && *old ? old : "");
+		if (rt) {
+			const char *ao = getenv("ASAN_OPTIONS");
+
+			if (asprintf(&env[k++], "ASAN_OPTIONS=%s%sdetect_leaks=0",
+				     ao ? ao : "", ao && *ao ? ":" : "") < 0)
+				return NULL;
+		}
 	}
 	if (asprintf(&env[k++], "%s=%s", UMN_TRACE_ENV_SOCK, sockname) < 0 ||
 	    asprintf(&env[k++], "%s=%s", UMN_TRACE_ENV_MODE,
@@ -497,6 +543,17 @@ static char **build_env(const char *lib, const char *sockname, bool interval)
 		return NULL;
 	env[k] = NULL;
 	return env;
+}
+
+static void free_env(char **env, size_t owned)
+{
+	size_t i;
+
+	if (!env)
+		return;
+	for (i = owned; env[i]; i++)
+		free(env[i]);
+	free(env);
 }
 
 static int open_listener(char *name, size_t len)
@@ -565,6 +622,7 @@ int trace_run(const struct trace_opts *o)
 	bool created = false, main_done = false, static_mode = false;
 	int stop_signal = 0;
 	char **env = NULL;
+	size_t env_owned = 0;
 	sigset_t mask, oldmask;
 	pid_t child;
 	enum elf_kind kind;
@@ -609,7 +667,7 @@ int trace_run(const struct trace_opts *o)
 		tool_error("cannot create the trace socket: %s", strerror(errno));
 		goto out;
 	}
-	env = build_env(lib, sockname, o->interval);
+	env = build_env(lib, sockname, o->interval, &env_owned);
 	if (!env) {
 		tool_error("out of memory");
 		goto out;
@@ -840,6 +898,7 @@ out:
 		close(st.conns[--st.nconns]);
 	free(st.conns);
 	free(st.conn_pid);
+	free_env(env, env_owned);
 	if (ep[0] >= 0)
 		close(ep[0]);
 	if (ep[1] >= 0)
