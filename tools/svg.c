@@ -461,14 +461,13 @@ static void draw_panel(FILE *f, const struct proc *p, int *y,
 	*y = yy + 8;
 }
 
-int svg_write(const char *path, const char *cmd, unsigned long t_end)
+int svg_write(FILE *f, const char *cmd, unsigned long t_end)
 {
 	struct proc **order;
 	unsigned long total = 0;
 	size_t i, npanel, nshown;
 	int y, height, k;
 	char tl[32];
-	FILE *f;
 	bool used[9] = { false };
 
 	order = calloc(nprocs ? nprocs : 1, sizeof(*order));
@@ -499,14 +498,6 @@ int svg_write(const char *path, const char *cmd, unsigned long t_end)
 	}
 	height += 90;
 
-	f = fopen(path, "we");
-	if (!f) {
-		int err = errno;
-
-		free(seen);
-		free(order);
-		return -err;
-	}
 	fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
 		"height=\"%d\" viewBox=\"0 0 %d %d\" font-family=\"sans-serif\">\n"
@@ -578,6 +569,13 @@ int svg_write(const char *path, const char *cmd, unsigned long t_end)
 	free(seen);
 	seen = NULL;
 	free(order);
+	for (i = 0; i < nprocs; i++)
+		free(procs[i].r);
+	free(procs);
+	free(evs);
+	procs = NULL;
+	evs = NULL;
+	nprocs = capprocs = nev = capev = 0;
 	if (ferror(f) | fclose(f))
 		return -EIO;
 	return 0;

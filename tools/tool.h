@@ -107,8 +107,9 @@ void svg_event(unsigned long t_ns, int pid, unsigned int event,
 	       unsigned long start, unsigned long end);
 /* pid is ready: snapshot its /proc/PID/maps (labels: heap, stacks, files). */
 void svg_process(int pid);
-/* Write the picture; returns 0 or -errno. */
-int svg_write(const char *path, const char *cmd, unsigned long t_end_ns);
+/* Write the picture to f (opened before CMD ran) and close f; returns 0
+ * or -errno. */
+int svg_write(FILE *f, const char *cmd, unsigned long t_end_ns);
 
 /* ---- selftest.c --------------------------------------------------------- */
 int selftest_run(void);

@@ -580,7 +580,7 @@ static int open_listener(char *name, size_t len)
 	return fd;
 }
 
-static FILE *open_output(const char *path, bool *created)
+static FILE *open_output(const char *path, bool *created, const char *opt)
 {
 	struct statfs sfs;
 	int fd;
@@ -593,15 +593,15 @@ static FILE *open_output(const char *path, bool *created)
 	else if (errno == EEXIST)
 		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0) {
-		tool_error("-o %s: %s", path, strerror(errno));
+		tool_error("%s %s: %s", opt, path, strerror(errno));
 		return NULL;
 	}
 	if (fstatfs(fd, &sfs) == 0 &&
 	    (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC)) {
 		/* these take a write or refuse it with EIO, never a trace */
-		tool_error("-o %s: a kernel interface file of /proc or /sys "
+		tool_error("%s %s: a kernel interface file of /proc or /sys "
 			   "cannot hold the trace; give a regular file, a "
-			   "pipe or /dev/null", path);
+			   "pipe or /dev/null", opt, path);
 		close(fd);
 		return NULL;
 	}
@@ -620,6 +620,8 @@ int trace_run(const struct trace_opts *o)
 	int ret, sfd = -1, listener = -1, sp[2] = { -1, -1 }, ep[2] = { -1, -1 };
 	int status = 0, exec_errno = 0;
 	bool created = false, main_done = false, static_mode = false;
+	bool svg_created = false;
+	FILE *svg = NULL;
 	int stop_signal = 0;
 	char **env = NULL;
 	size_t env_owned = 0;
@@ -653,7 +655,7 @@ int trace_run(const struct trace_opts *o)
 		return EXIT_TOOL_ERROR;
 
 	if (o->out_path) {
-		st.out = open_output(o->out_path, &created);
+		st.out = open_output(o->out_path, &created, "-o");
 		if (!st.out)
 			return EXIT_TOOL_ERROR;
 	} else {
@@ -661,6 +663,12 @@ int trace_run(const struct trace_opts *o)
 	}
 	setvbuf(st.out, NULL, _IOFBF, 1 << 16);
 	ret = EXIT_TOOL_ERROR;
+	if (o->svg_path) {
+		/* opened now: an unwritable FILE is said before CMD runs */
+		svg = open_output(o->svg_path, &svg_created, "--svg");
+		if (!svg)
+			goto out;
+	}
 
 	st.lsock = open_listener(sockname, sizeof(sockname));
 	if (st.lsock < 0) {
@@ -863,9 +871,11 @@ int trace_run(const struct trace_opts *o)
 		report_left_running(stop_signal);
 	if (o->audit)
 		missed = audit_report(st.out, static_mode, o->json);
-	if (o->svg_path) {
-		int err = svg_write(o->svg_path, path, rel_ns(now_ns()));
+	if (svg) {
+		int err = svg_write(svg, path, rel_ns(now_ns()));
 
+		svg = NULL;
+		svg_created = false;
 		if (err) {
 			tool_error("--svg %s: %s", o->svg_path, strerror(-err));
 			ret = EXIT_TOOL_ERROR;
@@ -907,6 +917,11 @@ out:
 		close(sp[0]);
 	if (sp[1] >= 0)
 		close(sp[1]);
+	if (svg) {
+		fclose(svg);
+		if (svg_created)
+			unlink(o->svg_path);
+	}
 	if (st.out && st.out != stderr) {
 		if ((ferror(st.out) | fclose(st.out)) != 0 && !created) {
 			tool_error("-o %s: writing the trace failed: %s (it is "

@@ -89,9 +89,17 @@ for prog in demo forks; do
 done
 grep -q '>process [0-9]* (calls): ' "$TMP/forks.svg" || fail "svg forks: no panel for the exec'd program"
 [ "$(grep -c 'class="h">process ' "$TMP/forks.svg")" = 4 ] || fail "svg forks: not 4 panels"
-# an unwritable --svg path is an error of the tool
-run_trace svg_bad -q --svg /no/such/dir/x.svg -- "$demo"
-[ "$RC" = 125 ] && grep -q -- "--svg /no/such/dir/x.svg: No such file or directory" "$ERR" ||
-	fail "--svg unwritable: exit $RC"
-echo "ok: --svg unwritable: 125"
+# an unwritable --svg path is an error of the tool, said before CMD runs,
+# and the -o file it had created is removed again
+cd "$TMP"
+set +e
+"$UMN" trace -o "$TMP/svg_bad.out" --svg /no/such/dir/x.svg -- "$demo" \
+	>"$TMP/svg_bad.stdout" 2>"$TMP/svg_bad.err"
+RC=$?
+set -e
+[ "$RC" = 125 ] && grep -q -- "--svg /no/such/dir/x.svg: No such file or directory" "$TMP/svg_bad.err" ||
+	{ cat "$TMP/svg_bad.err"; fail "--svg unwritable: exit $RC"; }
+! grep -q "trace_demo: done" "$TMP/svg_bad.stdout" || fail "--svg unwritable: CMD ran"
+[ ! -e "$TMP/svg_bad.out" ] || fail "--svg unwritable: the -o file was left behind"
+echo "ok: --svg unwritable: 125 before CMD runs"
 exit 0
