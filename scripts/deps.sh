@@ -5,7 +5,9 @@
 #   build:   build-essential cmake pkg-config liburcu-dev libcapstone-dev
 #            (site discovery; its static archive for static programs)
 #   tests:   clang + libclang-rt-14-dev (libFuzzer, sanitizer runtimes),
-#            libseccomp-dev (the audit oracle), libucx-dev (UCX coexistence
+#            libseccomp-dev (the `umn` command's audit oracle: built with
+#            it), libxml2-utils librsvg2-bin (the `umn trace --svg` test
+#            validates and renders the picture), libucx-dev (UCX coexistence
 #            tests and the benchmark baseline), spin (the model check),
 #            python3 perl golang-go (programs traced by the audit tests;
 #            the Go program is built offline by tool.audit_go)
@@ -15,8 +17,9 @@
 set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs=(build-essential cmake pkg-config liburcu-dev libcapstone-dev clang
-      libclang-rt-14-dev libseccomp-dev libucx-dev spin python3 perl
-      golang-go systemtap-sdt-dev scdoc man-db dpkg-dev bpftrace)
+      libclang-rt-14-dev libseccomp-dev libxml2-utils librsvg2-bin libucx-dev
+      spin python3 perl golang-go systemtap-sdt-dev scdoc man-db dpkg-dev
+      bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

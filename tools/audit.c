@@ -48,9 +48,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <seccomp.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,12 +67,15 @@
 #include "proto.h"
 #include "tool.h"
 
-#if defined(__x86_64__)
-#define AUDIT_ARCH_NATIVE AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define AUDIT_ARCH_NATIVE AUDIT_ARCH_AARCH64
-#else
+#if !defined(__x86_64__) && !defined(__aarch64__)
 #error "umn --audit: unsupported architecture"
+#endif
+/* Wake the supervisor on the notifying thread's CPU (Linux 6.6). */
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
 #endif
 
 #ifndef MAP_FIXED_NOREPLACE
@@ -90,13 +92,6 @@
 #endif
 
 /* ---- the filter --------------------------------------------------------- */
-
-static const int watched[] = {
-	__NR_munmap, __NR_mremap, __NR_madvise, __NR_process_madvise,
-	__NR_brk, __NR_shmat, __NR_shmdt, __NR_mprotect,
-	__NR_execve, __NR_execveat,
-};
-#define NWATCHED (int)(sizeof(watched) / sizeof(watched[0]))
 
 static const char *sys_name(int nr)
 {
@@ -116,12 +111,55 @@ static const char *sys_name(int nr)
 	return "?";
 }
 
+/*
+ * The filter, built with libseccomp: notify only the calls that can change
+ * a mapping, with argument masks so the common harmless ones never leave
+ * the kernel: mmap only with MAP_FIXED (MAP_FIXED_NOREPLACE does not have
+ * the bit), madvise and process_madvise only with advice that drops pages,
+ * shmat only with SHM_REMAP.  Other architectures (x32, 32-bit calls) are
+ * let through: SCMP_FLTATR_ACT_BADARCH is ALLOW.
+ */
+static const unsigned int drop_advice[] = {
+	4 /* DONTNEED */, 8 /* FREE */, 9 /* REMOVE */, 21 /* PAGEOUT */,
+	24 /* DONTNEED_LOCKED */, 25 /* COLLAPSE */, 100 /* HWPOISON */,
+	101 /* SOFT_OFFLINE */, 102 /* GUARD_INSTALL */,
+};
+
+static int build_filter(scmp_filter_ctx ctx)
+{
+	static const int always[] = {
+		__NR_munmap, __NR_mremap, __NR_brk, __NR_shmdt, __NR_mprotect,
+		__NR_execve, __NR_execveat,
+	};
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < sizeof(always) / sizeof(always[0]); i++)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, always[i], 0);
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, __NR_mmap, 1,
+			SCMP_A3(SCMP_CMP_MASKED_EQ, MAP_FIXED, MAP_FIXED));
+	if (!ret)
+		ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, __NR_shmat, 1,
+			SCMP_A2(SCMP_CMP_MASKED_EQ, SHM_REMAP, SHM_REMAP));
+	for (i = 0; !ret && i < sizeof(drop_advice) / sizeof(drop_advice[0]);
+	     i++) {
+		/* advice is an int: compare the low 32 bits only */
+		ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, __NR_madvise, 1,
+			SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, drop_advice[i]));
+		if (!ret)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY,
+				__NR_process_madvise, 1,
+				SCMP_A3(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					drop_advice[i]));
+	}
+	return ret;
+}
+
 int audit_child_install(int sock)
 {
-	struct sock_filter f[64];
-	struct sock_fprog prog;
-	unsigned int n = 0, allow, notify, i;
-	int fd, err, status = 0;
+	scmp_filter_ctx ctx;
+	int fd = -1, err, status = 0;
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
@@ -130,58 +168,32 @@ int audit_child_install(int sock)
 	struct msghdr msg = { 0 };
 	struct cmsghdr *c;
 
-	/* layout: arch check, nr load, [x32], NWATCHED jeq, mmap check (3),
-	 * allow, notify */
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-		offsetof(struct seccomp_data, arch));
-	f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-		AUDIT_ARCH_NATIVE, 1, 0);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-		offsetof(struct seccomp_data, nr));
-#if defined(__x86_64__)
-	allow = n + 1 + NWATCHED + 3;
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K,
-		0x40000000u, (unsigned char)(allow - n - 1), 0);
-	n++;
-#else
-	allow = n + NWATCHED + 3;
-#endif
-	notify = allow + 1;
-	for (i = 0; i < NWATCHED; i++, n++)
-		f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-			(unsigned int)watched[i], (unsigned char)(notify - n - 1), 0);
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
-		__NR_mmap, 0, (unsigned char)(allow - n - 1));
-	n++;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
-		offsetof(struct seccomp_data, args[3])
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-		+ 4
-#endif
-		);
-	f[n] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
-		MAP_FIXED, (unsigned char)(notify - n - 1), 0);
-	n++;
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
-	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
-					      SECCOMP_RET_USER_NOTIF);
-	if (n != notify + 1)
-		return -EINVAL;
-	prog.len = (unsigned short)n;
-	prog.filter = f;
-
-	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-			  SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
-	if (fd < 0 && errno == EACCES) {
-		/* without CAP_SYS_ADMIN a filter needs no_new_privs */
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
-			fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
-					  SECCOMP_FILTER_FLAG_NEW_LISTENER,
-					  &prog);
+	ctx = seccomp_init(SCMP_ACT_ALLOW);
+	if (!ctx) {
+		err = -ENOMEM;
+		goto send;
 	}
-	err = fd < 0 ? errno : 0;
-	status = err;
+	err = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
+	if (!err)
+		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	if (!err)
+		err = build_filter(ctx);
+	if (!err) {
+		err = seccomp_load(ctx);
+		if (err == -EACCES) {
+			/* without CAP_SYS_ADMIN a filter needs no_new_privs */
+			seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
+			err = seccomp_load(ctx);
+		}
+	}
+	if (!err) {
+		fd = seccomp_notify_fd(ctx);
+		if (fd < 0)
+			err = fd;
+	}
+	seccomp_release(ctx);
+send:
+	status = -err;
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
 	if (fd >= 0) {
@@ -195,10 +207,10 @@ int audit_child_install(int sock)
 		memcpy(CMSG_DATA(c), &fd, sizeof(int));
 	}
 	if (sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && !err)
-		err = errno;
+		err = -errno;
 	if (fd >= 0)
 		close(fd);
-	return -err;
+	return err;
 }
 
 int audit_receive_listener(int sock)
@@ -230,7 +242,13 @@ int audit_receive_listener(int sock)
 			close(fd);
 		return -status;
 	}
-	return fd >= 0 ? fd : -EPROTO;
+	if (fd < 0)
+		return -EPROTO;
+	/* a notifying thread waits for us: run us on its CPU (best effort,
+	 * older kernels refuse the flag) */
+	ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+	      SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+	return fd;
 }
 
 /* ---- state -------------------------------------------------------------- */
@@ -260,6 +278,7 @@ struct call {
 	int nreq;
 	struct range req[MAX_REQ];
 	int partial;         /* some range only partly covered */
+	int unchecked;       /* ranges as asked: the map was not read */
 	char from[40];       /* the object the call was made from (its IP) */
 };
 
@@ -268,6 +287,7 @@ struct image {
 	unsigned char token[UMN_TRACE_TOKEN_BYTES];
 	bool ready, failed;
 	char exe[96];
+	unsigned long brk_known; /* the break is at most this (0: unknown) */
 	struct call *startup; /* required, unmatched calls before ready */
 	size_t nstartup, capstartup;
 };
@@ -289,8 +309,9 @@ struct sysstat {
 static struct sysstat stats[512];
 static unsigned long calls_total, calls_required, calls_missed;
 static unsigned long calls_startup, calls_dropped, events_total;
-static unsigned long events_unmatched;
+static unsigned long events_unmatched, calls_maps_read;
 static bool verbose;
+static bool exact_startup; /* read the map even for startup calls */
 static FILE *vout;
 static unsigned long page_size;
 
@@ -312,9 +333,10 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem)
 	return p;
 }
 
-void audit_init(bool v, FILE *out)
+void audit_init(bool v, bool exact, FILE *out)
 {
 	verbose = v;
+	exact_startup = exact;
 	vout = out;
 	page_size = (unsigned long)sysconf(_SC_PAGESIZE);
 }
@@ -566,7 +588,13 @@ static unsigned long page_down(unsigned long x)
 	return x & ~(page_size - 1);
 }
 
-/* Add [s, s+len) clipped to its mapped part, if any part is mapped. */
+/* With maps read, ranges are clipped to their mapped part (and dropped when
+ * nothing there is mapped); before, they are taken whole: if umn's events
+ * cover the whole range they cover its mapped part too, and /proc is not
+ * read at all. */
+static bool clip_to_maps;
+
+/* Add [s, s+len), clipped to its mapped part when clip_to_maps. */
 static void add_req(struct call *c, unsigned long s, unsigned long len)
 {
 	unsigned long e, lo = ULONG_MAX, hi = 0;
@@ -578,7 +606,11 @@ static void add_req(struct call *c, unsigned long s, unsigned long len)
 	if (!len || s + len < s)
 		return;
 	e = s + len;
-	for (i = 0; i < nvmas; i++) {
+	if (!clip_to_maps) {
+		lo = s;
+		hi = e;
+	}
+	for (i = 0; clip_to_maps && i < nvmas; i++) {
 		if (vmas[i].end <= s || vmas[i].start >= e)
 			continue;
 		if (vmas[i].start < lo)
@@ -637,15 +669,25 @@ static void call_site(struct call *c, unsigned long ip)
 	}
 }
 
-/* Fill c->req: the ranges the call is about to change. */
-static void affected(struct call *c, unsigned long ip)
+/*
+ * Fill c->req: the ranges the call is about to change.  With clip false,
+ * from the arguments alone (no /proc read); returns false when that is not
+ * enough (brk below the known break, shmdt, process_madvise: their ranges
+ * depend on the map or on another descriptor).  With clip true, from
+ * /proc/TID/maps read now, clipped to what is mapped.
+ */
+static bool affected(struct call *c, unsigned long ip, bool clip)
 {
 	unsigned long *a = c->args;
 	size_t i;
 
-	if (read_maps(c->tid) != 0)
-		return;
-	call_site(c, ip);
+	c->nreq = 0;
+	clip_to_maps = clip;
+	if (clip) {
+		if (read_maps(c->tid) != 0)
+			return true;
+		call_site(c, ip);
+	}
 	switch (c->nr) {
 	case __NR_munmap:
 	case __NR_mprotect:
@@ -663,6 +705,8 @@ static void affected(struct call *c, unsigned long ip)
 		struct iovec iov[MAX_REQ];
 		unsigned long n = a[2] < MAX_REQ ? a[2] : MAX_REQ;
 
+		if (!clip)
+			return !advice_drops(a[3]);
 		if (!advice_drops(a[3]) || pidfd_target(c->tid, (int)a[0]) != c->tgid)
 			break;
 		if (read_mem(c->tid, a[1], iov, n * sizeof(*iov)) != 0)
@@ -687,7 +731,19 @@ static void affected(struct call *c, unsigned long ip)
 		}
 		break;
 	}
-	case __NR_brk:
+	case __NR_brk: {
+		struct image *im = &images[c->image];
+
+		if (!clip) {
+			/* at or above the highest break asked for since the
+			 * map was last read: growing or a query, no event */
+			if (!a[0] || (im->brk_known && a[0] >= im->brk_known)) {
+				if (a[0])
+					im->brk_known = page_up(a[0]);
+				return true;
+			}
+			return false;
+		}
 		for (i = 0; a[0] && i < nvmas; i++) {
 			unsigned long nb = page_up(a[0]);
 
@@ -695,9 +751,12 @@ static void affected(struct call *c, unsigned long ip)
 				continue;
 			if (a[0] >= vmas[i].start && nb < vmas[i].end)
 				add_req(c, nb, vmas[i].end - nb);
+			else if (a[0] >= vmas[i].end)
+				im->brk_known = nb;
 			break;
 		}
 		break;
+	}
 	case __NR_shmat: {
 		struct shmid_ds ds;
 		unsigned long addr = a[1];
@@ -712,6 +771,8 @@ static void affected(struct call *c, unsigned long ip)
 		break;
 	}
 	case __NR_shmdt:
+		if (!clip)
+			return false;
 		for (i = 0; i < nvmas; i++) {
 			size_t j;
 
@@ -725,10 +786,11 @@ static void affected(struct call *c, unsigned long ip)
 		}
 		break;
 	}
+	return true;
 }
 
 /* Is every required range covered by the union of the thread's events? */
-static bool match(struct thr *t, struct call *c)
+static bool match(struct thr *t, struct call *c, bool consume)
 {
 	bool all = true;
 	int r;
@@ -763,6 +825,8 @@ static bool match(struct thr *t, struct call *c)
 				c->partial = 1;
 		}
 	}
+	if (!consume)
+		return all;
 	/* consume every candidate overlapping one of the ranges */
 	for (i = 0; i < t->nev; i++) {
 		struct ev *e = &t->evs[i];
@@ -824,29 +888,38 @@ static void record_missed(const struct call *c)
 	missed[nmissed++] = *c;
 }
 
-int audit_handle(int listener, void (*drain)(void))
+int audit_handle(int listener, void (*drain)(int pid))
 {
-	struct seccomp_notif req;
-	struct seccomp_notif_resp resp;
+	static struct seccomp_notif *req;
+	static struct seccomp_notif_resp *resp;
+	static struct seccomp_notif_sizes sizes;
 	struct call c;
 	struct thr *t;
 	struct image *im;
-	bool ok;
+	bool ok, known;
 	int i;
 
-	memset(&req, 0, sizeof(req));
-	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &req) != 0) {
+	if (!req) {
+		if (seccomp_notify_alloc(&req, &resp) != 0) {
+			tool_error("seccomp_notify_alloc: out of memory");
+			return -1;
+		}
+		/* the kernel's sizes may exceed the headers': zero them all */
+		if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
+			sizes.seccomp_notif = sizeof(*req);
+	}
+	memset(req, 0, sizes.seccomp_notif);
+	if (seccomp_notify_receive(listener, req) != 0) {
 		if (errno == EINTR || errno == ENOENT)
 			return 0;
 		return -1;
 	}
-	drain();
 
 	memset(&c, 0, sizeof(c));
-	c.tid = (int)req.pid;
-	c.nr = req.data.nr;
+	c.tid = (int)req->pid;
+	c.nr = req->data.nr;
 	for (i = 0; i < 6; i++)
-		c.args[i] = (unsigned long)req.data.args[i];
+		c.args[i] = (unsigned long)req->data.args[i];
 	t = thr_get(c.tid, 0);
 	if (t->tgid <= 0)
 		t->tgid = read_tgid(c.tid);
@@ -876,13 +949,33 @@ int audit_handle(int listener, void (*drain)(void))
 			}
 		}
 		c.image = t->image;
-		affected(&c, (unsigned long)req.data.instruction_pointer);
+		/*
+		 * Cheap first: this process's records only, and the ranges
+		 * from the arguments.  If umn's events cover them (the usual
+		 * case) nothing else is read.  Otherwise every connection is
+		 * drained and the map is read, to decide exactly.
+		 */
+		drain(c.tgid);
+		known = affected(&c, 0, false);
+		im = &images[c.image];
+		if (known && c.nreq && !im->ready && !exact_startup) {
+			/* before the preload is ready no event is expected:
+			 * decided at the end, exempt if the image becomes
+			 * ready; the map is read only if it never does
+			 * (then the range as asked is reported) */
+			c.unchecked = 1;
+		} else if (!known || (c.nreq && !match(t, &c, false))) {
+			drain(-1);
+			affected(&c, (unsigned long)req->data.instruction_pointer,
+				 true);
+			calls_maps_read++;
+		}
 	}
 
-	memset(&resp, 0, sizeof(resp));
-	resp.id = req.id;
-	resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) != 0) {
+	memset(resp, 0, sizeof(*resp));
+	resp->id = req->id;
+	resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	if (seccomp_notify_respond(listener, resp) != 0) {
 		/* interrupted before it ran (it will be re-issued) or the
 		 * process died: the call did not happen */
 		calls_dropped++;
@@ -900,7 +993,7 @@ int audit_handle(int listener, void (*drain)(void))
 		t->gen++;
 		return 0;
 	}
-	ok = match(t, &c);
+	ok = match(t, &c, true);
 	t->gen++;
 	im = &images[c.image];
 	if (verbose) {
@@ -946,7 +1039,44 @@ static void print_missed(FILE *out, const struct call *c, const char *why)
 	fputc('\n', out);
 }
 
-unsigned long audit_report(FILE *out, bool static_hint)
+static unsigned long report_text(FILE *out, bool static_hint);
+
+/* With json, each line of the report becomes an object: the last one
+ * {"type":"audit","calls":N,"missed":M}, the others messages. */
+unsigned long audit_report(FILE *out, bool static_hint, bool json)
+{
+	char *buf = NULL, *line, *next;
+	size_t len = 0;
+	unsigned long calls, nmiss, ret;
+	FILE *mem;
+
+	if (!json)
+		return report_text(out, static_hint);
+	mem = open_memstream(&buf, &len);
+	if (!mem)
+		return report_text(out, static_hint);
+	ret = report_text(mem, static_hint);
+	fclose(mem);
+	for (line = buf; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = 0;
+		if (sscanf(line, "audit: %lu calls, %lu missed", &calls,
+			   &nmiss) == 2) {
+			fprintf(out, "{\"type\":\"audit\",\"calls\":%lu,"
+				"\"missed\":%lu}\n", calls, nmiss);
+			continue;
+		}
+		fputs("{\"type\":\"message\",\"text\":", out);
+		json_string(out, strncmp(line, "umn: ", 5) ? line : line + 5);
+		fputs("}\n", out);
+	}
+	free(buf);
+	fflush(out);
+	return ret;
+}
+
+static unsigned long report_text(FILE *out, bool static_hint)
 {
 	unsigned long never = 0;
 	size_t i, j;
@@ -974,7 +1104,11 @@ unsigned long audit_report(FILE *out, bool static_hint)
 			calls_missed++;
 			stats[c->nr & 511].required++;
 			stats[c->nr & 511].missed++;
-			print_missed(out, c, "umn was never loaded in this process, no event for");
+			print_missed(out, c, c->unchecked ?
+				     "umn was never loaded in this process, no "
+				     "event for (the range asked, not checked "
+				     "against the map)" :
+				     "umn was never loaded in this process, no event for");
 		}
 	}
 	fprintf(out, "umn: audit: %-16s %8s %8s %8s %8s %8s\n", "CALL", "SEEN",
@@ -990,9 +1124,10 @@ unsigned long audit_report(FILE *out, bool static_hint)
 	}
 	fprintf(out, "umn: audit: %lu calls seen, %lu changed no mapping, "
 		"%lu before umn was ready (exempt), %lu events, %lu events "
-		"matched no call\n", calls_total,
-		calls_total - calls_required - calls_startup, calls_startup,
-		events_total, events_unmatched);
+		"matched no call, %lu calls needed /proc/TID/maps\n",
+		calls_total, calls_total - calls_required - calls_startup,
+		calls_startup, events_total, events_unmatched,
+		calls_maps_read);
 	if (never)
 		fprintf(out, "umn: audit: %lu process image%s never loaded umn%s\n",
 			never, never == 1 ? "" : "s",

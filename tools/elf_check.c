@@ -96,7 +96,12 @@ int resolve_command(const char *cmd, char *buf, size_t len)
 	if (err == 0)
 		return 0;
 	if (err == ENOENT || err == ENOTDIR) {
-		tool_error("%s: command not found", cmd);
+		/* like strace and the shell: a path names a file, a bare name
+		 * is looked up in PATH */
+		if (strchr(cmd, '/'))
+			tool_error("cannot run '%s': %s", cmd, strerror(err));
+		else
+			tool_error("%s: command not found", cmd);
 		return EXIT_NOT_FOUND;
 	}
 	if (err == EISDIR)

@@ -25,7 +25,8 @@ void tool_error(const char *fmt, ...)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: umn trace [-o FILE] [--audit] [--interval] [-q] [-v] [--] CMD [ARGS...]\n"
+		"usage: umn trace [-o FILE] [--audit] [--interval] [-q] [-v] [--json]\n"
+		"                 [--svg FILE] [--] CMD [ARGS...]\n"
 		"       umn selftest\n"
 		"       umn --help | --version\n"
 		"\n"
@@ -59,6 +60,12 @@ static void trace_usage(FILE *f)
 		"                     whole address space instead of a classic one\n"
 		"  -q, --quiet        no line per event: summary (and audit) only\n"
 		"  -v, --verbose      with --audit, print every audited call\n"
+		"  -j, --json         one JSON object per line instead of text: each\n"
+		"                     event, process, message, the summary and the\n"
+		"                     audit result (fields: doc/umn.1.md)\n"
+		"      --svg FILE     also draw the address space over time into FILE\n"
+		"                     (SVG, for a browser): events as marks coloured\n"
+		"                     by type, heap, stacks and mapped files labelled\n"
 		"  -h, --help         this help\n"
 		"\n"
 		"Environment: UMN_TRACE_LIB overrides the preload library's path.\n"
@@ -66,6 +73,12 @@ static void trace_usage(FILE *f)
 		"found missed calls; 125 umn error (bad option, -o unwritable, static\n"
 		"binary without --audit, seccomp unavailable); 126 CMD not executable;\n"
 		"127 CMD not found.\n");
+}
+
+/* One line after an error, like strace and perf: not the whole help. */
+static void try_help(const char *cmd)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", cmd);
 }
 
 static int cmd_trace(int argc, char **argv)
@@ -76,6 +89,8 @@ static int cmd_trace(int argc, char **argv)
 		{ "interval", no_argument, NULL, 'i' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -86,7 +101,7 @@ static int cmd_trace(int argc, char **argv)
 	prog_name = "umn trace";
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "+:o:aiqvh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:o:aiqvjh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			if (!*optarg) {
@@ -107,24 +122,42 @@ static int cmd_trace(int argc, char **argv)
 		case 'v':
 			o.verbose = true;
 			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 's':
+			if (!*optarg) {
+				tool_error("--svg: empty file name");
+				try_help("umn trace");
+				return EXIT_TOOL_ERROR;
+			}
+			o.svg_path = optarg;
+			break;
 		case 'h':
 			trace_usage(stdout);
 			return 0;
 		case ':':
 			tool_error("option '%s' needs an argument", argv[optind - 1]);
-			trace_usage(stderr);
+			try_help("umn trace");
 			return EXIT_TOOL_ERROR;
 		default:
 			if (optopt)
 				tool_error("unknown option '-%c'", optopt);
 			else
 				tool_error("unknown option '%s'", argv[optind - 1]);
-			trace_usage(stderr);
+			try_help("umn trace");
 			return EXIT_TOOL_ERROR;
 		}
 	}
 	if (optind >= argc) {
-		tool_error("missing command (usage: umn trace [OPTIONS] -- CMD [ARGS...])");
+		tool_error("missing command to run (usage: umn trace [OPTIONS] [--] CMD [ARGS...])");
+		try_help("umn trace");
+		return EXIT_TOOL_ERROR;
+	}
+	if (o.json && o.verbose) {
+		tool_error("--json and --verbose cannot be combined (the audited "
+			   "calls are text)");
+		try_help("umn trace");
 		return EXIT_TOOL_ERROR;
 	}
 	o.argv = argv + optind;
@@ -134,6 +167,7 @@ static int cmd_trace(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
+		tool_error("missing subcommand: 'trace' or 'selftest'");
 		usage(stderr);
 		return EXIT_TOOL_ERROR;
 	}
@@ -165,7 +199,8 @@ int main(int argc, char **argv)
 	if (argv[1][0] == '-')
 		tool_error("unknown option '%s'", argv[1]);
 	else
-		tool_error("unknown command '%s'", argv[1]);
-	usage(stderr);
+		tool_error("unknown command '%s' (commands: trace, selftest)",
+			   argv[1]);
+	try_help("umn");
 	return EXIT_TOOL_ERROR;
 }

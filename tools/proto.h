@@ -7,11 +7,17 @@
  * message, each a text line:
  *
  *   R <pid> <ppid> <token> <sources> <mode> <exe>   preload ready: subscribed
- *   E <pid> <tid> <event> <origin> <start> <end> <flags>   one invalidation
+ *   E <pid> <tid> <event> <origin> <start> <end> <flags> <ns>  one invalidation
  *   F <pid> <errno> <message>                    preload could not subscribe
+ *   T <pid>                                      pid created a thread
+ *   C <pid>           the program closed our connection; reconnected
+ *   L <pid> <n>       n records could not be sent (lost)
+ *   U <pid> <why> <path>  pid execs/spawns path where the preload cannot
+ *                     be loaded; why: static, foreign, nopreload
  *
  * pid, ppid, tid, event, origin, errno: decimal.  start, end, flags,
- * sources: hexadecimal without 0x.  token: 32 hex digits, the 16 AT_RANDOM
+ * sources: hexadecimal without 0x.  ns: CLOCK_MONOTONIC nanoseconds,
+ * decimal.  token: 32 hex digits, the 16 AT_RANDOM
  * bytes of the process image (so the supervisor can tell an exec'd image
  * from the one before it).  mode: "classic" or "interval".
  *

@@ -10,6 +10,7 @@
  * have exited (orphans are reaped here, no zombie is left behind).  It
  * creates no file except -o FILE: the socket is abstract.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -24,8 +25,12 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <stdarg.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proto.h"
@@ -108,13 +113,68 @@ static struct trace_state {
 	FILE *out;
 	int lsock;          /* listening socket */
 	int *conns;
+	int *conn_pid;      /* the process on each connection, 0 unknown */
 	size_t nconns, capconns;
 	bool header;
 	unsigned long records;
+	unsigned long t0;   /* CLOCK_MONOTONIC ns when the tool started */
 } st;
+
+static unsigned long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long)ts.tv_sec * 1000000000ul +
+	       (unsigned long)ts.tv_nsec;
+}
+
+/* ---- output: text lines, or one JSON object per line (--json) ------------ */
+
+void json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* A message of the tool: "umn: TEXT", or {"type":"message","text":TEXT}. */
+static void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void note(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (st.opts->json) {
+		fputs("{\"type\":\"message\",\"text\":", st.out);
+		json_string(st.out, buf);
+		fputs("}\n", st.out);
+	} else {
+		fprintf(st.out, "umn: %s\n", buf);
+	}
+}
+
+static unsigned long rel_ns(unsigned long t)
+{
+	return t > st.t0 ? t - st.t0 : 0;
+}
 
 static void print_header(void)
 {
+	if (st.opts->json)
+		return;
 	if (st.header || st.opts->quiet)
 		return;
 	st.header = true;
@@ -122,24 +182,43 @@ static void print_header(void)
 		"TID", "EVENT", "START", "END", "SIZE", "SOURCE");
 }
 
+static const char *loss_reason(const char *why)
+{
+	if (!strcmp(why, "static"))
+		return "statically linked: no preload can be loaded there";
+	if (!strcmp(why, "foreign"))
+		return "another architecture: the preload cannot be loaded there";
+	return "its environment does not preload libumn-trace.so";
+}
+
 static void handle_record(char *rec)
 {
 	int pid, ppid, tid;
 	unsigned int event, origin, sources;
-	unsigned long start, end, flags;
+	unsigned long start, end, flags, t = 0;
 	char token_hex[2 * UMN_TRACE_TOKEN_BYTES + 1], mode[16];
 	int n = 0;
 
 	st.records++;
 	switch (rec[0]) {
 	case 'E':
-		if (sscanf(rec, "E %d %d %u %u %lx %lx %lx", &pid, &tid, &event,
-			   &origin, &start, &end, &flags) != 7)
+		if (sscanf(rec, "E %d %d %u %u %lx %lx %lx %lu", &pid, &tid,
+			   &event, &origin, &start, &end, &flags, &t) < 7)
 			break;
 		summary_event(pid, tid, event, origin, start, end);
 		if (st.opts->audit)
 			audit_event(pid, tid, event, origin, start, end);
-		if (!st.opts->quiet) {
+		if (st.opts->svg_path)
+			svg_event(rel_ns(t), pid, event, start, end);
+		if (st.opts->json && !st.opts->quiet) {
+			fprintf(st.out, "{\"type\":\"event\",\"time_ns\":%lu,"
+				"\"pid\":%d,\"tid\":%d,\"event\":\"%s\","
+				"\"start\":\"%#lx\",\"end\":\"%#lx\","
+				"\"size\":%lu,\"source\":\"%s\",\"flags\":%lu}\n",
+				rel_ns(t), pid, tid, event_name(event), start,
+				end, end > start ? end - start : 0,
+				origin_name(origin), flags);
+		} else if (!st.opts->quiet) {
 			char sz[32];
 
 			print_header();
@@ -167,20 +246,64 @@ static void handle_record(char *rec)
 		summary_process(pid);
 		if (st.opts->audit)
 			audit_ready(pid, token);
-		if (!st.opts->quiet)
-			fprintf(st.out,
-				"umn: process %d (parent %d) traced: %s [sources %s%s%s, %s]\n",
-				pid, ppid, n ? rec + n : "?",
-				(sources & 1) ? "patch" : "",
+		if (st.opts->svg_path)
+			svg_process(pid);
+		if (st.opts->json && !st.opts->quiet) {
+			fprintf(st.out, "{\"type\":\"process\",\"time_ns\":%lu,"
+				"\"pid\":%d,\"ppid\":%d,\"sources\":\"%s%s%s\","
+				"\"mode\":\"%s\",\"exe\":", rel_ns(now_ns()),
+				pid, ppid, (sources & 1) ? "patch" : "",
 				(sources & 3) == 3 ? "+" : "",
 				(sources & 2) ? "interpose" : "", mode);
+			json_string(st.out, n ? rec + n : "?");
+			fputs("}\n", st.out);
+		} else if (!st.opts->quiet)
+			note("process %d (parent %d) traced: %s [sources %s%s%s, %s]",
+			     pid, ppid, n ? rec + n : "?",
+			     (sources & 1) ? "patch" : "",
+			     (sources & 3) == 3 ? "+" : "",
+			     (sources & 2) ? "interpose" : "", mode);
 		return;
 	}
 	case 'F':
-		fprintf(st.out, "umn: process %s\n", rec + 2);
+		note("process %s", rec + 2);
+		return;
+	case 'T':
+		if (sscanf(rec, "T %d", &pid) != 1)
+			break;
+		summary_thread(pid);
+		return;
+	case 'C':
+		if (sscanf(rec, "C %d", &pid) != 1)
+			break;
+		summary_loss(LOSS_RECONNECT, pid, 1, NULL);
+		return;
+	case 'L': {
+		unsigned long lost;
+
+		if (sscanf(rec, "L %d %lu", &pid, &lost) != 2)
+			break;
+		summary_loss(LOSS_RECORDS, pid, lost, NULL);
+		if (!st.opts->quiet)
+			note("process %d: %lu records LOST "
+				"(umn trace could not be reached)", pid, lost);
 		return;
 	}
-	fprintf(st.out, "umn: bad record from the preload: %.80s\n", rec);
+	case 'U': {
+		char why[16];
+
+		if (sscanf(rec, "U %d %15s %n", &pid, why, &n) < 2 || !n)
+			break;
+		summary_loss(!strcmp(why, "static") ? LOSS_STATIC :
+			     !strcmp(why, "foreign") ? LOSS_FOREIGN :
+			     LOSS_NOPRELOAD, pid, 1, rec + n);
+		if (!st.opts->quiet)
+			note("process %d runs %s: NOT OBSERVED "
+				"(%s)", pid, rec + n, loss_reason(why));
+		return;
+	}
+	}
+	note("bad record from the preload: %.80s", rec);
 }
 
 static void accept_all(void)
@@ -205,26 +328,33 @@ static void accept_all(void)
 		if (st.nconns == st.capconns) {
 			size_t ncap = st.capconns ? st.capconns * 2 : 16;
 			int *p = realloc(st.conns, ncap * sizeof(*p));
+			int *q;
 
 			if (!p) {
 				close(fd);
 				return;
 			}
 			st.conns = p;
+			q = realloc(st.conn_pid, ncap * sizeof(*q));
+			if (!q) {
+				close(fd);
+				return;
+			}
+			st.conn_pid = q;
 			st.capconns = ncap;
 		}
+		st.conn_pid[st.nconns] = 0;
 		st.conns[st.nconns++] = fd;
 	}
 }
 
-/* Read everything queued on every connection; close those at EOF. */
-static void drain(void)
+/* Read what is queued on connection i; close it at EOF.  Returns false
+ * when the connection was closed (index i now holds another). */
+static bool drain_conn(size_t i)
 {
 	char buf[UMN_TRACE_MAX_RECORD + 1];
-	size_t i;
 
-	accept_all();
-	for (i = 0; i < st.nconns;) {
+	for (;;) {
 		ssize_t n = recv(st.conns[i], buf, sizeof(buf) - 1,
 				 MSG_DONTWAIT);
 
@@ -232,23 +362,140 @@ static void drain(void)
 			buf[n] = 0;
 			if (buf[n - 1] == '\n')
 				buf[n - 1] = 0;
+			if (st.conn_pid[i] <= 0)
+				sscanf(buf, "%*c %d", &st.conn_pid[i]);
 			handle_record(buf);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			i++;
-			continue;
-		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
 		close(st.conns[i]);
-		st.conns[i] = st.conns[--st.nconns];
+		--st.nconns;
+		st.conns[i] = st.conns[st.nconns];
+		st.conn_pid[i] = st.conn_pid[st.nconns];
+		return false;
 	}
+}
+
+/* Read everything queued on every connection; close those at EOF. */
+static void drain(void)
+{
+	size_t i;
+
+	accept_all();
+	for (i = 0; i < st.nconns;)
+		if (drain_conn(i))
+			i++;
+}
+
+/* Read what process pid has sent (pid < 0, or none of its connections
+ * known yet: everything). */
+static void drain_pid(int pid)
+{
+	bool found = false;
+	size_t i;
+
+	if (pid > 0) {
+		for (i = 0; i < st.nconns;) {
+			if (st.conn_pid[i] != pid) {
+				i++;
+				continue;
+			}
+			found = true;
+			if (drain_conn(i))
+				i++;
+		}
+	}
+	if (!found)
+		drain();
 }
 
 /* ---- running the command -------------------------------------------------- */
 
-static char **build_env(const char *lib, const char *sockname, bool interval)
+/*
+ * CMD has exited and the tool was told to stop while processes it left
+ * behind (orphans reparented to us, the subreaper) still run.  They are
+ * not killed (a daemon is meant to outlive its command); the trace says
+ * they are not waited for: what they do from now on is not recorded.
+ */
+static void report_left_running(int sig)
+{
+	char line[512], path[64], list[256] = "";
+	unsigned long n = 0;
+	size_t used = 0;
+	pid_t self = getpid();
+	glob_t g;
+	size_t i;
+
+	if (glob("/proc/[0-9]*/stat", GLOB_NOSORT, NULL, &g) == 0) {
+		for (i = 0; i < g.gl_pathc; i++) {
+			FILE *f = fopen(g.gl_pathv[i], "re");
+			char *rp;
+			int pid, ppid;
+
+			if (!f)
+				continue;
+			if (!fgets(line, sizeof(line), f)) {
+				fclose(f);
+				continue;
+			}
+			fclose(f);
+			rp = strrchr(line, ')');
+			if (!rp || sscanf(line, "%d", &pid) != 1 ||
+			    sscanf(rp + 1, " %*c %d", &ppid) != 1 ||
+			    ppid != self)
+				continue;
+			n++;
+			snprintf(path, sizeof(path), "%s%d", used ? " " : "", pid);
+			if (used + strlen(path) + 4 < sizeof(list)) {
+				strcat(list, path);
+				used += strlen(path);
+			}
+		}
+		globfree(&g);
+	}
+	note("stopped by %s after CMD exited: %lu process%s "
+		"it left behind still running%s%s%s, not waited for; their "
+		"later invalidations are not in this trace",
+		strsignal(sig), n, n == 1 ? "" : "es", n ? " (pid " : "", list,
+		n ? ")" : "");
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * A sanitizer build (UMN_SANITIZE=address,...): the preload is
+ * instrumented too, and AddressSanitizer's runtime must be the first
+ * library of every process it is loaded in.  Preload the runtime first,
+ * and keep LeakSanitizer out of CMD (programs like sh leave memory at
+ * exit by design); the tool itself keeps it.  Only in such builds: an
+ * ordinary build changes nothing.
+ */
+#include <dlfcn.h>
+extern void __asan_init(void) __attribute__((weak));
+
+static const char *sanitizer_runtime(void)
+{
+	static char path[PATH_MAX];
+	Dl_info info;
+
+	if (!path[0] && __asan_init && dladdr((void *)__asan_init, &info) &&
+	    info.dli_fname && strlen(info.dli_fname) < sizeof(path))
+		strcpy(path, info.dli_fname);
+	return path[0] ? path : NULL;
+}
+#else
+static const char *sanitizer_runtime(void)
+{
+	return NULL;
+}
+#endif
+
+/* CMD's environment; *owned: the index of its first entry made here (the
+ * ones before are environ's).  Free with free_env(). */
+static char **build_env(const char *lib, const char *sockname, bool interval,
+			size_t *owned)
 {
 	size_t n = 0, i, k = 0;
 	char **env;
@@ -256,11 +503,13 @@ static char **build_env(const char *lib, const char *sockname, bool interval)
 
 	while (environ[n])
 		n++;
-	env = calloc(n + 4, sizeof(*env));
+	env = calloc(n + 5, sizeof(*env));
 	if (!env)
 		return NULL;
 	for (i = 0; i < n; i++) {
 		if (!strncmp(environ[i], "LD_PRELOAD=", 11) ||
+		    (sanitizer_runtime() &&
+		     !strncmp(environ[i], "ASAN_OPTIONS=", 13)) ||
 		    !strncmp(environ[i], UMN_TRACE_ENV_SOCK "=",
 			     sizeof(UMN_TRACE_ENV_SOCK)) ||
 		    !strncmp(environ[i], UMN_TRACE_ENV_MODE "=",
@@ -268,14 +517,25 @@ static char **build_env(const char *lib, const char *sockname, bool interval)
 			continue;
 		env[k++] = environ[i];
 	}
+	*owned = k;
 	if (lib) {
-		size_t len = strlen(lib) + (old ? strlen(old) : 0) + 16;
+		const char *rt = sanitizer_runtime();
+		size_t len = strlen(lib) + (old ? strlen(old) : 0) +
+			     (rt ? strlen(rt) : 0) + 16;
 
 		env[k] = malloc(len);
 		if (!env[k])
 			return NULL;
-		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s", lib,
+		snprintf(env[k++], len, "LD_PRELOAD=%s%s%s%s%s",
+			 rt ? rt : "", rt ? ":" : "", lib,
 			 old && *old ? ":" : "", old && *old ? old : "");
+		if (rt) {
+			const char *ao = getenv("ASAN_OPTIONS");
+
+			if (asprintf(&env[k++], "ASAN_OPTIONS=%s%sdetect_leaks=0",
+				     ao ? ao : "", ao && *ao ? ":" : "") < 0)
+				return NULL;
+		}
 	}
 	if (asprintf(&env[k++], "%s=%s", UMN_TRACE_ENV_SOCK, sockname) < 0 ||
 	    asprintf(&env[k++], "%s=%s", UMN_TRACE_ENV_MODE,
@@ -283,6 +543,17 @@ static char **build_env(const char *lib, const char *sockname, bool interval)
 		return NULL;
 	env[k] = NULL;
 	return env;
+}
+
+static void free_env(char **env, size_t owned)
+{
+	size_t i;
+
+	if (!env)
+		return;
+	for (i = owned; env[i]; i++)
+		free(env[i]);
+	free(env);
 }
 
 static int open_listener(char *name, size_t len)
@@ -309,8 +580,9 @@ static int open_listener(char *name, size_t len)
 	return fd;
 }
 
-static FILE *open_output(const char *path, bool *created)
+static FILE *open_output(const char *path, bool *created, const char *opt)
 {
+	struct statfs sfs;
 	int fd;
 	FILE *f;
 
@@ -321,7 +593,16 @@ static FILE *open_output(const char *path, bool *created)
 	else if (errno == EEXIST)
 		fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
 	if (fd < 0) {
-		tool_error("-o %s: %s", path, strerror(errno));
+		tool_error("%s %s: %s", opt, path, strerror(errno));
+		return NULL;
+	}
+	if (fstatfs(fd, &sfs) == 0 &&
+	    (sfs.f_type == PROC_SUPER_MAGIC || sfs.f_type == SYSFS_MAGIC)) {
+		/* these take a write or refuse it with EIO, never a trace */
+		tool_error("%s %s: a kernel interface file of /proc or /sys "
+			   "cannot hold the trace; give a regular file, a "
+			   "pipe or /dev/null", opt, path);
+		close(fd);
 		return NULL;
 	}
 	f = fdopen(fd, "w");
@@ -339,7 +620,11 @@ int trace_run(const struct trace_opts *o)
 	int ret, sfd = -1, listener = -1, sp[2] = { -1, -1 }, ep[2] = { -1, -1 };
 	int status = 0, exec_errno = 0;
 	bool created = false, main_done = false, static_mode = false;
+	bool svg_created = false;
+	FILE *svg = NULL;
+	int stop_signal = 0;
 	char **env = NULL;
+	size_t env_owned = 0;
 	sigset_t mask, oldmask;
 	pid_t child;
 	enum elf_kind kind;
@@ -347,6 +632,7 @@ int trace_run(const struct trace_opts *o)
 
 	memset(&st, 0, sizeof(st));
 	st.opts = o;
+	st.t0 = now_ns();
 	st.lsock = -1;
 	ret = resolve_command(o->argv[0], path, sizeof(path));
 	if (ret)
@@ -369,7 +655,7 @@ int trace_run(const struct trace_opts *o)
 		return EXIT_TOOL_ERROR;
 
 	if (o->out_path) {
-		st.out = open_output(o->out_path, &created);
+		st.out = open_output(o->out_path, &created, "-o");
 		if (!st.out)
 			return EXIT_TOOL_ERROR;
 	} else {
@@ -377,19 +663,25 @@ int trace_run(const struct trace_opts *o)
 	}
 	setvbuf(st.out, NULL, _IOFBF, 1 << 16);
 	ret = EXIT_TOOL_ERROR;
+	if (o->svg_path) {
+		/* opened now: an unwritable FILE is said before CMD runs */
+		svg = open_output(o->svg_path, &svg_created, "--svg");
+		if (!svg)
+			goto out;
+	}
 
 	st.lsock = open_listener(sockname, sizeof(sockname));
 	if (st.lsock < 0) {
 		tool_error("cannot create the trace socket: %s", strerror(errno));
 		goto out;
 	}
-	env = build_env(lib, sockname, o->interval);
+	env = build_env(lib, sockname, o->interval, &env_owned);
 	if (!env) {
 		tool_error("out of memory");
 		goto out;
 	}
 	if (o->audit) {
-		audit_init(o->verbose, st.out);
+		audit_init(o->verbose, static_mode, st.out);
 		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sp) != 0) {
 			tool_error("socketpair: %s", strerror(errno));
 			goto out;
@@ -489,7 +781,7 @@ int trace_run(const struct trace_opts *o)
 			break;
 		}
 		if (i_listener >= 0 && (pfd[i_listener].revents & POLLIN)) {
-			if (audit_handle(listener, drain) != 0) {
+			if (audit_handle(listener, drain_pid) != 0) {
 				close(listener);
 				listener = -1;
 			}
@@ -516,8 +808,30 @@ int trace_run(const struct trace_opts *o)
 			struct signalfd_siginfo si;
 
 			while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-				if (si.ssi_signo != SIGCHLD && !main_done)
+				if (si.ssi_signo == SIGCHLD)
+					continue;
+				if (main_done) {
+					/* only orphans are left: stop waiting */
+					stop_signal = (int)si.ssi_signo;
+					continue;
+				}
+				/* The terminal (SI_KERNEL: ^C, ^\, hangup) signals
+				 * the whole foreground process group, CMD included:
+				 * forwarding that too would deliver it twice.  A
+				 * kill(2) or sigqueue(3) aimed at the tool is passed
+				 * on. */
+				if (si.ssi_code != SI_KERNEL) {
 					kill(child, (int)si.ssi_signo);
+					note("%s from pid %u "
+						"forwarded to CMD",
+						sigabbrev_np((int)si.ssi_signo),
+						si.ssi_pid);
+				} else {
+					note("%s from the "
+						"terminal (CMD has it too: not "
+						"forwarded)",
+						sigabbrev_np((int)si.ssi_signo));
+				}
 			}
 			for (;;) {
 				int s;
@@ -533,6 +847,8 @@ int trace_run(const struct trace_opts *o)
 			if (main_done && waitpid(-1, NULL, WNOHANG) < 0 &&
 			    errno == ECHILD)
 				break;
+			if (main_done && stop_signal)
+				break;
 		}
 		fflush(st.out);
 	}
@@ -547,20 +863,36 @@ int trace_run(const struct trace_opts *o)
 		ret = exec_errno == ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXEC;
 		goto out_mask;
 	}
-	summary_print(st.out);
+	if (o->json)
+		summary_print_json(st.out);
+	else
+		summary_print(st.out);
+	if (stop_signal)
+		report_left_running(stop_signal);
 	if (o->audit)
-		missed = audit_report(st.out, static_mode);
+		missed = audit_report(st.out, static_mode, o->json);
+	if (svg) {
+		int err = svg_write(svg, path, rel_ns(now_ns()));
+
+		svg = NULL;
+		svg_created = false;
+		if (err) {
+			tool_error("--svg %s: %s", o->svg_path, strerror(-err));
+			ret = EXIT_TOOL_ERROR;
+			goto out_mask;
+		}
+	}
 	if (WIFEXITED(status))
 		ret = WEXITSTATUS(status);
 	else if (WIFSIGNALED(status)) {
-		fprintf(st.out, "umn: %s killed by signal %d\n", path,
+		note("%s killed by signal %d", path,
 			WTERMSIG(status));
 		ret = 128 + WTERMSIG(status);
 	}
-	if (missed)
+	if (missed || (o->audit && summary_losses()))
 		ret = EXIT_AUDIT_MISSED;
 	if (st.records == 0 && !static_mode)
-		fprintf(st.out, "umn: no record arrived: was %s loaded?\n", lib);
+		note("no record arrived: was %s loaded?", lib);
 	created = false; /* a trace was written: keep it */
 
 out_mask:
@@ -575,6 +907,8 @@ out:
 	while (st.nconns)
 		close(st.conns[--st.nconns]);
 	free(st.conns);
+	free(st.conn_pid);
+	free_env(env, env_owned);
 	if (ep[0] >= 0)
 		close(ep[0]);
 	if (ep[1] >= 0)
@@ -583,9 +917,15 @@ out:
 		close(sp[0]);
 	if (sp[1] >= 0)
 		close(sp[1]);
+	if (svg) {
+		fclose(svg);
+		if (svg_created)
+			unlink(o->svg_path);
+	}
 	if (st.out && st.out != stderr) {
-		if (fclose(st.out) != 0 && !created) {
-			tool_error("-o %s: %s", o->out_path, strerror(errno));
+		if ((ferror(st.out) | fclose(st.out)) != 0 && !created) {
+			tool_error("-o %s: writing the trace failed: %s (it is "
+				   "incomplete)", o->out_path, strerror(errno));
 			ret = EXIT_TOOL_ERROR;
 		}
 		if (created)

@@ -35,16 +35,32 @@ expect() {
 expect 0 "usage: umn trace" "$UMN" --help
 expect 0 "usage: umn trace" "$UMN" trace --help
 expect 0 "usage: umn selftest" "$UMN" selftest --help
-expect 125 "usage:" "$UMN"
+# bare umn says why it prints the usage
+expect 125 "missing subcommand: 'trace' or 'selftest'" "$UMN"
+grep -q "^usage: umn trace" "$TMP/e.err" || fail "bare umn: no usage"
 expect 125 "unknown command 'frobnicate'" "$UMN" frobnicate
-expect 125 "unknown option '--bogus'" "$UMN" --bogus
-expect 125 "unknown option '--bogus'" "$UMN" trace --bogus -- true
-expect 125 "unknown option '-Z'" "$UMN" trace -Z -- true
-expect 125 "needs an argument" "$UMN" trace -o
-expect 125 "missing command" "$UMN" trace
-expect 125 "missing command" "$UMN" trace --audit --
+# a bad option: one line saying what is wrong, one saying where to look
+# (like strace and perf), not the whole help
+short_error() {
+	expect 125 "$@"
+	[ "$(wc -l <"$TMP/e.err")" = 2 ] || { cat "$TMP/e.err"; fail "'$*': not two lines"; }
+	grep -q "^Try 'umn[a-z ]* --help' for more information.$" "$TMP/e.err" ||
+		fail "'$*': no 'Try ... --help' line"
+}
+short_error "unknown option '--bogus'" "$UMN" --bogus
+short_error "unknown option '--bogus'" "$UMN" trace --bogus -- true
+short_error "unknown option '-Z'" "$UMN" trace -Z -- true
+short_error "option '-o' needs an argument" "$UMN" trace -o
+short_error "missing command to run" "$UMN" trace
+short_error "missing command to run" "$UMN" trace --audit --
 expect 127 "no-such-command-xyz: command not found" "$UMN" trace -- no-such-command-xyz
-expect 127 "command not found" "$UMN" trace -o out.txt -- ./missing-prog
+# a path that does not exist: the error of the system, like strace
+expect 127 "cannot run './missing-prog': No such file or directory" "$UMN" trace -o out.txt -- ./missing-prog
+expect 127 "cannot run '/no/such/prog': No such file or directory" "$UMN" trace -- /no/such/prog
+# a file of /proc takes no trace: said before CMD runs
+expect 125 "o /proc/version: a kernel interface file of /proc or /sys cannot hold the trace" \
+	"$UMN" trace -o /proc/version -- sh -c 'echo ran-anyway'
+! grep -q ran-anyway "$TMP/e.out" || fail "-o /proc/version: CMD ran"
 touch not-exec && chmod 644 not-exec
 set +e; "$UMN" trace -- ./not-exec >"$TMP/e.out" 2>"$TMP/e.err"; rc=$?; set -e
 rm -f not-exec

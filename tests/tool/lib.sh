@@ -6,6 +6,22 @@ shift
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/umn-tool-test.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
+# watchdog SECONDS: kill this test (with a message) if it runs longer.
+# Stopped, sleep included, when the test exits.
+watchdog() {
+	local secs=$1 me=$$
+	(
+		trap 'kill $sp 2>/dev/null; exit 0' TERM
+		sleep "$secs" &
+		sp=$!
+		wait $sp
+		echo "FAIL: watchdog: $(basename "$0") still running after $secs s" >&2
+		kill -KILL $me
+	) &
+	WATCHDOG=$!
+	trap 'kill $WATCHDOG 2>/dev/null; rm -rf "$TMP"' EXIT
+}
+
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 

@@ -12,8 +12,9 @@ grep -Eq "^umn: +PID +TID +EVENT +START +END +SIZE +SOURCE$" "$OUT" || fail "no 
 grep -q "^umn: process [0-9]* (parent [0-9]*) traced: .*trace_demo" "$OUT" ||
 	fail "no 'traced' line"
 expect_event unmap
-grep -q "^umn: summary: [1-9][0-9]* invalidations in 1 process" "$OUT" ||
-	fail "no summary"
+# one process, its main thread and the 3 it creates
+grep -q "^umn: summary: [1-9][0-9]* invalidations in 1 process, 4 threads$" "$OUT" ||
+	{ grep summary "$OUT"; fail "no summary, or wrong counts (1 process, 4 threads)"; }
 grep -Eq "^umn: +unmap +[1-9]" "$OUT" || fail "no unmap row in the summary"
 grep -Eq "^umn: +patch +[1-9]" "$OUT" || fail "no patch row in the summary"
 echo "ok: trace_demo"
@@ -31,10 +32,12 @@ echo "ok: standard error"
 run_trace forks -- "$forks" "$calls" 1 1
 [ "$RC" = 0 ] || { cat "$ERR"; fail "forks: exit $RC"; }
 n=$(grep -c "^umn: process [0-9]* (parent" "$OUT")
-[ "$n" -ge 4 ] || fail "forks: $n processes traced, expected 4 (parent, 2 children, exec)"
-grep -q "^umn: summary: [1-9][0-9]* invalidations in $n processes" "$OUT" ||
-	fail "forks: summary does not aggregate the $n processes"
-echo "ok: forks ($n processes)"
+[ "$n" = 5 ] || fail "forks: $n images traced, expected 5 (parent, 3 children, 1 exec)"
+# 4 processes (an exec is the same process), 5 programs; threads: 4 main
+# threads and the one the exec'd 'calls 1 1' creates
+grep -q "^umn: summary: [1-9][0-9]* invalidations in 4 processes (5 programs run), 5 threads$" "$OUT" ||
+	{ grep summary "$OUT"; fail "forks: wrong process/thread counts"; }
+echo "ok: forks ($n images, 4 processes)"
 
 # -q: summary only
 run_trace quiet -q -- "$demo"

@@ -18,9 +18,13 @@
  * standard error instead.  A fork child gets a fresh umn_mm_self() without
  * subscriptions: the atfork handler reconnects and subscribes again.
  *
- * Exported symbols: none (everything here is static or hidden).
+ * Exported symbols: the interposed calls only (see umn_trace.map).
  */
+#include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -31,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include <umn/umn.h>
 
@@ -43,6 +48,9 @@ static struct sockaddr_un tool_addr;
 static socklen_t tool_addr_len;
 static struct umn_notifier classic_sub;
 static struct umn_interval_notifier interval_sub;
+static unsigned long lost;    /* records not sent: reported with "L" */
+static bool tool_gone;        /* the tool has stopped: drop records */
+static char self_path[PATH_MAX]; /* this library, for the exec check */
 
 /* ---- formatting without libc's stdio ------------------------------------ */
 
@@ -134,22 +142,109 @@ static int connect_tool(int reuse)
 	return move_high(fd);
 }
 
-static void emit(struct buf *b)
+static bool send_all(int fd, const struct buf *b)
 {
 	ssize_t n;
-	int saved = errno;
 
+	do
+		n = send(fd, b->s, b->n, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)b->n;
+}
+
+static void put_end(struct buf *b)
+{
 	b->s[b->n++] = '\n';
-	if (to_tool) {
-		do
-			n = send(out_fd, b->s, b->n, MSG_NOSIGNAL);
-		while (n < 0 && errno == EINTR);
-	} else {
+}
+
+/* Report (and reset) the records that could not be sent, on fd. */
+static void send_lost(int fd)
+{
+	unsigned long n = __atomic_exchange_n(&lost, 0, __ATOMIC_RELAXED);
+	struct buf b;
+
+	if (!n)
+		return;
+	b.n = 0;
+	put_str(&b, "L ");
+	put_dec(&b, (unsigned long)getpid());
+	put_str(&b, " ");
+	put_dec(&b, n);
+	put_end(&b);
+	if (!send_all(fd, &b))
+		__atomic_fetch_add(&lost, n, __ATOMIC_RELAXED);
+}
+
+/*
+ * The connection failed: the program closed our descriptor (close_range,
+ * closefrom, a loop over close) or reused its number.  Connect again, say
+ * so ("C"), and return the new descriptor; -1 if the tool cannot be
+ * reached (then the record is counted lost, or dropped silently when the
+ * tool is gone: it has stopped and nobody reads).  Threads may race here:
+ * one connection wins, the others close theirs.  The old number is never
+ * closed: it may be the program's now.
+ */
+static int reconnect(int old)
+{
+	int fd, cur = old;
+	struct buf b;
+
+	if (__atomic_load_n(&tool_gone, __ATOMIC_RELAXED))
+		return -1;
+	fd = connect_tool(-1);
+	if (fd < 0) {
+		if (errno == ECONNREFUSED || errno == ENOENT)
+			__atomic_store_n(&tool_gone, true, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if (!__atomic_compare_exchange_n(&out_fd, &cur, fd, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		close(fd);
+		return cur; /* another thread reconnected first */
+	}
+	b.n = 0;
+	put_str(&b, "C ");
+	put_dec(&b, (unsigned long)getpid());
+	put_end(&b);
+	send_all(fd, &b);
+	return fd;
+}
+
+static void emit(struct buf *b)
+{
+	int saved = errno, fd;
+	ssize_t n;
+
+	put_end(b);
+	if (!to_tool) {
 		do
 			n = write(2, b->s, b->n);
 		while (n < 0 && errno == EINTR);
+		errno = saved;
+		return;
 	}
+	fd = __atomic_load_n(&out_fd, __ATOMIC_ACQUIRE);
+	if (!send_all(fd, b)) {
+		fd = reconnect(fd);
+		if (fd < 0 || !send_all(fd, b)) {
+			if (!__atomic_load_n(&tool_gone, __ATOMIC_RELAXED))
+				__atomic_fetch_add(&lost, 1, __ATOMIC_RELAXED);
+			errno = saved;
+			return;
+		}
+	}
+	if (__atomic_load_n(&lost, __ATOMIC_RELAXED))
+		send_lost(fd);
 	errno = saved;
+}
+
+static unsigned long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
+	return (unsigned long)ts.tv_sec * 1000000000ul +
+	       (unsigned long)ts.tv_nsec;
 }
 
 static void report(const struct umn_notifier_range *r)
@@ -172,6 +267,8 @@ static void report(const struct umn_notifier_range *r)
 		put_hex(&b, r->end, 1);
 		put_str(&b, " ");
 		put_hex(&b, r->flags, 1);
+		put_str(&b, " ");
+		put_dec(&b, now_ns());
 	} else {
 		put_str(&b, "umn-trace: ");
 		put_dec(&b, (unsigned long)getpid());
@@ -189,6 +286,285 @@ static void report(const struct umn_notifier_range *r)
 		put_str(&b, r->origin < 5 ? origin_names[r->origin] : "?");
 	}
 	emit(&b);
+}
+
+/* ---- threads ---------------------------------------------------------------- */
+
+typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+				 void *(*)(void *), void *);
+
+/* The summary counts threads: each pthread_create that succeeds is one. */
+__attribute__((visibility("default")))
+int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+		   void *(*start)(void *), void *arg)
+{
+	static pthread_create_fn real;
+	struct buf b;
+	int ret;
+
+	if (!real)
+		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
+	if (!real)
+		return EAGAIN;
+	ret = real(thread, attr, start, arg);
+	if (ret == 0 && to_tool) {
+		b.n = 0;
+		put_str(&b, "T ");
+		put_dec(&b, (unsigned long)getpid());
+		emit(&b);
+	}
+	return ret;
+}
+
+/* ---- exec: images the preload cannot reach -------------------------------- */
+
+/*
+ * A program exec'd from a traced process is traced only if the preload
+ * is loaded there: it must be dynamically linked for this machine and its
+ * environment must still name this library in LD_PRELOAD.  Otherwise its
+ * calls would go unobserved without a word: the exec wrappers below check
+ * the image first and send "U <pid> <why> <path>" (see ../proto.h).  Only
+ * system calls, no allocation: these run between vfork and exec too.
+ */
+static int classify_fd(int fd, int depth)
+{
+	unsigned char h[256];
+	ssize_t n = pread(fd, h, sizeof(h) - 1, 0);
+	Elf64_Ehdr eh;
+	int i;
+
+	if (n >= 2 && h[0] == '#' && h[1] == '!' && depth == 0) {
+		char interp[PATH_MAX];
+		size_t k = 2, j = 0;
+		int ifd, kind;
+
+		while (k < (size_t)n && (h[k] == ' ' || h[k] == '\t'))
+			k++;
+		while (k < (size_t)n && h[k] != ' ' && h[k] != '\t' &&
+		       h[k] != '\n' && j + 1 < sizeof(interp))
+			interp[j++] = (char)h[k++];
+		interp[j] = 0;
+		ifd = j ? open(interp, O_RDONLY | O_CLOEXEC) : -1;
+		if (ifd < 0)
+			return 0;
+		kind = classify_fd(ifd, 1);
+		close(ifd);
+		return kind;
+	}
+	if (n < (ssize_t)sizeof(eh) || memcmp(h, ELFMAG, SELFMAG) != 0)
+		return 0; /* not ELF: exec decides */
+	memcpy(&eh, h, sizeof(eh));
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+#if defined(__x86_64__)
+	    eh.e_machine != EM_X86_64
+#elif defined(__aarch64__)
+	    eh.e_machine != EM_AARCH64
+#else
+	    0
+#endif
+	    )
+		return 2; /* another architecture */
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 4096)
+		return 0;
+	for (i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff +
+			  (size_t)i * sizeof(ph))) != (ssize_t)sizeof(ph))
+			return 0;
+		if (ph.p_type == PT_INTERP)
+			return 0;
+	}
+	return 1; /* statically linked */
+}
+
+static bool env_has_preload(char *const envp[])
+{
+	size_t i;
+
+	if (!envp)
+		return false;
+	for (i = 0; envp[i]; i++)
+		if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0)
+			return self_path[0] && strstr(envp[i] + 11, self_path);
+	return false;
+}
+
+static void check_exec(const char *path, char *const envp[])
+{
+	static const char *const why[] = { NULL, "static", "foreign" };
+	struct buf b;
+	int fd, kind;
+
+	if (!to_tool || !path)
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* exec will fail the same way */
+	kind = classify_fd(fd, 0);
+	close(fd);
+	if (!kind && env_has_preload(envp))
+		return;
+	b.n = 0;
+	put_str(&b, "U ");
+	put_dec(&b, (unsigned long)getpid());
+	put_str(&b, " ");
+	put_str(&b, kind ? why[kind] : "nopreload");
+	put_str(&b, " ");
+	put_str(&b, path);
+	emit(&b);
+}
+
+/* execvp's search: the first executable PATH entry, into buf. */
+static const char *search_path(const char *file, char *buf, size_t len)
+{
+	const char *p = getenv("PATH");
+
+	if (!file || !*file || strchr(file, '/'))
+		return file;
+	if (!p)
+		p = "/bin:/usr/bin";
+	for (;;) {
+		const char *c = strchr(p, ':');
+		size_t dl = c ? (size_t)(c - p) : strlen(p);
+		size_t fl = strlen(file);
+
+		if (dl + fl + 2 <= len) {
+			memcpy(buf, dl ? p : ".", dl ? dl : 1);
+			dl = dl ? dl : 1;
+			buf[dl] = '/';
+			memcpy(buf + dl + 1, file, fl + 1);
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+		if (!c)
+			return NULL;
+		p = c + 1;
+	}
+}
+
+#define REAL(name, type)                                                    \
+	static type real_##name;                                            \
+	if (!real_##name)                                                   \
+		real_##name = (type)dlsym(RTLD_NEXT, #name);                \
+	if (!real_##name) {                                                 \
+		errno = ENOSYS;                                             \
+		return -1;                                                  \
+	}
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*spawn_fn)(pid_t *, const char *,
+			const posix_spawn_file_actions_t *,
+			const posix_spawnattr_t *, char *const[], char *const[]);
+
+__attribute__((visibility("default")))
+int execve(const char *path, char *const argv[], char *const envp[])
+{
+	REAL(execve, execve_fn);
+	check_exec(path, envp);
+	return real_execve(path, argv, envp);
+}
+
+__attribute__((visibility("default")))
+int execv(const char *path, char *const argv[])
+{
+	return execve(path, argv, environ);
+}
+
+__attribute__((visibility("default")))
+int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	char buf[PATH_MAX];
+
+	REAL(execvpe, execvpe_fn);
+	check_exec(search_path(file, buf, sizeof(buf)), envp);
+	return real_execvpe(file, argv, envp);
+}
+
+__attribute__((visibility("default")))
+int execvp(const char *file, char *const argv[])
+{
+	return execvpe(file, argv, environ);
+}
+
+/* execl, execle, execlp: collect the arguments (on the stack) */
+#define MAX_LARGS 4096
+#define COLLECT_ARGS(first, ap, args, n)                                    \
+	do {                                                                \
+		args[0] = (char *)(first);                                  \
+		for (n = 1; args[n - 1] && n < MAX_LARGS; n++)              \
+			args[n] = va_arg(ap, char *);                       \
+		if (args[n - 1]) {                                          \
+			errno = E2BIG;                                      \
+			va_end(ap);                                         \
+			return -1;                                          \
+		}                                                           \
+	} while (0)
+
+__attribute__((visibility("default")))
+int execl(const char *path, const char *arg, ...)
+{
+	char *args[MAX_LARGS];
+	va_list ap;
+	int n;
+
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, args, n);
+	va_end(ap);
+	return execve(path, args, environ);
+}
+
+__attribute__((visibility("default")))
+int execle(const char *path, const char *arg, ...)
+{
+	char *args[MAX_LARGS];
+	char *const *envp;
+	va_list ap;
+	int n;
+
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, args, n);
+	envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, args, envp);
+}
+
+__attribute__((visibility("default")))
+int execlp(const char *file, const char *arg, ...)
+{
+	char *args[MAX_LARGS];
+	va_list ap;
+	int n;
+
+	va_start(ap, arg);
+	COLLECT_ARGS(arg, ap, args, n);
+	va_end(ap);
+	return execvpe(file, args, environ);
+}
+
+__attribute__((visibility("default")))
+int posix_spawn(pid_t *pid, const char *path,
+		const posix_spawn_file_actions_t *fa,
+		const posix_spawnattr_t *attr, char *const argv[],
+		char *const envp[])
+{
+	REAL(posix_spawn, spawn_fn);
+	check_exec(path, envp);
+	return real_posix_spawn(pid, path, fa, attr, argv, envp);
+}
+
+__attribute__((visibility("default")))
+int posix_spawnp(pid_t *pid, const char *file,
+		 const posix_spawn_file_actions_t *fa,
+		 const posix_spawnattr_t *attr, char *const argv[],
+		 char *const envp[])
+{
+	char buf[PATH_MAX];
+
+	REAL(posix_spawnp, spawn_fn);
+	check_exec(search_path(file, buf, sizeof(buf)), envp);
+	return real_posix_spawnp(pid, file, fa, attr, argv, envp);
 }
 
 /* ---- the subscriptions --------------------------------------------------- */
@@ -295,6 +671,15 @@ static void atfork_child(void)
 	subscribe();
 }
 
+static void find_self(void)
+{
+	Dl_info info;
+
+	if (dladdr((void *)find_self, &info) && info.dli_fname &&
+	    strlen(info.dli_fname) < sizeof(self_path))
+		strcpy(self_path, info.dli_fname);
+}
+
 __attribute__((constructor)) static void umn_trace_init(void)
 {
 	const char *name = getenv(UMN_TRACE_ENV_SOCK);
@@ -312,6 +697,33 @@ __attribute__((constructor)) static void umn_trace_init(void)
 	}
 	if (!to_tool)
 		out_fd = 2;
+	else
+		find_self();
 	subscribe();
 	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+/* Records that could not be sent: one more try, or say so on stderr. */
+__attribute__((destructor)) static void umn_trace_fini(void)
+{
+	unsigned long n = __atomic_load_n(&lost, __ATOMIC_RELAXED);
+	struct buf b;
+	int fd;
+
+	if (!n || !to_tool || __atomic_load_n(&tool_gone, __ATOMIC_RELAXED))
+		return;
+	fd = reconnect(__atomic_load_n(&out_fd, __ATOMIC_ACQUIRE));
+	if (fd >= 0)
+		send_lost(fd);
+	n = __atomic_load_n(&lost, __ATOMIC_RELAXED);
+	if (!n || __atomic_load_n(&tool_gone, __ATOMIC_RELAXED))
+		return;
+	b.n = 0;
+	put_str(&b, "umn-trace: pid ");
+	put_dec(&b, (unsigned long)getpid());
+	put_str(&b, ": ");
+	put_dec(&b, n);
+	put_str(&b, " invalidation records lost: umn trace could not be reached\n");
+	if (write(2, b.s, b.n) < 0)
+		return;
 }
