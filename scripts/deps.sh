@@ -6,11 +6,13 @@
 #   tests:   clang + libclang-rt-14-dev (libFuzzer, sanitizer runtimes),
 #            libseccomp-dev (the audit oracle), libucx-dev (UCX coexistence
 #            tests and the benchmark baseline), spin (the model check),
-#            python3 perl (programs traced by the audit tests)
+#            python3 perl (programs traced by the audit tests),
+#            gcovr (the opt-in coverage stage), util-linux (unshare: the
+#            fresh-namespace tests)
 set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs=(build-essential cmake pkg-config liburcu-dev clang libclang-rt-14-dev
-      libseccomp-dev libucx-dev spin python3 perl)
+      libseccomp-dev libucx-dev spin python3 perl gcovr util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
