@@ -10,7 +10,9 @@
 #            validates and renders the picture), libucx-dev (UCX coexistence
 #            tests and the benchmark baseline), spin (the model check),
 #            python3 perl golang-go (programs traced by the audit tests;
-#            the Go program is built offline by tool.audit_go)
+#            the Go program is built offline by tool.audit_go),
+#            gcovr (the opt-in coverage stage), util-linux (unshare: the
+#            fresh-namespace tests)
 #   install: systemtap-sdt-dev (<sys/sdt.h>: USDT probes), scdoc (man
 #            pages), man-db (tests read the installed pages), dpkg-dev
 #            (dpkg-shlibdeps for cpack -G DEB), bpftrace (fires the probes)
@@ -18,8 +20,8 @@ set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
 pkgs=(build-essential cmake pkg-config liburcu-dev libcapstone-dev clang
       libclang-rt-14-dev libseccomp-dev libxml2-utils librsvg2-bin libucx-dev
-      spin python3 perl golang-go systemtap-sdt-dev scdoc man-db dpkg-dev
-      bpftrace)
+      spin python3 perl golang-go gcovr util-linux systemtap-sdt-dev scdoc
+      man-db dpkg-dev bpftrace)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

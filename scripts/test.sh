@@ -133,15 +133,18 @@ for s in "${stages[@]}"; do
 			"-DCMAKE_C_FLAGS=--coverage -fprofile-update=atomic" -DCMAKE_EXE_LINKER_FLAGS=--coverage \
 			-DCMAKE_SHARED_LINKER_FLAGS=--coverage
 		note "coverage: gcovr (lines and branches)"
-		for part in "core src/[^/]*\.c" "self src/self/" "model src/model/" \
-			    "consumers consumers/"; do
-			set -- $part
-			echo "-- $1 ($2)"
+		while read -r part filter; do
+			echo "-- $part ($filter)"
 			(cd "$root" && gcovr --root . --object-directory build-test-coverage \
-				--filter "$2" --print-summary 2>/dev/null \
+				--filter "$filter" --print-summary 2>/dev/null \
 				--output /dev/null) | grep -E '^(lines|branches):'
-		done
-		echo "(per file: gcovr --root . --object-directory build-test-coverage --filter 'src/[^/]*\.c' [--branches])"
+		done <<-'EOF'
+		core src/[a-z_]*\.c
+		self src/self/
+		model src/model/
+		consumers consumers/
+		EOF
+		echo "(per file: gcovr --root . --object-directory build-test-coverage --filter 'src/[a-z_]*\.c' [--branches])"
 		;;
 	*) echo "test.sh: unknown stage '$s'" >&2; exit 2 ;;
 	esac

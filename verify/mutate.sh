@@ -73,6 +73,11 @@ if ! cmake -S "$tree" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DUMN_BENCH=OFF \
 	exit 2
 fi
 
+# Cap every test's timeout (ctest --timeout does not override a test's own
+# TIMEOUT property): a mutant that hangs a test costs at most this.
+find "$build" -name CTestTestfile.cmake -exec \
+	sed -i -E "s/TIMEOUT \"[0-9]+\"/TIMEOUT \"$per_test\"/g" {} +
+
 run_suite() { # logfile [ctest args...]
 	local out=$1
 	shift

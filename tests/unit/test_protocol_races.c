@@ -16,6 +16,10 @@
  * - sleepers_woken_by_end: a read_begin and a remove asleep on a running
  *   invalidation are woken by its end (watchdog 3 s); so is a writer of
  *   the mmap lock queued behind the last reader.
+ * - unregister_during_teardown_release_once, unwind_stops_at_refuser: a
+ *   helper thread unregisters a subscription from inside a callback's
+ *   window (the teardown's release loop; the refusing start), and the
+ *   callback waits until the helper sleeps in its grace period.
  * - read_begin_loads_sub_seq_first and remove_reads_seq_locked: white-box
  *   (src/test_hook.h, hook builds only, otherwise skipped): a hook runs an
  *   invalidation between read_begin's two loads, and holds the end between
@@ -435,6 +439,135 @@ static void writer_woken_by_last_reader(void)
 	CHECK_EQ(warns, 0);
 }
 
+/* ---- unregister racing a teardown or a refused start ---- */
+
+struct unreg {
+	struct umn_notifier n;
+	struct umn_mm *mm;
+	int releases, starts, ends;
+	int refuse;
+	struct umn_notifier *victim;	/* unregistered from a helper */
+	pid_t helper_tid;
+	pthread_t helper;
+};
+
+static void *unregister_helper(void *p)
+{
+	struct unreg *u = p;
+
+	__atomic_store_n(&u->helper_tid, (pid_t)syscall(SYS_gettid),
+			 __ATOMIC_SEQ_CST);
+	CHECK_EQ(umn_notifier_unregister(u->victim, u->mm), 0);
+	return NULL;
+}
+
+/* Start a helper that unregisters u->victim, and wait until it sleeps (in
+ * the grace period, which waits for the caller's read-side section). */
+static void unregister_concurrently(struct unreg *u)
+{
+	struct sleeper s = { 0 };
+
+	u->helper_tid = 0;
+	pthread_create(&u->helper, NULL, unregister_helper, u);
+	while (!__atomic_load_n(&u->helper_tid, __ATOMIC_SEQ_CST))
+		sched_yield();
+	s.tid = u->helper_tid;
+	wait_asleep(&s);
+}
+
+static void unreg_release(struct umn_notifier *n, struct umn_mm *mm)
+{
+	struct unreg *u = (struct unreg *)n;
+
+	(void)mm;
+	if (__atomic_add_fetch(&u->releases, 1, __ATOMIC_SEQ_CST) == 1 &&
+	    u->victim)
+		unregister_concurrently(u);	/* victim == this one */
+}
+
+static int unreg_start(struct umn_notifier *n,
+		       const struct umn_notifier_range *r)
+{
+	struct unreg *u = (struct unreg *)n;
+
+	if (u->refuse && !umn_notifier_range_blockable(r)) {
+		if (u->victim)
+			unregister_concurrently(u);
+		return -EAGAIN;
+	}
+	u->starts++;
+	return 0;
+}
+
+static void unreg_end(struct umn_notifier *n, const struct umn_notifier_range *r)
+{
+	(void)r;
+	((struct unreg *)n)->ends++;
+}
+
+static const struct umn_notifier_ops unreg_ops = {
+	.release = unreg_release,
+	.invalidate_range_start = unreg_start,
+	.invalidate_range_end = unreg_end,
+};
+
+/* The teardown called b's release; before it unhashes b, b is unregistered
+ * from another thread: release must not be called a second time. */
+static void unregister_during_teardown_release_once(void)
+{
+	struct umn_mm *mm = umn_mm_new();
+	struct unreg b = { .n.ops = &unreg_ops, .mm = mm };
+
+	b.victim = &b.n;
+	CHECK_EQ(umn_notifier_register(&b.n, mm), 0);
+	umn_mm_grab(mm);	/* b's unregister needs mm after the teardown */
+	t_watchdog_arm(5, "unregister during a teardown");
+	CHECK_EQ(umn_mm_put(mm), 0);
+	pthread_join(b.helper, NULL);
+	t_watchdog_disarm();
+	if (b.releases != 1)
+		fprintf(stderr, "release called %d times (a concurrent "
+			"unregister called it again)\n", b.releases);
+	CHECK_EQ(b.releases, 1);
+	umn_mm_drop(mm);
+	CHECK_EQ(warns, 0);
+}
+
+/* A refused non-blocking start: a subscription before the refuser is
+ * unregistered between the start walk and the unwind walk.  The unwind
+ * must still stop at the refuser (it gets no end). */
+static void unwind_stops_at_refuser(void)
+{
+	struct umn_mm *mm = umn_mm_new();
+	struct unreg b = { .n.ops = &unreg_ops, .mm = mm, .refuse = 1 };
+	struct unreg x = { .n.ops = &unreg_ops, .mm = mm };
+	struct unreg c = { .n.ops = &unreg_ops, .mm = mm };
+	struct umn_notifier_range r;
+
+	CHECK_EQ(umn_notifier_register(&b.n, mm), 0);
+	CHECK_EQ(umn_notifier_register(&x.n, mm), 0);
+	CHECK_EQ(umn_notifier_register(&c.n, mm), 0);	/* list: c, x, b */
+	b.victim = &x.n;
+	umn_notifier_range_init(&r, UMN_NOTIFY_CLEAR, 0, mm, 0, 4096);
+	t_watchdog_arm(5, "a refused start racing an unregister");
+	CHECK_EQ(umn_notifier_invalidate_range_start_nonblock(&r), -EAGAIN);
+	pthread_join(b.helper, NULL);
+	t_watchdog_disarm();
+	CHECK_EQ(c.starts, 1);
+	CHECK_EQ(c.ends, 1);
+	CHECK_EQ(x.starts, 1);
+	if (b.ends)
+		fprintf(stderr, "the refusing subscription got an end\n");
+	CHECK_EQ(b.ends, 0);
+	CHECK_EQ(b.starts, 0);
+	b.victim = NULL;
+	b.refuse = 0;
+	CHECK_EQ(umn_notifier_unregister(&c.n, mm), 0);
+	CHECK_EQ(umn_notifier_unregister(&b.n, mm), 0);
+	CHECK_EQ(umn_mm_put(mm), 0);
+	CHECK_EQ(warns, 0);
+}
+
 /* ---- white-box orderings (hook builds) ---- */
 
 #if UMN_TEST_HOOKS
@@ -598,6 +731,8 @@ int main(void)
 	RUN(write_trylock_records_write);
 	RUN(sleepers_woken_by_end);
 	RUN(writer_woken_by_last_reader);
+	RUN(unregister_during_teardown_release_once);
+	RUN(unwind_stops_at_refuser);
 #if UMN_TEST_HOOKS
 	RUN(read_begin_loads_sub_seq_first);
 	RUN(remove_reads_seq_locked);
