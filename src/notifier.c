@@ -161,7 +161,8 @@ static int hlist_invalidate_start(struct umn_subscriptions *subs,
 						  "failed (%d) on a %s range: "
 						  "ignored", ret,
 						  blockable ? "blockable" :
-							      "deferrable");
+						  deferrable ? "deferrable" :
+							       "non-blockable");
 				} else {
 					failed = sub;
 					break;
