@@ -104,6 +104,8 @@ const char *umnp_self_patch_describe(const char *func);
  * flags: UMNP_SITE_*.  Caller holds the discovery lock.  0 or -errno. */
 #define UMNP_SITE_LOADER 0x1u /* the loader's mmap/mprotect: rescan after */
 int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags);
+/* End of a batch of patches: stub pages back to r-x (discovery lock held). */
+void umnp_self_patch_seal(void);
 
 /* ---- discover.c: system-call sites in every loaded object ------------- */
 
