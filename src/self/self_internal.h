@@ -157,6 +157,8 @@ static inline void umnp_self_sud_thread(void)
 
 /* Map the stack pool (normal context).  0 or -errno. */
 int umnp_self_stack_init(void);
+/* fork child: no slot is held by any thread of the child. */
+void umnp_self_stack_atfork_child(void);
 /* The assembly entry of discovered sites (r11 = the site's record). */
 void umnp_self_sysentry_ext(void);
 
