@@ -949,6 +949,7 @@ void umnp_self_discover_rescan(void)
 	umnp_self_discover_lock();
 	from = nstats;
 	scan_all();
+	umnp_self_patch_seal();
 	if (nstats != from && getenv("UMN_SELF_DEBUG"))
 		print_stats(from);
 	umnp_self_discover_unlock();

@@ -325,6 +325,7 @@ static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
 static struct {
 	uint8_t *page;
 	size_t used;
+	bool writable; /* rwx until umnp_self_patch_seal() */
 } stubs[MAX_STUB_PAGES];
 static unsigned int nstubs;
 
@@ -362,11 +363,11 @@ static uint8_t *stub_page_alloc(uintptr_t near)
 }
 
 /*
- * Copy n bytes of code (and data after it) into a stub page near `near`.
- * The page is writable only while it is written (rwx: other stubs in it may
- * be running), then r-x again.
+ * Room for n bytes of code (and data after it) in a stub page near `near`.
+ * The page is made writable (rwx: other stubs in it may be running) until
+ * the batch of patches ends (umnp_self_patch_seal), then r-x again.
  */
-static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n)
+static uint8_t *stub_reserve(uintptr_t near, size_t n)
 {
 	unsigned int i;
 	uint8_t *p;
@@ -385,13 +386,36 @@ static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n)
 		stubs[i].used = 0;
 		nstubs++;
 	}
+	if (!stubs[i].writable) {
+		if (text_protect(stubs[i].page, STUB_PAGE_SIZE,
+				 PROT_READ | PROT_WRITE | PROT_EXEC))
+			return NULL;
+		stubs[i].writable = true;
+	}
 	p = stubs[i].page + stubs[i].used;
-	if (text_protect(p, n, PROT_READ | PROT_WRITE | PROT_EXEC))
-		return NULL;
-	memcpy(p, code, n);
-	text_protect(p, n, PROT_READ | PROT_EXEC);
 	stubs[i].used += n;
 	return p;
+}
+
+static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n)
+{
+	uint8_t *p = stub_reserve(near, n);
+
+	if (p)
+		memcpy(p, code, n);
+	return p;
+}
+
+/* W^X again for the stub pages written since the last seal.  Discovery
+ * lock held. */
+void umnp_self_patch_seal(void)
+{
+	for (unsigned int i = 0; i < nstubs; i++)
+		if (stubs[i].writable) {
+			text_protect(stubs[i].page, STUB_PAGE_SIZE,
+				     PROT_READ | PROT_EXEC);
+			stubs[i].writable = false;
+		}
 }
 
 /* `jmp *0(%rip); .quad target` */
@@ -530,16 +554,12 @@ static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
 	} else {
 		*rec = local;
 	}
-	/* The stub's address is known only once emitted: emit, then fix
-	 * the movabs operand (the page is not reachable by any jump yet). */
-	stub = stub_emit((uintptr_t)site, code, n);
+	stub = stub_reserve((uintptr_t)site, (n + 15) & ~(size_t)15);
 	if (!stub || !near32((uintptr_t)stub, (uintptr_t)site))
 		return -ENOMEM;
 	recp = rec ? (uintptr_t)rec : (uintptr_t)(stub + recoff);
-	if (text_protect(stub, n, PROT_READ | PROT_WRITE | PROT_EXEC))
-		return -EPERM;
-	memcpy(stub + len + 2, &recp, 8);
-	text_protect(stub, n, PROT_READ | PROT_EXEC);
+	memcpy(code + len + 2, &recp, 8);
+	memcpy(stub, code, (n + 15) & ~(size_t)15);
 	put_rel32_jmp(jmp, (uintptr_t)site, (uintptr_t)stub);
 	/* The stub is published before the jump to it (the cas is a full
 	 * barrier). */
@@ -660,6 +680,7 @@ int umnp_self_patch_install(void)
 					"was found in the executable: no patch "
 					"source\n");
 	}
+	umnp_self_patch_seal();
 	umnp_self_discover_unlock();
 	if (debug) {
 		for (size_t i = 0; i < NTARGETS; i++)

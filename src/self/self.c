@@ -77,6 +77,7 @@ static void atfork_child(void)
 	/* The lock was held by a thread of the parent: reset it. */
 	pthread_mutex_init(&init_lock, NULL);
 	umnp_self_uffd_atfork_child();
+	umnp_self_stack_atfork_child(); /* discovered sites' stacks */
 }
 
 static unsigned int flags_from_env(void)

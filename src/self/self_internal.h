@@ -115,6 +115,8 @@ const char *umnp_self_patch_describe(const char *func);
  * flags: UMNP_SITE_*.  Caller holds the discovery lock.  0 or -errno. */
 #define UMNP_SITE_LOADER 0x1u /* the loader's mmap/mprotect: rescan after */
 int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags);
+/* End of a batch of patches: stub pages back to r-x (discovery lock held). */
+void umnp_self_patch_seal(void);
 
 /* ---- discover.c: system-call sites in every loaded object ------------- */
 
@@ -166,6 +168,8 @@ static inline void umnp_self_sud_thread(void)
 
 /* Map the stack pool (normal context).  0 or -errno. */
 int umnp_self_stack_init(void);
+/* fork child: no slot is held by any thread of the child. */
+void umnp_self_stack_atfork_child(void);
 /* The assembly entry of discovered sites (r11 = the site's record). */
 void umnp_self_sysentry_ext(void);
 

@@ -192,6 +192,14 @@ long umnp_self_sys_ext(const struct umnp_site_rec *rec, long nr, long a1,
 	return r;
 }
 
+/* fork child: the threads that held slots do not exist here; their bits
+ * would never be cleared (a nested entry on the forking thread's own slot
+ * stays on it without taking a bit). */
+void umnp_self_stack_atfork_child(void)
+{
+	__atomic_store_n(&umnp_self_stack_busy, 0, __ATOMIC_RELAXED);
+}
+
 int umnp_self_stack_init(void)
 {
 	long p;
@@ -227,6 +235,10 @@ long umnp_self_rawsys(long nr, long a1, long a2, long a3, long a4, long a5,
 int umnp_self_stack_init(void)
 {
 	return -ENOTSUP;
+}
+
+void umnp_self_stack_atfork_child(void)
+{
 }
 
 #endif
