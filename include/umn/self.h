@@ -23,14 +23,23 @@
  * glibc's arena lock, in signal handlers, or on a thread that holds the
  * subscriber's own lock.  range.origin names the source.
  *
- * Signals: while a hooked call has subscribers to tell, it blocks
- * asynchronous signals (one rt_sigprocmask pair), so a handler that unmaps
- * memory runs after the hook, never inside it or inside a umn lock.  A
- * program whose handlers never unmap or remap memory may set
- * UMN_SELF_NOSIGMASK=1 in the environment to skip that (~250 ns per hooked
- * call on a VM); if the promise is broken, an unmap in a handler that
- * interrupts a hook goes unreported, and one that interrupts a registration
- * on the same thread can deadlock.
+ * Signals: umn wraps the application's signal handlers (libc's sigaction
+ * is patched; handlers installed before init are wrapped; sigaction
+ * queries return the application's action).  A handler runs at once,
+ * unless its thread is inside one of umn's own locks: then it runs as soon
+ * as the lock is dropped, still before the hooked call returns, and an
+ * unmap it makes is reported (a nested invalidation).  No signal is blocked
+ * around hooked calls, so SIGTERM and SIGINT with their default action
+ * stop the process whatever a callback does.  Not wrapped: handlers
+ * installed with a raw rt_sigaction system call (they must not unmap
+ * memory), and the synchronous signals (SEGV, BUS, ...).  Where handlers
+ * cannot be wrapped (interposition, ThreadSanitizer builds) or with
+ * UMN_SELF_SIGMASK=1, a hooked call with subscribers blocks asynchronous
+ * signals instead (one rt_sigprocmask pair; a callback stuck there then
+ * delays SIGTERM too).  UMN_SELF_NOSIGMASK=1 promises that no handler
+ * unmaps or remaps memory: neither wrapping nor masking; if the promise is
+ * broken, such an unmap in a handler that interrupts a hook goes
+ * unreported or deadlocks.
  *
  * Nested invalidations: an unmap, remap, discard or protection change a
  * callback makes (directly or through free() of a large block) is reported

@@ -35,7 +35,8 @@
  *
  * Off (the hooks then block asynchronous signals around each call, as
  * before) when the sigaction site could not be patched (interposition, a
- * libc of another shape), or with UMN_SELF_SIGMASK=1.
+ * libc of another shape), in ThreadSanitizer builds (TSan queues handlers
+ * to its own safe points), or with UMN_SELF_SIGMASK=1.
  */
 #include <errno.h>
 #include <signal.h>
@@ -241,6 +242,11 @@ int umnp_self_signals_init(void)
 
 	if (env && !strcmp(env, "1"))
 		return -EPERM;
+	/* ThreadSanitizer delivers asynchronous signals itself (queued to
+	 * its next intercepted call): a deferred one was seen never to run.
+	 * Masking per call there. */
+	if (UMN_TSAN)
+		return -ENOTSUP;
 	if (!how || !strstr(how, "site"))
 		return -ENOTSUP;
 	table_lock_take(&saved);

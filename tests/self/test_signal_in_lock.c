@@ -10,6 +10,7 @@
  * Runs with the default sources (handlers wrapped: the signal is deferred
  * by umn's wrapper) and with UMN_SELF_SIGMASK=1 (the hook blocks signals).
  * Not with UMN_SELF_NOSIGMASK=1, which promises handlers never unmap.
+ * (ThreadSanitizer builds mask signals in hooks: see src/self/signals.c.)
  */
 #include <pthread.h>
 #include <signal.h>
