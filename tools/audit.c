@@ -778,7 +778,11 @@ static bool affected(struct call *c, unsigned long ip, bool clip)
 
 			if (vmas[i].start != a[0] || !vmas[i].sysv)
 				continue;
-			for (j = i + 1; j < nvmas && vmas[j].inode == vmas[i].inode &&
+			/* the run of one segment: SysV mappings with its id
+			 * (the inode; 0 for the first segment of an IPC
+			 * namespace, so the /SYSV path is checked too) */
+			for (j = i + 1; j < nvmas && vmas[j].sysv &&
+			     vmas[j].inode == vmas[i].inode &&
 			     vmas[j].start == vmas[j - 1].end; j++)
 				;
 			add_req(c, a[0], vmas[j - 1].end - a[0]);
