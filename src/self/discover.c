@@ -178,11 +178,13 @@ struct found {
 
 /*
  * Decode [p, p + size) from p.  Fills up to max sites (mov directly before
- * syscall; want_r9: syscall()'s `mov 0x8(%rsp),%r9` with nr -1 too).
+ * syscall, for a map-changing number or for `want`, a number a patch
+ * target asks for such as rt_sigaction; want_r9: syscall()'s
+ * `mov 0x8(%rsp),%r9` with nr -1 too).
  * Returns the number found, or -1 if the decoder gave up.
  */
 static int decode_region(const uint8_t *p, size_t size, struct found *out,
-			 int max, bool want_r9, struct obj_stat *st)
+			 int max, bool want_r9, long want, struct obj_stat *st)
 {
 	const uint8_t *code = p;
 	size_t left = size;
@@ -204,7 +206,8 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 		at = (const uint8_t *)(uintptr_t)cs_insn_buf->address;
 		if (cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05) {
 			nr = prev ? mov_eax_imm(prev, prev_len) : -1;
-			if (nr >= 0 && nr_map_changing(nr) && n < max) {
+			if (nr >= 0 && (nr_map_changing(nr) || nr == want) &&
+			    n < max) {
 				out[n].at = (uint8_t *)prev;
 				out[n].len = (uint8_t)prev_len;
 				out[n].nr = nr;
@@ -243,7 +246,7 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 
 	if (decoder_init())
 		return 0;
-	n = decode_region(func, size, f, 8, nr < 0, NULL);
+	n = decode_region(func, size, f, 8, nr < 0, nr, NULL);
 	for (int i = 0; i < n && k < max; i++) {
 		if (f[i].nr != nr)
 			continue;
@@ -839,7 +842,7 @@ static void scan_object(const struct dl_phdr_info *info)
 			continue;
 		/* decode up to the last candidate's `syscall` */
 		n = decode_region((const uint8_t *)start, last + 2 - start, f,
-				  16, false, st);
+				  16, false, -1, st);
 		if (n < 0) {
 			st->undecodable++;
 			continue;
