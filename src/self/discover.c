@@ -392,76 +392,145 @@ static bool same_image(const uint8_t *map, size_t size,
 	return true;
 }
 
-static void add_file_symbols(const struct dl_phdr_info *info,
-			     struct fnvec *v)
+/*
+ * Map the ELF file at path read-only with raw system calls (no malloc) and
+ * check that its header and section table lie inside it.  Returns the map
+ * and its size, or NULL.  Unmap with scratch_unmap(map, *size).
+ */
+static const uint8_t *elf_map(const char *path, size_t *size)
 {
-	const char *path = info->dlpi_name && info->dlpi_name[0]
-				   ? info->dlpi_name : "/proc/self/exe";
 	long fd = umnp_self_raw3(SYS_open, (long)path, O_RDONLY | O_CLOEXEC, 0);
-	struct stat stb;
-	const uint8_t *map;
 	const ElfW(Ehdr) *eh;
-	const ElfW(Shdr) *sh;
+	struct stat stb;
 	long r;
 
 	if (umnp_self_is_err(fd))
-		return;
+		return NULL;
 	r = umnp_self_raw3(SYS_fstat, fd, (long)&stb, 0);
 	if (umnp_self_is_err(r) || stb.st_size < (off_t)sizeof(ElfW(Ehdr))) {
 		umnp_self_raw3(SYS_close, fd, 0, 0);
-		return;
+		return NULL;
 	}
 	r = umnp_self_raw6(SYS_mmap, 0, stb.st_size, PROT_READ, MAP_PRIVATE,
 			   fd, 0);
 	umnp_self_raw3(SYS_close, fd, 0, 0);
 	if (umnp_self_is_err(r))
-		return;
-	map = (const uint8_t *)r;
-	eh = (const ElfW(Ehdr) *)map;
+		return NULL;
+	*size = (size_t)stb.st_size;
+	eh = (const ElfW(Ehdr) *)r;
 	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
 	    eh->e_ident[EI_CLASS] != ELFCLASS64 ||
 	    eh->e_shentsize != sizeof(ElfW(Shdr)) ||
-	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) >
-		    (size_t)stb.st_size ||
-	    !same_image(map, (size_t)stb.st_size, info))
-		goto out;
-	sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
+	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > *size) {
+		scratch_unmap((void *)r, *size);
+		return NULL;
+	}
+	return (const uint8_t *)r;
+}
+
+/*
+ * Call fn(arg, sym, name) for every defined function symbol (STT_FUNC, and
+ * STT_GNU_IFUNC if ifunc) of the .symtab sections of a file mapped by
+ * elf_map(), and of its .dynsym sections if dynsym.  name is NULL when the
+ * string table does not hold it.  Stops, returning false, when fn does.
+ */
+static bool elf_each_func(const uint8_t *map, size_t size, bool dynsym,
+			  bool ifunc,
+			  bool (*fn)(void *arg, const ElfW(Sym) *sym,
+				     const char *name),
+			  void *arg)
+{
+	const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)map;
+	const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
+
 	for (int i = 0; i < eh->e_shnum; i++) {
+		const ElfW(Shdr) *strh;
 		const ElfW(Sym) *sym;
 		const char *str;
-		size_t nsym, strsz;
+		size_t nsym;
 
-		if (sh[i].sh_type != SHT_SYMTAB && sh[i].sh_type != SHT_DYNSYM)
+		if (sh[i].sh_type != SHT_SYMTAB &&
+		    !(dynsym && sh[i].sh_type == SHT_DYNSYM))
 			continue;
-		if (sh[i].sh_link >= eh->e_shnum ||
-		    sh[i].sh_offset + sh[i].sh_size > (size_t)stb.st_size ||
-		    sh[sh[i].sh_link].sh_offset + sh[sh[i].sh_link].sh_size >
-			    (size_t)stb.st_size)
+		if (sh[i].sh_link >= eh->e_shnum)
+			continue;
+		strh = &sh[sh[i].sh_link];
+		if (sh[i].sh_offset + sh[i].sh_size > size ||
+		    strh->sh_offset + strh->sh_size > size)
 			continue;
 		sym = (const ElfW(Sym) *)(map + sh[i].sh_offset);
 		nsym = sh[i].sh_size / sizeof(ElfW(Sym));
-		str = (const char *)(map + sh[sh[i].sh_link].sh_offset);
-		strsz = sh[sh[i].sh_link].sh_size;
+		str = (const char *)(map + strh->sh_offset);
 		for (size_t k = 0; k < nsym; k++) {
 			unsigned int type = ELF64_ST_TYPE(sym[k].st_info);
-			uintptr_t s;
-			bool skip = false;
+			const char *name = NULL;
 
-			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
-			    sym[k].st_shndx == SHN_UNDEF || !sym[k].st_value)
+			if ((type != STT_FUNC &&
+			     !(ifunc && type == STT_GNU_IFUNC)) ||
+			    sym[k].st_shndx == SHN_UNDEF)
 				continue;
-			if (sym[k].st_name < strsz &&
+			if (sym[k].st_name < strh->sh_size &&
 			    memchr(str + sym[k].st_name, 0,
-				   strsz - sym[k].st_name))
-				skip = name_is_sanitizer(str + sym[k].st_name);
-			s = info->dlpi_addr + sym[k].st_value;
-			if (!fn_push(v, s, sym[k].st_size ? s + sym[k].st_size : 0,
-				     skip))
-				goto out;
+				   strh->sh_size - sym[k].st_name))
+				name = str + sym[k].st_name;
+			if (!fn(arg, &sym[k], name))
+				return false;
 		}
 	}
-out:
-	scratch_unmap((void *)map, (size_t)stb.st_size);
+	return true;
+}
+
+struct file_syms {
+	const struct dl_phdr_info *info;
+	struct fnvec *v;
+};
+
+static bool add_file_symbol(void *arg, const ElfW(Sym) *sym, const char *name)
+{
+	struct file_syms *fs = arg;
+	uintptr_t s;
+
+	if (!sym->st_value)
+		return true;
+	s = fs->info->dlpi_addr + sym->st_value;
+	return fn_push(fs->v, s, sym->st_size ? s + sym->st_size : 0,
+		       name && name_is_sanitizer(name));
+}
+
+static void add_file_symbols(const struct dl_phdr_info *info,
+			     struct fnvec *v)
+{
+	const char *path = info->dlpi_name && info->dlpi_name[0]
+				   ? info->dlpi_name : "/proc/self/exe";
+	struct file_syms fs = { info, v };
+	const uint8_t *map;
+	size_t size;
+
+	map = elf_map(path, &size);
+	if (!map)
+		return;
+	if (same_image(map, size, info))
+		elf_each_func(map, size, true, true, add_file_symbol, &fs);
+	scratch_unmap((void *)map, size);
+}
+
+struct exe_syms {
+	const char *const *names;
+	void **out;
+	int n;
+	uintptr_t bias;
+};
+
+static bool find_exe_symbol(void *arg, const ElfW(Sym) *sym, const char *name)
+{
+	struct exe_syms *es = arg;
+
+	if (!name)
+		return true;
+	for (int j = 0; j < es->n; j++)
+		if (!es->out[j] && strcmp(name, es->names[j]) == 0)
+			es->out[j] = (void *)(es->bias + sym->st_value);
+	return true;
 }
 
 /*
@@ -471,71 +540,20 @@ out:
  */
 void umnp_self_exe_symbols(const char *const names[], void *out[], int n)
 {
-	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/exe",
-				 O_RDONLY | O_CLOEXEC, 0);
-	struct stat stb;
+	struct exe_syms es = { names, out, n, 0 };
 	const uint8_t *map;
-	const ElfW(Ehdr) *eh;
-	const ElfW(Shdr) *sh;
-	uintptr_t bias = 0;
-	long r;
+	size_t size;
 
 	for (int i = 0; i < n; i++)
 		out[i] = NULL;
-	if (umnp_self_is_err(fd))
+	map = elf_map("/proc/self/exe", &size);
+	if (!map)
 		return;
-	r = umnp_self_raw3(SYS_fstat, fd, (long)&stb, 0);
-	if (umnp_self_is_err(r) || stb.st_size < (off_t)sizeof(ElfW(Ehdr))) {
-		umnp_self_raw3(SYS_close, fd, 0, 0);
-		return;
-	}
-	r = umnp_self_raw6(SYS_mmap, 0, stb.st_size, PROT_READ, MAP_PRIVATE,
-			   fd, 0);
-	umnp_self_raw3(SYS_close, fd, 0, 0);
-	if (umnp_self_is_err(r))
-		return;
-	map = (const uint8_t *)r;
-	eh = (const ElfW(Ehdr) *)map;
-	if (memcmp(eh->e_ident, ELFMAG, SELFMAG) ||
-	    eh->e_shentsize != sizeof(ElfW(Shdr)) ||
-	    eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) >
-		    (size_t)stb.st_size)
-		goto out;
-	if (eh->e_type == ET_DYN) /* static-pie: the load bias */
-		bias = (uintptr_t)getauxval(AT_PHDR) - eh->e_phoff;
-	sh = (const ElfW(Shdr) *)(map + eh->e_shoff);
-	for (int i = 0; i < eh->e_shnum; i++) {
-		const ElfW(Sym) *sym;
-		const char *str;
-		size_t nsym, strsz;
-
-		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum ||
-		    sh[i].sh_offset + sh[i].sh_size > (size_t)stb.st_size ||
-		    sh[sh[i].sh_link].sh_offset + sh[sh[i].sh_link].sh_size >
-			    (size_t)stb.st_size)
-			continue;
-		sym = (const ElfW(Sym) *)(map + sh[i].sh_offset);
-		nsym = sh[i].sh_size / sizeof(ElfW(Sym));
-		str = (const char *)(map + sh[sh[i].sh_link].sh_offset);
-		strsz = sh[sh[i].sh_link].sh_size;
-		for (size_t k = 0; k < nsym; k++) {
-			const char *nm;
-
-			if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC ||
-			    sym[k].st_shndx == SHN_UNDEF ||
-			    sym[k].st_name >= strsz ||
-			    !memchr(str + sym[k].st_name, 0,
-				    strsz - sym[k].st_name))
-				continue;
-			nm = str + sym[k].st_name;
-			for (int j = 0; j < n; j++)
-				if (!out[j] && strcmp(nm, names[j]) == 0)
-					out[j] = (void *)(bias +
-							  sym[k].st_value);
-		}
-	}
-out:
-	scratch_unmap((void *)map, (size_t)stb.st_size);
+	if (((const ElfW(Ehdr) *)map)->e_type == ET_DYN) /* static-pie */
+		es.bias = (uintptr_t)getauxval(AT_PHDR) -
+			  ((const ElfW(Ehdr) *)map)->e_phoff;
+	elf_each_func(map, size, false, false, find_exe_symbol, &es);
+	scratch_unmap((void *)map, size);
 }
 
 /* ---- function starts: .eh_frame FDEs -------------------------------------- */
