@@ -678,6 +678,26 @@ static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 	}
 }
 
+/*
+ * Evict n if it is valid and unused (cache lock held): kill it with one
+ * compare-and-swap, which a hit racing us wins, then unlink it and queue it
+ * on *out for deregistration.
+ */
+static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
+				 struct rc_node **out)
+{
+	unsigned int v = R_PUB;
+
+	if (!__atomic_compare_exchange_n(&n->refs, &v, R_PUB | R_DEAD, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+		return;
+	INC_LOCKED(rc->evicted, 1);
+	if (unlink_locked(rc, n)) {
+		n->lnext = *out;
+		*out = n;
+	}
+}
+
 /* CLOCK: evict unused regions until within the limits. */
 static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 {
@@ -687,23 +707,13 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 	       ((rc->max_regions && rc->nlinked > rc->max_regions) ||
 		(rc->max_bytes && rc->linked_bytes > rc->max_bytes))) {
 		struct rc_node *n = rc->hand;
-		unsigned int v = R_PUB;
 
 		rc->hand = n->cnext;
 		if (LOAD(n->referenced)) {
 			STORE(n->referenced, 0);
 			continue;
 		}
-		/* unused and valid only: a hit racing us wins */
-		if (!__atomic_compare_exchange_n(&n->refs, &v, R_PUB | R_DEAD,
-						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
-			continue;
-		INC_LOCKED(rc->evicted, 1);
-		if (unlink_locked(rc, n)) {
-			n->lnext = *out;
-			*out = n;
-		}
+		retire_unused_locked(rc, n, out);
 	}
 }
 
@@ -963,18 +973,9 @@ static void flush_locked(struct umn_regcache *rc, struct rc_node **out)
 	drain_locked(rc, out);
 	for (it = umn_itree_iter_first(&rc->tree, 0, ~0ul); it; it = next) {
 		struct rc_node *n = tnode_of(it);
-		unsigned int v = R_PUB;
 
 		next = umn_itree_iter_next(it, 0, ~0ul);
-		if (!__atomic_compare_exchange_n(&n->refs, &v, R_PUB | R_DEAD,
-						 false, __ATOMIC_ACQ_REL,
-						 __ATOMIC_RELAXED))
-			continue;
-		INC_LOCKED(rc->evicted, 1);
-		if (unlink_locked(rc, n)) {
-			n->lnext = *out;
-			*out = n;
-		}
+		retire_unused_locked(rc, n, out);
 	}
 }
 
