@@ -405,7 +405,15 @@ static long real_call(long nr, const long *a, umnp_self_real_fn real,
 /* Asynchronous signals only: a fault in a callback must still kill. */
 static void block_signals(uint64_t *old)
 {
-	uint64_t all = ~0ull;
+	/*
+	 * Only signals with a handler can run code inside the hook; one with
+	 * the default action (SIGTERM, SIGINT...) must still stop a process
+	 * whose callback is stuck.  Where umn cannot see sigaction
+	 * (interposition) it blocks them all.
+	 */
+	uint64_t all = __atomic_load_n(&umnp_self_caught_known,
+				       __ATOMIC_ACQUIRE) ?
+		__atomic_load_n(&umnp_self_caught, __ATOMIC_ACQUIRE) : ~0ull;
 
 	all &= ~((1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)) |
 		 (1ull << (SIGILL - 1)) | (1ull << (SIGFPE - 1)) |

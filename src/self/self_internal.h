@@ -96,6 +96,10 @@ bool umnp_self_nr_interesting(long nr);
 
 /* Handlers are wrapped: hooks need not block signals (signals.c). */
 extern bool umnp_self_lazy_signals;
+/* When known (libc's sigaction is patched): the signals that have a
+ * handler, the only ones hooks that mask need to block. */
+extern uint64_t umnp_self_caught;
+extern bool umnp_self_caught_known;
 /* Wrap the installed handlers and turn lazy masking on; -errno if it
  * cannot be (the sigaction site is not patched, UMN_SELF_SIGMASK=1). */
 int umnp_self_signals_init(void);

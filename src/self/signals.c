@@ -36,7 +36,12 @@
  * Off (the hooks then block asynchronous signals around each call, as
  * before) when the sigaction site could not be patched (interposition, a
  * libc of another shape), in ThreadSanitizer builds (TSan queues handlers
- * to its own safe points), or with UMN_SELF_SIGMASK=1.
+ * to its own safe points), or with UMN_SELF_SIGMASK=1.  Even then, while
+ * the site is patched, umn knows which signals have a handler
+ * (umnp_self_caught) and the hooks block only those: a signal with the
+ * default action (SIGTERM, SIGINT...) still stops a process whose callback
+ * is stuck.  Only where the site is not patched at all (interposition)
+ * do the hooks block every asynchronous signal.
  */
 #include <errno.h>
 #include <signal.h>
@@ -64,6 +69,9 @@ struct ksigaction {
 	 BIT(SIGILL) | BIT(SIGFPE) | BIT(SIGTRAP) | BIT(SIGSYS) | BIT(SIGABRT))
 
 bool umnp_self_lazy_signals;
+/* Signals whose application action is a handler (valid when known). */
+uint64_t umnp_self_caught;
+bool umnp_self_caught_known;
 
 /* The application's action per signal, valid while `wrapped` has its bit. */
 static struct ksigaction app[65];
@@ -75,6 +83,15 @@ static int table_lock;
 static bool is_handler(const void *h)
 {
 	return h != (void *)SIG_DFL && h != (void *)SIG_IGN;
+}
+
+static void set_caught(int sig, bool caught)
+{
+	if (caught)
+		__atomic_or_fetch(&umnp_self_caught, BIT(sig), __ATOMIC_RELEASE);
+	else
+		__atomic_and_fetch(&umnp_self_caught, ~BIT(sig),
+				   __ATOMIC_RELEASE);
 }
 
 static long raw_sigaction(int sig, const struct ksigaction *act,
@@ -194,6 +211,8 @@ long umnp_self_sigaction(const long a[6])
 	if (!__atomic_load_n(&umnp_self_lazy_signals, __ATOMIC_ACQUIRE)) {
 		ret = umnp_self_raw6(SYS_rt_sigaction, a[0], a[1], a[2], a[3],
 				     a[4], a[5]);
+		if (!umnp_self_is_err(ret) && act)
+			set_caught(sig, is_handler(act->handler));
 		goto out;
 	}
 	prev = app[sig];
@@ -240,14 +259,25 @@ int umnp_self_signals_init(void)
 	const char *how = umnp_self_patch_describe("__libc_sigaction");
 	uint64_t saved;
 
+	if (!how || !strstr(how, "site"))
+		return -ENOTSUP;
+	/* From here on every sigaction is seen: know which signals have a
+	 * handler, so that masking (below) spares the others. */
+	table_lock_take(&saved);
+	for (int sig = 1; sig <= 64; sig++) {
+		struct ksigaction old;
+
+		if (!umnp_self_is_err(raw_sigaction(sig, NULL, &old)))
+			set_caught(sig, is_handler(old.handler));
+	}
+	__atomic_store_n(&umnp_self_caught_known, true, __ATOMIC_RELEASE);
+	table_lock_drop(&saved);
 	if (env && !strcmp(env, "1"))
 		return -EPERM;
 	/* ThreadSanitizer delivers asynchronous signals itself (queued to
 	 * its next intercepted call): a deferred one was seen never to run.
 	 * Masking per call there. */
 	if (UMN_TSAN)
-		return -ENOTSUP;
-	if (!how || !strstr(how, "site"))
 		return -ENOTSUP;
 	table_lock_take(&saved);
 	for (int sig = 1; sig <= 64; sig++) {
