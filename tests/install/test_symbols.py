@@ -12,6 +12,7 @@ headers (README "ABI"):
    (include/umn/*.h): nothing private leaks through the glob;
  - every non-inline function declared in a public header is exported;
  - white-box test points (umn__test_*, builds with UMN_TEST_HOOKS only)
+   and fault injection (umn__fault_*, builds with UMN_FAULT_INJECT only)
    are exempt from the two header checks: they are not part of the ABI;
  - nothing else is exported except the libc names the README documents
    (the interposition source), each with a glibc version.
@@ -19,6 +20,8 @@ headers (README "ABI"):
 import fnmatch, glob, os, re, subprocess, sys
 
 lib, src = sys.argv[1], sys.argv[2]
+# exported only by test builds, never part of the ABI
+TEST_ONLY = ("umn__test_", "umn__fault_")
 errors = []
 
 out = subprocess.run(["nm", "-D", "--defined-only", lib], check=True,
@@ -83,7 +86,7 @@ for name, ver in sorted(exported.items()):
             errors.append(f"{name}@{ver}: in no node of libumn.map")
         elif ver != want:
             errors.append(f"{name}: version {ver}, libumn.map puts it in {want}")
-        if name not in decl_all and not name.startswith("umn__test_"):
+        if name not in decl_all and not name.startswith(TEST_ONLY):
             errors.append(f"{name}: exported but declared in no public header")
     elif name in libc_ok:
         if not ver.startswith("GLIBC_"):
@@ -97,7 +100,7 @@ for name, node in explicit.items():
         errors.append(f"{name}: listed in libumn.map ({node}) but not exported")
 for name in sorted(decl_fn):
     # white-box test points exist only in builds with UMN_TEST_HOOKS
-    if name not in exported and not name.startswith("umn__test_"):
+    if name not in exported and not name.startswith(TEST_ONLY):
         errors.append(f"{name}: declared in a public header, not exported")
 
 n_umn = sum(1 for n in exported if n.startswith("umn_"))
