@@ -33,13 +33,14 @@ unsigned long umn__fault_alloc_count(void);
 /*
  * Failing system calls: 0, or the -errno that umn's raw system call nr
  * (src/self, umnp_self_raw6) returns instead of being made.  Exported in
- * fault-injection builds only: umn__fault_syscall_fail(nr, err) makes
- * every raw call with number nr fail with -err until
- * umn__fault_syscall_fail(-1, 0); umn__fault_syscall_count() is the number
- * of calls failed since.  Async-signal-safe (atomics only).
+ * fault-injection builds only: umn__fault_syscall_fail(nr, err, skip)
+ * lets the next skip raw calls with number nr through, then makes every
+ * later one fail with -err until umn__fault_syscall_fail(-1, 0, 0);
+ * umn__fault_syscall_count() is the number of calls failed since.
+ * Async-signal-safe (atomics only).
  */
 long umnp_fault_syscall(long nr);
-void umn__fault_syscall_fail(long nr, int err);
+void umn__fault_syscall_fail(long nr, int err, unsigned long skip);
 unsigned long umn__fault_syscall_count(void);
 #else
 static inline bool umnp_fault_alloc(void) { return false; }

@@ -123,10 +123,10 @@ static void case_mprotect_fallback(int err)
 
 	setenv("UMN_SELF_DEBUG", "1", 1);
 	fd = capture_stderr();
-	umn__fault_syscall_fail(SYS_mprotect, err);
+	umn__fault_syscall_fail(SYS_mprotect, err, 0);
 	CHECK_EQ(umn_self_init(0), 0);
 	CHECK(umn__fault_syscall_count() > 0);
-	umn__fault_syscall_fail(-1, 0);
+	umn__fault_syscall_fail(-1, 0, 0);
 	CHECK_EQ(umn_self_sources(), UMN_SELF_INTERPOSE);
 	CHECK(captured_has(fd, "umn: patching failed ("));
 	CHECK(captured_has(fd, "interposition instead"));
@@ -140,9 +140,9 @@ static void case_mprotect_fallback(int err)
  * no source is active, nothing is half-patched. */
 static void case_mprotect_patch_only(int err)
 {
-	umn__fault_syscall_fail(SYS_mprotect, err);
+	umn__fault_syscall_fail(SYS_mprotect, err, 0);
 	CHECK_EQ(umn_self_init(UMN_SELF_PATCH), -EPERM);
-	umn__fault_syscall_fail(-1, 0);
+	umn__fault_syscall_fail(-1, 0, 0);
 	CHECK_EQ(umn_self_sources(), 0);
 	CHECK_EQ(umn_self_init(UMN_SELF_PATCH), -ENOTSUP);
 	/* the program's own calls are unaffected */
@@ -154,6 +154,37 @@ static void case_mprotect_patch_only(int err)
 		CHECK_EQ(mprotect(p, PG, PROT_READ), 0);
 		CHECK_EQ(munmap(p, PG), 0);
 	}
+}
+
+/*
+ * (a) every mprotect from the k-th on is refused (a sealed libc text, a
+ * page protected after the first ones were done): init returns 0 (what
+ * could be patched is, munmap is reported) or -EPERM (munmap could not
+ * be), and never writes to a page it could not make writable.  Exits 3
+ * when init made fewer than k+1 mprotect calls: the sweep is done.
+ */
+static void case_mprotect_from(unsigned long k)
+{
+	unsigned long failed;
+	int r;
+
+	umn__fault_syscall_fail(SYS_mprotect, EPERM, k);
+	r = umn_self_init(UMN_SELF_PATCH);
+	failed = umn__fault_syscall_count();
+	umn__fault_syscall_fail(-1, 0, 0);
+	if (r != 0 && r != -EPERM)
+		fprintf(stderr, "k=%lu: umn_self_init returned %d\n", k, r);
+	CHECK(r == 0 || r == -EPERM);
+	if (r == 0) {
+		CHECK_EQ(umn_self_sources(), UMN_SELF_PATCH);
+		CHECK_EQ(umn_notifier_register(&rec, umn_mm_self()), 0);
+		check_munmap_reported();
+		CHECK_EQ(umn_notifier_unregister(&rec, umn_mm_self()), 0);
+	} else {
+		CHECK(failed > 0);
+		CHECK_EQ(umn_self_sources(), 0);
+	}
+	exit(failed ? 0 : 3);
 }
 
 /* shmdt of a 2-page segment: returns 0; the range seen is returned. */
@@ -184,7 +215,7 @@ static void case_open(int err)
 {
 	unsigned long s, e;
 
-	umn__fault_syscall_fail(SYS_open, err);
+	umn__fault_syscall_fail(SYS_open, err, 0);
 	CHECK_EQ(umn_self_init(0), 0);
 	CHECK(umn_self_sources() & UMN_SELF_PATCH);
 	CHECK_EQ(umn_notifier_register(&rec, umn_mm_self()), 0);
@@ -192,7 +223,7 @@ static void case_open(int err)
 	shm_detach(&s, &e);
 	CHECK(umn__fault_syscall_count() > 0);
 	CHECK_EQ(e, SHM_UNKNOWN_END);
-	umn__fault_syscall_fail(-1, 0);
+	umn__fault_syscall_fail(-1, 0, 0);
 	/* /proc readable again: the exact range */
 	shm_detach(&s, &e);
 	CHECK_EQ(e - s, 2 * PG);
@@ -210,10 +241,10 @@ static void case_uffd(int err)
 
 	CHECK(p != MAP_FAILED);
 	CHECK(umn_mm_self() != NULL);
-	umn__fault_syscall_fail(SYS_userfaultfd, err);
+	umn__fault_syscall_fail(SYS_userfaultfd, err, 0);
 	CHECK_EQ(umn_self_uffd_register(p, 2 * PG), want);
 	CHECK(umn__fault_syscall_count() > 0);
-	umn__fault_syscall_fail(-1, 0);
+	umn__fault_syscall_fail(-1, 0, 0);
 	if (err == EMFILE) {
 		int r = umn_self_uffd_register(p, 2 * PG);
 
@@ -266,6 +297,34 @@ int main(void)
 	    EACCES);
 	run("mprotect refused: patching only", case_mprotect_patch_only,
 	    EPERM);
+	{
+		unsigned long k;
+		int st = 0;
+
+		for (k = 0; k < 10000; k++) {
+			pid_t pid = (fflush(stdout), fork());
+
+			CHECK(pid >= 0);
+			if (pid == 0) {
+				alarm(20);
+				case_mprotect_from(k);
+			}
+			CHECK_EQ(waitpid(pid, &st, 0), pid);
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				break;
+		}
+		if (WIFEXITED(st) && WEXITSTATUS(st) == 3 && k > 0) {
+			printf("ok - mprotect refused from the k-th call, "
+			       "k = 0..%lu\n", k - 1);
+		} else {
+			printf("not ok - mprotect refused from call %lu: "
+			       "%s %d\n", k,
+			       WIFSIGNALED(st) ? "signal" : "exit",
+			       WIFSIGNALED(st) ? WTERMSIG(st) :
+			       WEXITSTATUS(st));
+			failures++;
+		}
+	}
 	run("open refused: patch, shmdt over-reported", case_open, ENOENT);
 	run("open refused: patch, shmdt over-reported", case_open, EACCES);
 	run("userfaultfd refused", case_uffd, EPERM);
