@@ -5,7 +5,8 @@
  * (tests only) a test may make the N-th allocation fail, SQLite-style, with
  * umn__fault_alloc_fail_at() (see below), to check that every API returns
  * its documented -ENOMEM / NULL+ENOMEM, leaves its state intact and leaks
- * nothing.
+ * nothing.  The same for the raw system calls of the self sources
+ * (umnp_fault_syscall()).
  */
 #ifndef UMN_SRC_ALLOC_H
 #define UMN_SRC_ALLOC_H
@@ -29,8 +30,25 @@ bool umnp_fault_alloc(void);
  */
 void umn__fault_alloc_fail_at(unsigned long n);
 unsigned long umn__fault_alloc_count(void);
+/*
+ * Failing system calls: 0, or the -errno that umn's raw system call nr
+ * (src/self, umnp_self_raw6) returns instead of being made.  Exported in
+ * fault-injection builds only: umn__fault_syscall_fail(nr, err, skip)
+ * lets the next skip raw calls with number nr through, then makes every
+ * later one fail with -err until umn__fault_syscall_fail(-1, 0, 0);
+ * umn__fault_syscall_count() is the number of calls failed since.
+ * Async-signal-safe (atomics only).
+ */
+long umnp_fault_syscall(long nr);
+void umn__fault_syscall_fail(long nr, int err, unsigned long skip);
+unsigned long umn__fault_syscall_count(void);
 #else
 static inline bool umnp_fault_alloc(void) { return false; }
+static inline long umnp_fault_syscall(long nr)
+{
+	(void)nr;
+	return 0;
+}
 #endif
 
 static inline void *umnp_malloc(size_t n)

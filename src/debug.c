@@ -78,6 +78,42 @@ bool umnp_fault_alloc(void)
 
 	return n == __atomic_load_n(&fault_at, __ATOMIC_SEQ_CST);
 }
+
+/* Async-signal-safe: hooks call it from any thread, in signal handlers. */
+static long sys_fail_nr = -1;
+static int sys_fail_err;
+static unsigned long sys_fail_count, sys_fail_skip;
+
+void umn__fault_syscall_fail(long nr, int err, unsigned long skip)
+{
+	__atomic_store_n(&sys_fail_nr, -1L, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sys_fail_count, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sys_fail_skip, skip, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sys_fail_err, err, __ATOMIC_SEQ_CST);
+	if (err > 0)
+		__atomic_store_n(&sys_fail_nr, nr, __ATOMIC_SEQ_CST);
+}
+
+unsigned long umn__fault_syscall_count(void)
+{
+	return __atomic_load_n(&sys_fail_count, __ATOMIC_SEQ_CST);
+}
+
+long umnp_fault_syscall(long nr)
+{
+	unsigned long skip;
+
+	if (nr != __atomic_load_n(&sys_fail_nr, __ATOMIC_SEQ_CST))
+		return 0;
+	skip = __atomic_load_n(&sys_fail_skip, __ATOMIC_SEQ_CST);
+	while (skip)
+		if (__atomic_compare_exchange_n(&sys_fail_skip, &skip, skip - 1,
+						false, __ATOMIC_SEQ_CST,
+						__ATOMIC_SEQ_CST))
+			return 0;
+	__atomic_add_fetch(&sys_fail_count, 1, __ATOMIC_SEQ_CST);
+	return -(long)__atomic_load_n(&sys_fail_err, __ATOMIC_SEQ_CST);
+}
 #endif
 
 #if UMN_DEBUG_YIELD

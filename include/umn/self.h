@@ -95,7 +95,11 @@ UMN_EXTERN_C_BEGIN
  * interpose; or as set by the UMN_SOURCES environment variable).
  * Context: blockable, thread-safe.
  * Returns 0, or a negative errno: -EINVAL unknown flags, -ENOTSUP no source
- * could be installed, -EALREADY installed with other flags.
+ * could be installed (the first call returns the reason when it has one:
+ * -EPERM if patching was asked for alone and libc's text could not be made
+ * writable, as under SELinux execmem), -EALREADY installed with other
+ * flags.  With flags 0, a refused patch falls back to interposition
+ * (UMN_SELF_DEBUG=1 says so).
  */
 int umn_self_init(unsigned int flags);
 
@@ -125,8 +129,10 @@ void umn_self_invalidate_end(struct umn_notifier_range *range);
  * userfaultfd source (opt-in, per range): ask the kernel for UNMAP, REMOVE
  * and REMAP events of [addr, addr + len).  Events are delivered by a umn
  * thread after the change, with UMN_NOTIFIER_RANGE_AFTER set.
- * Returns 0; -ENOSYS/-EPERM if userfaultfd is unavailable here; -EINVAL for
- * a bad range.
+ * Returns 0; -ENOSYS/-EPERM if userfaultfd is unavailable here (remembered:
+ * every later call returns it too); -EMFILE/-ENFILE/-ENOMEM if no
+ * descriptor could be had now (not remembered: the next call tries again);
+ * -EINVAL for a bad range.
  */
 int umn_self_uffd_register(void *addr, size_t len);
 int umn_self_uffd_unregister(void *addr, size_t len);

@@ -222,7 +222,16 @@ static bool parse_line(const char *s, const char *e, unsigned long *start,
 	return true;
 }
 
-/* Length of the run of mappings of one shm segment starting at addr. */
+/* The top of the user address space (57-bit, 5-level paging): the end of
+ * the conservative range of a shmdt whose segment cannot be measured. */
+#define SHM_UNKNOWN_END 0x00fffffffffff000ul
+
+/*
+ * Length of the run of mappings of one shm segment starting at addr; 0 if
+ * none starts there.  If /proc/self/maps cannot be read (no /proc in a
+ * sandbox, EACCES), the length is unknown: everything from addr to the top
+ * of the address space, so a detach is over-reported, never missed.
+ */
 static unsigned long shm_len_at(unsigned long addr)
 {
 	char buf[4096];
@@ -233,7 +242,7 @@ static unsigned long shm_len_at(unsigned long addr)
 				 O_RDONLY | O_CLOEXEC, 0);
 
 	if (umnp_self_is_err(fd))
-		return 0;
+		return addr < SHM_UNKNOWN_END ? SHM_UNKNOWN_END - addr : 0;
 	while (!eof || have) {
 		char *nl;
 
@@ -241,6 +250,9 @@ static unsigned long shm_len_at(unsigned long addr)
 			long n = umnp_self_raw3(SYS_read, fd, (long)(buf + have),
 						(long)(sizeof(buf) - have));
 
+			if (n < 0 && !in_run && !len)
+				len = addr < SHM_UNKNOWN_END ?
+				      SHM_UNKNOWN_END - addr : 0;
 			if (n <= 0)
 				eof = true;
 			else

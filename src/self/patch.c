@@ -366,8 +366,10 @@ static uint8_t *stub_page_alloc(uintptr_t near)
  * Room for n bytes of code (and data after it) in a stub page near `near`.
  * The page is made writable (rwx: other stubs in it may be running) until
  * the batch of patches ends (umnp_self_patch_seal), then r-x again.
+ * NULL with *err -ENOMEM (no page), or -EPERM (it cannot be made writable:
+ * SELinux execmem, a sealed mapping; as for the patched site itself).
  */
-static uint8_t *stub_reserve(uintptr_t near, size_t n)
+static uint8_t *stub_reserve(uintptr_t near, size_t n, int *err)
 {
 	unsigned int i;
 	uint8_t *p;
@@ -377,6 +379,7 @@ static uint8_t *stub_reserve(uintptr_t near, size_t n)
 		if (near32((uintptr_t)stubs[i].page, near) &&
 		    stubs[i].used + n <= STUB_PAGE_SIZE)
 			break;
+	*err = -ENOMEM;
 	if (i == nstubs) {
 		if (nstubs == MAX_STUB_PAGES)
 			return NULL;
@@ -388,8 +391,10 @@ static uint8_t *stub_reserve(uintptr_t near, size_t n)
 	}
 	if (!stubs[i].writable) {
 		if (text_protect(stubs[i].page, STUB_PAGE_SIZE,
-				 PROT_READ | PROT_WRITE | PROT_EXEC))
+				 PROT_READ | PROT_WRITE | PROT_EXEC)) {
+			*err = -EPERM;
 			return NULL;
+		}
 		stubs[i].writable = true;
 	}
 	p = stubs[i].page + stubs[i].used;
@@ -397,9 +402,10 @@ static uint8_t *stub_reserve(uintptr_t near, size_t n)
 	return p;
 }
 
-static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n)
+static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n,
+			  int *err)
 {
-	uint8_t *p = stub_reserve(near, n);
+	uint8_t *p = stub_reserve(near, n, err);
 
 	if (p)
 		memcpy(p, code, n);
@@ -511,8 +517,10 @@ static int chain_target(struct target *t)
 		int32_t rel;
 
 		put_absjmp(code, (uintptr_t)t->chain_hook);
-		stub = stub_emit((uintptr_t)imm, code, 14);
-		if (!stub || !near32((uintptr_t)stub, (uintptr_t)imm))
+		stub = stub_emit((uintptr_t)imm, code, 14, &ret);
+		if (!stub)
+			return ret;
+		if (!near32((uintptr_t)stub, (uintptr_t)imm))
 			return -ENOMEM;
 		rel = (int32_t)((intptr_t)stub - (intptr_t)(imm + 4));
 		ret = patch_text(imm, (const uint8_t *)&rel, 4);
@@ -532,6 +540,7 @@ static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
 	size_t n = 0, recoff = 0;
 	uint8_t *stub;
 	uintptr_t recp;
+	int err;
 	struct umnp_site_rec local = {
 		.resume_syscall = (uintptr_t)site + len,
 		.resume_after = (uintptr_t)site + len + 2,
@@ -554,8 +563,10 @@ static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
 	} else {
 		*rec = local;
 	}
-	stub = stub_reserve((uintptr_t)site, (n + 15) & ~(size_t)15);
-	if (!stub || !near32((uintptr_t)stub, (uintptr_t)site))
+	stub = stub_reserve((uintptr_t)site, (n + 15) & ~(size_t)15, &err);
+	if (!stub)
+		return err;
+	if (!near32((uintptr_t)stub, (uintptr_t)site))
 		return -ENOMEM;
 	recp = rec ? (uintptr_t)rec : (uintptr_t)(stub + recoff);
 	memcpy(code + len + 2, &recp, 8);

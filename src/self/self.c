@@ -15,6 +15,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <umn/notifier.h>
@@ -116,6 +117,12 @@ static unsigned int install(unsigned int flags, int *err)
 			active |= UMN_SELF_INTERPOSE;
 		else if (!*err)
 			*err = -ENOTSUP;
+		if (fallback && getenv("UMN_SELF_DEBUG"))
+			fprintf(stderr, "umn: patching failed (%s): %s\n",
+				strerror(-*err),
+				(active & UMN_SELF_INTERPOSE) ?
+				"interposition instead" :
+				"interposition not effective either");
 	}
 	return active;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <umn/self.h>
+#include "alloc.h"
 
 /* Thread-locals touched by hooks must never allocate (no __tls_get_addr). */
 #define UMNP_SELF_TLS __thread __attribute__((tls_model("initial-exec")))
@@ -40,9 +41,14 @@
 long umnp_self_rawsys(long nr, long a1, long a2, long a3, long a4, long a5,
 		      long a6);
 
+/* umnp_fault_syscall(): 0 except in fault-injection builds (alloc.h). */
 static inline long umnp_self_raw6(long nr, long a1, long a2, long a3, long a4,
 				  long a5, long a6)
 {
+	long f = umnp_fault_syscall(nr);
+
+	if (f)
+		return f;
 	return umnp_self_rawsys(nr, a1, a2, a3, a4, a5, a6);
 }
 

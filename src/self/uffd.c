@@ -124,8 +124,11 @@ static int uffd_open_locked(void)
 	if (fd == -EINVAL) /* a kernel before 5.11: privileged or sysctl */
 		fd = umnp_self_raw3(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK,
 				    0, 0);
+	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOMEM)
+		return (int)fd; /* transient: the next call tries again */
 	if (umnp_self_is_err(fd)) {
-		/* EINVAL: a kernel without USER_MODE_ONLY */
+		/* EINVAL: a kernel without USER_MODE_ONLY.  A refusal is
+		 * remembered: it holds for the life of the process. */
 		uffd_err = (fd == -EINVAL || fd == -ENOSYS) ? -ENOSYS : -EPERM;
 		return uffd_err;
 	}
