@@ -415,17 +415,41 @@ static long real_call(long nr, const long *a, umnp_self_real_fn real,
 }
 
 /* Asynchronous signals only: a fault in a callback must still kill. */
+/*
+ * Where umn cannot see sigaction (interposition): SIGINT and SIGTERM, if
+ * their action is the default one right now, read from the kernel (two
+ * system calls, in that fallback only).
+ */
+static uint64_t default_action_stoppers(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM };
+	uint64_t spare = 0;
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct { void *handler; unsigned long flags; void *restorer;
+			 uint64_t mask; } k;
+
+		if (!umnp_self_is_err(umnp_self_raw6(SYS_rt_sigaction, sigs[i],
+						     0, (long)&k, 8, 0, 0)) &&
+		    k.handler == (void *)SIG_DFL)
+			spare |= 1ull << (sigs[i] - 1);
+	}
+	return spare;
+}
+
 static void block_signals(uint64_t *old)
 {
 	/*
 	 * Only signals with a handler can run code inside the hook; one with
 	 * the default action (SIGTERM, SIGINT...) must still stop a process
 	 * whose callback is stuck.  Where umn cannot see sigaction
-	 * (interposition) it blocks them all.
+	 * (interposition) it blocks all but SIGINT and SIGTERM at their
+	 * default action.
 	 */
 	uint64_t all = __atomic_load_n(&umnp_self_caught_known,
 				       __ATOMIC_ACQUIRE) ?
-		__atomic_load_n(&umnp_self_caught, __ATOMIC_ACQUIRE) : ~0ull;
+		__atomic_load_n(&umnp_self_caught, __ATOMIC_ACQUIRE) :
+		~default_action_stoppers();
 
 	all &= ~((1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)) |
 		 (1ull << (SIGILL - 1)) | (1ull << (SIGFPE - 1)) |
