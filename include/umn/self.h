@@ -35,8 +35,11 @@
  * memory), and the synchronous signals (SEGV, BUS, ...).  Where handlers
  * cannot be wrapped (interposition, ThreadSanitizer builds) or with
  * UMN_SELF_SIGMASK=1, a hooked call with subscribers blocks asynchronous
- * signals instead (one rt_sigprocmask pair; a callback stuck there then
- * delays SIGTERM too).  UMN_SELF_NOSIGMASK=1 promises that no handler
+ * signals instead (one rt_sigprocmask pair), but only those that have a
+ * handler (known from the patched sigaction; under interposition, all but
+ * SIGINT and SIGTERM while their action is the default one), so a callback
+ * stuck there still dies of SIGTERM and SIGINT.  UMN_SELF_NOSIGMASK=1
+ * promises that no handler
  * unmaps or remaps memory: neither wrapping nor masking; if the promise is
  * broken, such an unmap in a handler that interrupts a hook goes
  * unreported or deadlocks.

@@ -40,8 +40,9 @@
  * the site is patched, umn knows which signals have a handler
  * (umnp_self_caught) and the hooks block only those: a signal with the
  * default action (SIGTERM, SIGINT...) still stops a process whose callback
- * is stuck.  Only where the site is not patched at all (interposition)
- * do the hooks block every asynchronous signal.
+ * is stuck.  Where the site is not patched at all (interposition) the
+ * hooks block every asynchronous signal but SIGINT and SIGTERM at their
+ * default action, read from the kernel (hooks.c).
  */
 #include <errno.h>
 #include <signal.h>
