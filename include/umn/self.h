@@ -36,8 +36,9 @@
  * cannot be wrapped (interposition, ThreadSanitizer builds) or with
  * UMN_SELF_SIGMASK=1, a hooked call with subscribers blocks asynchronous
  * signals instead (one rt_sigprocmask pair), but only those that have a
- * handler (known from the patched sigaction; under interposition, all but
- * SIGINT and SIGTERM while their action is the default one), so a callback
+ * handler (known from the patched sigaction; under interposition and
+ * ThreadSanitizer, all but SIGINT and SIGTERM while their action is the
+ * default one), so a callback
  * stuck there still dies of SIGTERM and SIGINT.  UMN_SELF_NOSIGMASK=1
  * promises that no handler
  * unmaps or remaps memory: neither wrapping nor masking; if the promise is

@@ -416,9 +416,9 @@ static long real_call(long nr, const long *a, umnp_self_real_fn real,
 
 /* Asynchronous signals only: a fault in a callback must still kill. */
 /*
- * Where umn cannot see sigaction (interposition): SIGINT and SIGTERM, if
- * their action is the default one right now, read from the kernel (two
- * system calls, in that fallback only).
+ * Where umn cannot see every sigaction (interposition, ThreadSanitizer
+ * builds): SIGINT and SIGTERM, if their action is the default one right
+ * now, read from the kernel (two system calls, in those cases only).
  */
 static uint64_t default_action_stoppers(void)
 {

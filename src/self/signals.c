@@ -40,9 +40,11 @@
  * the site is patched, umn knows which signals have a handler
  * (umnp_self_caught) and the hooks block only those: a signal with the
  * default action (SIGTERM, SIGINT...) still stops a process whose callback
- * is stuck.  Where the site is not patched at all (interposition) the
- * hooks block every asynchronous signal but SIGINT and SIGTERM at their
- * default action, read from the kernel (hooks.c).
+ * is stuck.  Where the site is not patched at all (interposition), or
+ * handlers may be installed behind its back (ThreadSanitizer installs its
+ * own with raw system calls), the hooks block every asynchronous signal
+ * but SIGINT and SIGTERM at their default action, read from the kernel
+ * (hooks.c).
  */
 #include <errno.h>
 #include <signal.h>
@@ -262,6 +264,13 @@ int umnp_self_signals_init(void)
 
 	if (!how || !strstr(how, "site"))
 		return -ENOTSUP;
+	/* ThreadSanitizer delivers asynchronous signals itself (queued to
+	 * its next intercepted call): a deferred one was seen never to run.
+	 * Masking per call there, and without the list of caught signals:
+	 * TSan installs its own handlers with raw system calls, which the
+	 * patched sigaction never sees. */
+	if (UMN_TSAN)
+		return -ENOTSUP;
 	/* From here on every sigaction is seen: know which signals have a
 	 * handler, so that masking (below) spares the others. */
 	table_lock_take(&saved);
@@ -275,11 +284,6 @@ int umnp_self_signals_init(void)
 	table_lock_drop(&saved);
 	if (env && !strcmp(env, "1"))
 		return -EPERM;
-	/* ThreadSanitizer delivers asynchronous signals itself (queued to
-	 * its next intercepted call): a deferred one was seen never to run.
-	 * Masking per call there. */
-	if (UMN_TSAN)
-		return -ENOTSUP;
 	table_lock_take(&saved);
 	for (int sig = 1; sig <= 64; sig++) {
 		struct ksigaction old, k;

@@ -1218,10 +1218,24 @@ int main(int argc, char **argv)
 	rc_flush(g_rc);
 	rc_destroy(g_rc);
 	CHECK_EQ(st.bad_region, 0);
-	/* the spec: sources report unmaps made in signal handlers (unless
-	 * the program promised it never makes any) */
+	/*
+	 * The spec: sources report unmaps made in signal handlers (unless the
+	 * program promised it never makes any).  Not under ThreadSanitizer:
+	 * its runtime catches asynchronous signals itself and runs the
+	 * application's handler later, at its next interceptor, which can be
+	 * inside a hook (a pthread call of umn's own), where the handler's
+	 * munmap counts as umn's.  Counted and printed there, not checked;
+	 * every other build checks it.
+	 */
+#if defined(__SANITIZE_THREAD__)
+	if (st.unreported)
+		printf("# ThreadSanitizer: %lu handler munmaps ran inside a hook "
+		       "(TSan's deferred signal delivery): not checked here\n",
+		       st.unreported);
+#else
 	if (!getenv("UMN_SELF_NOSIGMASK"))
 		CHECK_EQ(st.unreported, 0);
+#endif
 	CHECK_EQ(st.stale, 0);
 	CHECK(st.hits > 0);
 	printf("ok - regcache_stale: 0 stale in %lu hits\n", st.hits);
