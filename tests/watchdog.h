@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +68,28 @@ static inline void t_watchdog_disarm(void)
 	pthread_cond_signal(&t_wd.cv);
 	pthread_mutex_unlock(&t_wd.lock);
 	pthread_join(t_wd.thread, NULL);
+}
+
+/*
+ * t_thread_state - the scheduler state letter of thread tid ('S' asleep,
+ * 'R' running...) from /proc/self/task/<tid>/stat, '?' if unreadable: a
+ * test wakes a sleeper only once it really sleeps.
+ */
+static inline char t_thread_state(pid_t tid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return '?';
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
 }
 
 #endif /* UMN_TESTS_WATCHDOG_H */

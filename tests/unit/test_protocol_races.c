@@ -253,23 +253,6 @@ static void classic_refusal_ends_interval_half(void)
 
 /* ---- sleepers in read_begin and remove are woken by the last end ---- */
 
-static char thread_state(pid_t tid)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	f = fopen(path, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
 struct sleeper {
 	struct isub *a;
 	int remove;
@@ -297,7 +280,7 @@ static void wait_asleep(struct sleeper *s)
 
 	while (t_now() - t0 < 1.0 &&
 	       !(__atomic_load_n(&s->tid, __ATOMIC_SEQ_CST) &&
-		 thread_state(s->tid) == 'S'))
+		 t_thread_state(s->tid) == 'S'))
 		usleep(1000);
 }
 
@@ -627,7 +610,7 @@ static void hook(int point, void *arg)
 		__atomic_store_n(&hk.window, 1, __ATOMIC_SEQ_CST);
 		while (t_now() - t0 < 1.0 &&
 		       !__atomic_load_n(&hk.removed, __ATOMIC_SEQ_CST) &&
-		       thread_state(hk.remover_tid) != 'S')
+		       t_thread_state(hk.remover_tid) != 'S')
 			sched_yield();
 		/* a last look, should the remover be just returning */
 		usleep(2000);

@@ -99,23 +99,6 @@ static void *sleeper(void *arg)
 }
 
 /* 'S' once the thread sleeps (in the futex: it does nothing else). */
-static char thread_state(pid_t tid)
-{
-	char path[64], buf[256], *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-	f = fopen(path, "r");
-	if (!f)
-		return '?';
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : '?';
-}
-
 static void sleeper_is_woken(void)
 {
 	pthread_t t;
@@ -133,7 +116,7 @@ static void sleeper_is_woken(void)
 	while (t_now() - t0 < 1.0 &&
 	       !(__atomic_load_n(&wq.waiters, __ATOMIC_SEQ_CST) == 1 &&
 		 __atomic_load_n(&sleeper_tid, __ATOMIC_SEQ_CST) &&
-		 thread_state(sleeper_tid) == 'S'))
+		 t_thread_state(sleeper_tid) == 'S'))
 		usleep(1000);
 	__atomic_store_n(&flag, 1, __ATOMIC_SEQ_CST);
 	umnp_wake_all(&wq);
