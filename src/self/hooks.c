@@ -426,11 +426,10 @@ static uint64_t default_action_stoppers(void)
 	uint64_t spare = 0;
 
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-		struct { void *handler; unsigned long flags; void *restorer;
-			 uint64_t mask; } k;
+		struct umnp_ksigaction k;
 
-		if (!umnp_self_is_err(umnp_self_raw6(SYS_rt_sigaction, sigs[i],
-						     0, (long)&k, 8, 0, 0)) &&
+		if (!umnp_self_is_err(umnp_self_raw_sigaction(sigs[i], NULL,
+							      &k)) &&
 		    k.handler == (void *)SIG_DFL)
 			spare |= 1ull << (sigs[i] - 1);
 	}

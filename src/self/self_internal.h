@@ -9,6 +9,12 @@
  *                around the real call, the re-entrancy guard
  *   patch.c      the patching engine (x86-64): syscall-site jumps, stubs,
  *                atomic code writes, chaining to an existing patch
+ *   discover.c   site discovery: inline system-call sites in every loaded
+ *                object (Capstone), rescanned after dlopen
+ *   stack.c      the raw system call, and the entry of discovered sites on
+ *                a stack of umn's own
+ *   entry_asm.h  the assembly pieces patch.c's and stack.c's entries share
+ *   sud.c        the opt-in safety net (Syscall User Dispatch)
  *   interpose.c  the same calls as exported symbols (LD_PRELOAD / link order)
  *   uffd.c       userfaultfd events (opt-in per range, after the fact)
  *   signals.c    wrapping the application's signal handlers (lazy masking)
@@ -61,6 +67,23 @@ static inline long umnp_self_raw3(long nr, long a1, long a2, long a3)
 static inline bool umnp_self_is_err(long ret)
 {
 	return (unsigned long)ret > -4096ul;
+}
+
+/* The kernel's struct sigaction (x86-64; rt_sigaction's sigsetsize is 8). */
+struct umnp_ksigaction {
+	void *handler;
+	unsigned long flags;
+	void *restorer;
+	uint64_t mask;
+};
+
+/* rt_sigaction as a raw system call (not libc's: not hooked, no errno). */
+static inline long umnp_self_raw_sigaction(int sig,
+					   const struct umnp_ksigaction *act,
+					   struct umnp_ksigaction *old)
+{
+	return umnp_self_raw6(SYS_rt_sigaction, sig, (long)act, (long)old,
+			      sizeof(act->mask), 0, 0);
 }
 
 /* ---- the self address space (self.c) ----------------------------------- */

@@ -58,14 +58,6 @@
 #define SA_RESTORER 0x04000000
 #endif
 
-/* The kernel's struct sigaction (x86-64). */
-struct ksigaction {
-	void *handler;
-	unsigned long flags;
-	void *restorer;
-	uint64_t mask;
-};
-
 #define BIT(sig) (1ull << ((sig) - 1))
 #define NEVER_WRAPPED                                                        \
 	(BIT(SIGKILL) | BIT(SIGSTOP) | BIT(SIGSEGV) | BIT(SIGBUS) |          \
@@ -77,7 +69,8 @@ uint64_t umnp_self_caught;
 bool umnp_self_caught_known;
 
 /* The application's action per signal, valid while `wrapped` has its bit. */
-static struct ksigaction app[65];
+static struct umnp_ksigaction app[65];
+static const struct umnp_ksigaction sig_dfl = { .handler = (void *)SIG_DFL };
 static uint64_t wrapped;
 static int table_lock;
 
@@ -95,13 +88,6 @@ static void set_caught(int sig, bool caught)
 	else
 		__atomic_and_fetch(&umnp_self_caught, ~BIT(sig),
 				   __ATOMIC_RELEASE);
-}
-
-static long raw_sigaction(int sig, const struct ksigaction *act,
-			  struct ksigaction *old)
-{
-	return umnp_self_raw6(SYS_rt_sigaction, sig, (long)act, (long)old, 8,
-			      0, 0);
 }
 
 /* The table lock, with every signal blocked (a handler may call
@@ -126,9 +112,9 @@ static void table_lock_drop(const uint64_t *saved)
 static void wrapper(int sig, siginfo_t *si, void *ucv);
 
 /* What the kernel gets for the application's act: our wrapper. */
-static struct ksigaction wrapped_action(const struct ksigaction *act)
+static struct umnp_ksigaction wrapped_action(const struct umnp_ksigaction *act)
 {
-	struct ksigaction k = *act;
+	struct umnp_ksigaction k = *act;
 
 	k.handler = (void *)wrapper;
 	k.flags |= SA_SIGINFO;
@@ -139,7 +125,7 @@ static struct ksigaction wrapped_action(const struct ksigaction *act)
 /* The application's handler, run now (the thread is in no umn lock). */
 NO_TSAN static void run_app(int sig, siginfo_t *si, void *ucv)
 {
-	struct ksigaction a;
+	struct umnp_ksigaction a;
 	unsigned int internal;
 
 	a.handler = __atomic_load_n(&app[sig].handler, __ATOMIC_ACQUIRE);
@@ -147,9 +133,7 @@ NO_TSAN static void run_app(int sig, siginfo_t *si, void *ucv)
 	if (!is_handler(a.handler)) {
 		/* Changed to SIG_IGN/SIG_DFL while this signal was queued. */
 		if (a.handler == (void *)SIG_DFL) {
-			struct ksigaction dfl = { (void *)SIG_DFL, 0, 0, 0 };
-
-			raw_sigaction(sig, &dfl, NULL);
+			umnp_self_raw_sigaction(sig, &sig_dfl, NULL);
 			umnp_self_raw3(SYS_tgkill,
 				       umnp_self_raw3(SYS_getpid, 0, 0, 0),
 				       umnp_self_raw3(SYS_gettid, 0, 0, 0),
@@ -158,11 +142,9 @@ NO_TSAN static void run_app(int sig, siginfo_t *si, void *ucv)
 		return;
 	}
 	if (a.flags & SA_RESETHAND) {
-		struct ksigaction dfl = { (void *)SIG_DFL, 0, 0, 0 };
-
 		__atomic_store_n(&app[sig].handler, (void *)SIG_DFL,
 				 __ATOMIC_RELEASE);
-		raw_sigaction(sig, &dfl, NULL);
+		umnp_self_raw_sigaction(sig, &sig_dfl, NULL);
 	}
 	/* The handler's own calls are hooked (a nested invalidation if this
 	 * thread was inside a hook). */
@@ -200,9 +182,9 @@ NO_TSAN static void wrapper(int sig, siginfo_t *si, void *ucv)
 long umnp_self_sigaction(const long a[6])
 {
 	int sig = (int)a[0];
-	const struct ksigaction *act = (const struct ksigaction *)a[1];
-	struct ksigaction *oact = (struct ksigaction *)a[2];
-	struct ksigaction k, kold, prev;
+	const struct umnp_ksigaction *act = (const struct umnp_ksigaction *)a[1];
+	struct umnp_ksigaction *oact = (struct umnp_ksigaction *)a[2];
+	struct umnp_ksigaction k, kold, prev;
 	bool was_wrapped;
 	uint64_t saved;
 	long ret;
@@ -236,14 +218,14 @@ long umnp_self_sigaction(const long a[6])
 					 __ATOMIC_RELEASE);
 			wrapped &= ~BIT(sig);
 		}
-		ret = raw_sigaction(sig, &k, &kold);
+		ret = umnp_self_raw_sigaction(sig, &k, &kold);
 		if (umnp_self_is_err(ret)) {
 			app[sig] = prev;
 			wrapped = was_wrapped ? wrapped | BIT(sig)
 					      : wrapped & ~BIT(sig);
 		}
 	} else {
-		ret = raw_sigaction(sig, NULL, &kold);
+		ret = umnp_self_raw_sigaction(sig, NULL, &kold);
 	}
 	if (!umnp_self_is_err(ret) && oact) {
 		if (kold.handler == (void *)wrapper && was_wrapped)
@@ -275,9 +257,9 @@ int umnp_self_signals_init(void)
 	 * handler, so that masking (below) spares the others. */
 	table_lock_take(&saved);
 	for (int sig = 1; sig <= 64; sig++) {
-		struct ksigaction old;
+		struct umnp_ksigaction old;
 
-		if (!umnp_self_is_err(raw_sigaction(sig, NULL, &old)))
+		if (!umnp_self_is_err(umnp_self_raw_sigaction(sig, NULL, &old)))
 			set_caught(sig, is_handler(old.handler));
 	}
 	__atomic_store_n(&umnp_self_caught_known, true, __ATOMIC_RELEASE);
@@ -286,16 +268,16 @@ int umnp_self_signals_init(void)
 		return -EPERM;
 	table_lock_take(&saved);
 	for (int sig = 1; sig <= 64; sig++) {
-		struct ksigaction old, k;
+		struct umnp_ksigaction old, k;
 
 		if (BIT(sig) & NEVER_WRAPPED)
 			continue;
-		if (umnp_self_is_err(raw_sigaction(sig, NULL, &old)) ||
+		if (umnp_self_is_err(umnp_self_raw_sigaction(sig, NULL, &old)) ||
 		    !is_handler(old.handler) || old.handler == (void *)wrapper)
 			continue;
 		app[sig] = old;
 		k = wrapped_action(&old);
-		if (!umnp_self_is_err(raw_sigaction(sig, &k, NULL)))
+		if (!umnp_self_is_err(umnp_self_raw_sigaction(sig, &k, NULL)))
 			wrapped |= BIT(sig);
 	}
 	__atomic_store_n(&umnp_self_lazy_signals, true, __ATOMIC_RELEASE);
