@@ -66,6 +66,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <umn/notifier.h>
+#include "entry_asm.h"
 #include "self_internal.h"
 
 #if defined(__x86_64__)
@@ -142,33 +143,13 @@ long umnp_self_sys(long nr, long a1, long a2, long a3, long a4, long a5,
 		   long a6);
 void umnp_self_sysentry(void);
 
-__asm__(".text\n"
-	".globl umnp_self_sysentry\n"
-	".hidden umnp_self_sysentry\n"
-	".type umnp_self_sysentry,@function\n"
-	".p2align 4\n"
-	"umnp_self_sysentry:\n"
-	"	endbr64\n"
-	"	cmp $9,%rax\n	je 1f\n"    /* mmap */
-	"	cmp $10,%rax\n	je 1f\n"    /* mprotect */
-	"	cmp $11,%rax\n	je 1f\n"    /* munmap */
-	"	cmp $12,%rax\n	je 1f\n"    /* brk */
-	"	cmp $13,%rax\n	je 1f\n"    /* rt_sigaction */
-	"	cmp $25,%rax\n	je 1f\n"    /* mremap */
-	"	cmp $28,%rax\n	je 1f\n"    /* madvise */
-	"	cmp $30,%rax\n	je 1f\n"    /* shmat */
-	"	cmp $67,%rax\n	je 1f\n"    /* shmdt */
-	"	cmp $440,%rax\n	je 1f\n"    /* process_madvise */
+__asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_sysentry)
+	UMNP_ASM_IF_MAP_NR
+	UMNP_ASM_IF_NR(SYS_rt_sigaction)   /* signals.c wraps handlers */
 	"	jmp *0(%r11)\n"
 	"1:\n"
 	"	lea -128(%rsp),%rsp\n"     /* the wrapper's red zone */
-	"	push %rdi\n"
-	"	push %rsi\n"
-	"	push %rdx\n"
-	"	push %r10\n"
-	"	push %r8\n"
-	"	push %r9\n"
-	"	push %r11\n"
+	UMNP_ASM_SAVE_ARGS
 	"	push %rbp\n"
 	"	mov %rsp,%rbp\n"
 	"	and $-16,%rsp\n"
@@ -183,16 +164,10 @@ __asm__(".text\n"
 	"	call umnp_self_sys\n"
 	"	mov %rbp,%rsp\n"
 	"	pop %rbp\n"
-	"	pop %r11\n"
-	"	pop %r9\n"
-	"	pop %r8\n"
-	"	pop %r10\n"
-	"	pop %rdx\n"
-	"	pop %rsi\n"
-	"	pop %rdi\n"
+	UMNP_ASM_RESTORE_ARGS
 	"	lea 128(%rsp),%rsp\n"
 	"	jmp *8(%r11)\n"
-	".size umnp_self_sysentry,.-umnp_self_sysentry\n");
+	UMNP_ASM_FUNC_END(umnp_self_sysentry));
 
 long umnp_self_sys(long nr, long a1, long a2, long a3, long a4, long a5,
 		   long a6)

@@ -40,6 +40,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include <umn/notifier.h>
+#include "entry_asm.h"
 #include "self_internal.h"
 
 #if defined(__x86_64__)
@@ -52,13 +53,7 @@
 __attribute__((visibility("hidden"))) uintptr_t umnp_self_stack_pool;
 __attribute__((visibility("hidden"))) uint64_t umnp_self_stack_busy;
 
-__asm__(".text\n"
-	".globl umnp_self_rawsys\n"
-	".hidden umnp_self_rawsys\n"
-	".type umnp_self_rawsys,@function\n"
-	".p2align 4\n"
-	"umnp_self_rawsys:\n"
-	"	endbr64\n"
+__asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_rawsys)
 	"	mov umnp_self_sud_gadget(%rip),%r11\n"
 	"	mov %rdi,%rax\n"
 	"	mov %rsi,%rdi\n"
@@ -72,7 +67,7 @@ __asm__(".text\n"
 	"	syscall\n"
 	"	ret\n"
 	"1:	jmp *%r11\n"             /* libc's `syscall; ret` (sud.c) */
-	".size umnp_self_rawsys,.-umnp_self_rawsys\n");
+	UMNP_ASM_FUNC_END(umnp_self_rawsys));
 
 long umnp_self_sys_ext(const struct umnp_site_rec *rec, long nr, long a1,
 		       long a2, long a3, long a4, long a5, long a6);
@@ -86,24 +81,10 @@ long umnp_self_sys_ext(const struct umnp_site_rec *rec, long nr, long a1,
  * rsi, rdi, then a marker (1: switched, the caller's rsp above it; 0: same
  * stack, the red zone above it).
  */
-__asm__(".text\n"
-	".globl umnp_self_sysentry_ext\n"
-	".hidden umnp_self_sysentry_ext\n"
-	".type umnp_self_sysentry_ext,@function\n"
-	".p2align 4\n"
-	"umnp_self_sysentry_ext:\n"
-	"	endbr64\n"
-	"	cmp $9,%rax\n	je 1f\n"    /* mmap */
-	"	cmp $10,%rax\n	je 1f\n"    /* mprotect */
-	"	cmp $11,%rax\n	je 1f\n"    /* munmap */
-	"	cmp $12,%rax\n	je 1f\n"    /* brk */
-	"	cmp $25,%rax\n	je 1f\n"    /* mremap */
-	"	cmp $28,%rax\n	je 1f\n"    /* madvise */
-	"	cmp $30,%rax\n	je 1f\n"    /* shmat */
-	"	cmp $67,%rax\n	je 1f\n"    /* shmdt */
-	"	cmp $216,%rax\n	je 1f\n"    /* remap_file_pages */
-	"	cmp $329,%rax\n	je 1f\n"    /* pkey_mprotect */
-	"	cmp $440,%rax\n	je 1f\n"    /* process_madvise */
+__asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_sysentry_ext)
+	UMNP_ASM_IF_MAP_NR
+	UMNP_ASM_IF_NR(SYS_remap_file_pages)
+	UMNP_ASM_IF_NR(SYS_pkey_mprotect)
 	"	jmp *0(%r11)\n"
 	"1:\n"
 	"	mov umnp_self_stack_pool(%rip),%rcx\n"
@@ -131,13 +112,8 @@ __asm__(".text\n"
 	"	jmp 7f\n"
 	"6:	lea -128(%rsp),%rsp\n"
 	"	pushq $0\n"
-	"7:	push %rdi\n"
-	"	push %rsi\n"
-	"	push %rdx\n"
-	"	push %r10\n"
-	"	push %r8\n"
-	"	push %r9\n"
-	"	push %r11\n"
+	"7:\n"
+	UMNP_ASM_SAVE_ARGS
 	"	push %rax\n"
 	"	push %rbp\n"
 	"	mov %rsp,%rbp\n"
@@ -154,13 +130,7 @@ __asm__(".text\n"
 	"	mov %rbp,%rsp\n"
 	"	pop %rbp\n"
 	"	lea 8(%rsp),%rsp\n"          /* the saved rax */
-	"	pop %r11\n"
-	"	pop %r9\n"
-	"	pop %r8\n"
-	"	pop %r10\n"
-	"	pop %rdx\n"
-	"	pop %rsi\n"
-	"	pop %rdi\n"
+	UMNP_ASM_RESTORE_ARGS
 	"	cmpq $0,(%rsp)\n"
 	"	je 8f\n"
 	"	lea 8(%rsp),%rsp\n"          /* at the saved caller rsp */
@@ -172,7 +142,7 @@ __asm__(".text\n"
 	"	jmp *8(%r11)\n"
 	"8:	lea 136(%rsp),%rsp\n"
 	"	jmp *8(%r11)\n"
-	".size umnp_self_sysentry_ext,.-umnp_self_sysentry_ext\n");
+	UMNP_ASM_FUNC_END(umnp_self_sysentry_ext));
 
 _Static_assert(STACK_SLOTS == 64 && STACK_SHIFT == 18,
 	       "the assembly entry hard-codes 64 slots of 1 << 18 bytes");
