@@ -93,6 +93,68 @@ static inline void m_invalidate_range(struct umn_mm *mm, unsigned long start,
 	umn_mmap_read_unlock(mm);
 }
 
+/* For umn_notifier_get(): a classic subscription allocated on demand. */
+static struct umn_notifier *m_get_alloc(struct umn_mm *mm)
+{
+	(void)mm;
+	return calloc(1, sizeof(struct umn_notifier));
+}
+
+static void m_get_free(struct umn_notifier *n)
+{
+	free(n);
+}
+
+static const struct umn_notifier_ops m_get_ops = {
+	.alloc_notifier = m_get_alloc,
+	.free_notifier = m_get_free,
+};
+
+/*
+ * The subscriptions of the from-a-callback tests, on mm: other (m_ops,
+ * [0x50000, 0x51000), away from the invalidations), classic, and s with
+ * ops on [start, start + 0x1000).
+ */
+static inline void m_subscribe_three(struct umn_mm *mm, struct m_sub *other,
+				     struct umn_notifier *classic,
+				     struct m_sub *s, unsigned long start,
+				     const struct umn_interval_notifier_ops *ops)
+{
+	CHECK_EQ(umn_interval_notifier_insert(&other->sub, mm, 0x50000,
+					      0x1000, &m_ops), 0);
+	CHECK_EQ(umn_notifier_register(classic, mm), 0);
+	CHECK_EQ(umn_interval_notifier_insert(&s->sub, mm, start, 0x1000,
+					      ops), 0);
+}
+
+/*
+ * Called from inside a callback of an invalidation of mm: each call that
+ * waits for callbacks or takes the mmap write lock is reported once and
+ * refused (-EDEADLK, or NULL with EDEADLK): remove of other (inserted on
+ * mm, not intersecting), unregister of classic (registered on mm),
+ * synchronize, register, get and insert.
+ */
+static inline void m_refused_in_callback(struct umn_mm *mm,
+					 struct m_sub *other,
+					 struct umn_notifier *classic)
+{
+	struct m_sub fresh = { 0 };
+	struct umn_notifier reg = { .ops = &m_classic_ops };
+
+	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_remove(&other->sub),
+				 -EDEADLK));
+	EXPECT_WARNS(1, CHECK_EQ(umn_notifier_unregister(classic, mm),
+				 -EDEADLK));
+	EXPECT_WARNS(1, umn_notifier_synchronize());
+	EXPECT_WARNS(1, CHECK_EQ(umn_notifier_register(&reg, mm), -EDEADLK));
+	errno = 0;
+	EXPECT_WARNS(1, CHECK(umn_notifier_get(&m_get_ops, mm) == NULL));
+	CHECK_EQ(errno, EDEADLK);
+	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_insert(&fresh.sub, mm,
+			0x100000, 0x1000, &m_ops), -EDEADLK));
+	CHECK(umn_in_callback());
+}
+
 /*
  * The state is intact: on mm (users held), a fresh subscription inserts,
  * gets exactly one callback per intersecting invalidation, none for a

@@ -24,22 +24,6 @@ static struct umn_notifier classic = { .ops = &m_classic_ops };
 /* volatile: written in callbacks run inside munmap (a glibc leaf call) */
 static volatile int in_cb_runs;
 
-static void *g_alloc(struct umn_mm *mm)
-{
-	(void)mm;
-	return calloc(1, sizeof(struct umn_notifier));
-}
-
-static void g_free(struct umn_notifier *n)
-{
-	free(n);
-}
-
-static const struct umn_notifier_ops g_ops = {
-	.alloc_notifier = (struct umn_notifier *(*)(struct umn_mm *))g_alloc,
-	.free_notifier = g_free,
-};
-
 static void *watchdog(void *arg)
 {
 	(void)arg;
@@ -54,27 +38,13 @@ static void *watchdog(void *arg)
  * already recorded, so read_begin on self collides). */
 static void forbidden_calls(struct umn_interval_notifier *self)
 {
-	struct m_sub fresh = { 0 };
-	struct umn_notifier reg = { .ops = &m_classic_ops };
 	unsigned long seq;
 
 	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_remove(self),
 				 -EDEADLK));
-	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_remove(&other.sub),
-				 -EDEADLK));
 	EXPECT_WARNS(1, seq = umn_interval_read_begin(self));
 	CHECK(umn_interval_read_retry(self, seq));
-	EXPECT_WARNS(1, CHECK_EQ(umn_notifier_unregister(&classic, g_mm),
-				 -EDEADLK));
-	EXPECT_WARNS(1, umn_notifier_synchronize());
-	EXPECT_WARNS(1, CHECK_EQ(umn_notifier_register(&reg, g_mm),
-				 -EDEADLK));
-	errno = 0;
-	EXPECT_WARNS(1, CHECK(umn_notifier_get(&g_ops, g_mm) == NULL));
-	CHECK_EQ(errno, EDEADLK);
-	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_insert(&fresh.sub,
-			g_mm, 0x100000, 0x1000, &m_ops), -EDEADLK));
-	CHECK(umn_in_callback());
+	m_refused_in_callback(g_mm, &other, &classic);
 }
 
 static bool cb_forbidden(struct umn_interval_notifier *sub,
@@ -108,11 +78,8 @@ static void model_mm(void)
 
 	g_mm = umn_mm_new();
 	CHECK(g_mm);
-	CHECK_EQ(umn_interval_notifier_insert(&other.sub, g_mm, 0x50000,
-					      0x1000, &m_ops), 0);
-	CHECK_EQ(umn_notifier_register(&classic, g_mm), 0);
-	CHECK_EQ(umn_interval_notifier_insert(&s.sub, g_mm, 0x1000, 0x1000,
-					      &forbidden_ops), 0);
+	m_subscribe_three(g_mm, &other, &classic, &s, 0x1000,
+			  &forbidden_ops);
 	in_cb_runs = 0;
 	m_invalidate_range(g_mm, 0x1000, 0x2000);
 	CHECK_EQ(in_cb_runs, 1);
@@ -135,12 +102,8 @@ static void self_mm(void)
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	CHECK(p != MAP_FAILED);
-	CHECK_EQ(umn_interval_notifier_insert(&other.sub, g_mm, 0x50000,
-					      0x1000, &m_ops), 0);
-	CHECK_EQ(umn_notifier_register(&classic, g_mm), 0);
-	CHECK_EQ(umn_interval_notifier_insert(&s.sub, g_mm,
-					      (unsigned long)p, 4096,
-					      &forbidden_ops), 0);
+	m_subscribe_three(g_mm, &other, &classic, &s, (unsigned long)p,
+			  &forbidden_ops);
 	in_cb_runs = 0;
 	CHECK_EQ(munmap(p, 4096), 0);
 	CHECK_EQ(in_cb_runs, 1);

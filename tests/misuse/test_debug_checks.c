@@ -16,46 +16,15 @@ static struct m_sub other;          /* inserted, not intersecting */
 static struct umn_notifier classic = { .ops = &m_classic_ops };
 static int in_cb_runs, nb_runs;
 
-static void *g_alloc(struct umn_mm *mm)
-{
-	(void)mm;
-	return calloc(1, sizeof(struct umn_notifier));
-}
-
-static void g_free(struct umn_notifier *n)
-{
-	free(n);
-}
-
-static const struct umn_notifier_ops g_ops = {
-	.alloc_notifier = (struct umn_notifier *(*)(struct umn_mm *))g_alloc,
-	.free_notifier = g_free,
-};
-
 /* Everything that must not be called from a callback. */
 static void forbidden_calls(void)
 {
-	struct m_sub fresh = { 0 };
-	struct umn_notifier reg = { .ops = &m_classic_ops };
-
-	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_remove(&other.sub),
-				 -EDEADLK));
 	/* other does not intersect the running range: read_begin returns at
 	 * once, but it is still reported. */
 	EXPECT_WARNS(1, (void)umn_interval_read_begin(&other.sub));
-	EXPECT_WARNS(1, CHECK_EQ(umn_notifier_unregister(&classic, g_mm),
-				 -EDEADLK));
-	EXPECT_WARNS(1, umn_notifier_synchronize());
-	EXPECT_WARNS(1, CHECK_EQ(umn_notifier_register(&reg, g_mm),
-				 -EDEADLK));
-	errno = 0;
-	EXPECT_WARNS(1, CHECK(umn_notifier_get(&g_ops, g_mm) == NULL));
-	CHECK_EQ(errno, EDEADLK);
-	EXPECT_WARNS(1, CHECK_EQ(umn_interval_notifier_insert(&fresh.sub,
-			g_mm, 0x100000, 0x1000, &m_ops), -EDEADLK));
+	m_refused_in_callback(g_mm, &other, &classic);
 	/* Allowed: a callback may unmap memory (a nested invalidation). */
 	EXPECT_WARNS(0, umn_might_invalidate());
-	CHECK(umn_in_callback());
 }
 
 static bool cb_forbidden(struct umn_interval_notifier *sub,
@@ -115,11 +84,8 @@ static void from_callbacks(void)
 
 	g_mm = umn_mm_new();
 	CHECK(g_mm);
-	CHECK_EQ(umn_interval_notifier_insert(&other.sub, g_mm, 0x50000,
-					      0x1000, &m_ops), 0);
-	CHECK_EQ(umn_notifier_register(&classic, g_mm), 0);
-	CHECK_EQ(umn_interval_notifier_insert(&s.sub, g_mm, 0x1000, 0x1000,
-					      &forbidden_ops), 0);
+	m_subscribe_three(g_mm, &other, &classic, &s, 0x1000,
+			  &forbidden_ops);
 	m_invalidate_range(g_mm, 0x1000, 0x2000);
 	CHECK_EQ(in_cb_runs, 1);
 	CHECK_EQ(s.calls, 1);
