@@ -101,16 +101,28 @@ UMN_EXTERN_C_BEGIN
  * Returns 0, or a negative errno: -EINVAL unknown flags, -ENOTSUP no source
  * could be installed (the first call returns the reason when it has one:
  * -EPERM if patching was asked for alone and libc's text could not be made
- * writable, as under SELinux execmem), -EALREADY installed with other
- * flags.  With flags 0, a refused patch falls back to interposition
+ * writable, as under SELinux execmem), -ENOMEM (first call) no memory for
+ * the address space (the sources stay installed and later calls return 0,
+ * but umn_mm_self() fails), -EALREADY installed with other flags.  With
+ * flags 0, a refused patch falls back to interposition
  * (UMN_SELF_DEBUG=1 says so).
  */
 int umn_self_init(unsigned int flags);
 
 /*
  * umn_mm_self - this process's address space (never torn down; users and
- * count stay >= 1).  Installs the sources on first call.
- * Returns NULL with errno set if no source could be installed.
+ * count stay >= 1).  Installs the sources on first call (umn_self_init(0),
+ * unless umn_self_init() was called before).
+ * Context: blockable the first time (it installs); afterwards lock-free,
+ * callable from anywhere, a callback included.
+ * Returns NULL with errno set if the installation failed: ENOTSUP (no
+ * source could be installed), EPERM (patching alone was asked for and
+ * libc's text could not be made writable), ENOMEM (no memory for the
+ * address space).  The failure is final: the sources are installed once
+ * per process, so every later call returns NULL with the same errno (that
+ * of the first failure, also after umn_self_init() has been called again).
+ * A fork child gets NULL with ENOMEM if its address space could not be
+ * prepared before the fork.
  */
 struct umn_mm *umn_mm_self(void);
 

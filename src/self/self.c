@@ -27,6 +27,12 @@ unsigned int umnp_self_active;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned int init_flags; /* as requested (0 = default) */
 static bool init_done;
+/*
+ * Set with init_done: 0, or the negative errno of the failed first
+ * installation (no source, or no address space).  The failure is final,
+ * and umn_mm_self() reports this same error on every call.
+ */
+static int init_err;
 static struct umn_mm *spare_mm; /* the next fork child's address space */
 
 /*
@@ -171,7 +177,8 @@ int umn_self_init(unsigned int flags)
 
 		if (!mm) {
 			init_flags = flags;
-			init_done = true;	/* the sources stay installed */
+			init_err = -ENOMEM;	/* the sources stay installed */
+			__atomic_store_n(&init_done, true, __ATOMIC_RELEASE);
 			pthread_mutex_unlock(&init_lock);
 			return -ENOMEM;
 		}
@@ -180,26 +187,30 @@ int umn_self_init(unsigned int flags)
 		pthread_atfork(atfork_prepare, NULL, atfork_child);
 	}
 	init_flags = flags;
-	init_done = true;
-	pthread_mutex_unlock(&init_lock);
 	if (!umnp_self_active)
-		return err ? err : -ENOTSUP;
-	return 0;
+		init_err = err ? err : -ENOTSUP;
+	__atomic_store_n(&init_done, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&init_lock);
+	return init_err;
 }
 
 struct umn_mm *umn_mm_self(void)
 {
 	struct umn_mm *mm = __atomic_load_n(&umnp_self_mm, __ATOMIC_ACQUIRE);
-	int ret;
 
-	if (mm && __atomic_load_n(&init_done, __ATOMIC_ACQUIRE))
+	if (mm && __atomic_load_n(&init_done, __ATOMIC_ACQUIRE) && !init_err)
 		return mm;
-	ret = umn_self_init(0);
-	if (ret && ret != -EALREADY) {
-		errno = -ret;
+	/* First call: install.  Later: init_done is set and init_err final
+	 * (the first call's reason, not umn_self_init()'s later -ENOTSUP). */
+	(void)umn_self_init(0);
+	if (init_err) {
+		errno = -init_err;
 		return NULL;
 	}
-	return __atomic_load_n(&umnp_self_mm, __ATOMIC_ACQUIRE);
+	mm = __atomic_load_n(&umnp_self_mm, __ATOMIC_ACQUIRE);
+	if (!mm)	/* a fork child whose parent had no spare for it */
+		errno = ENOMEM;
+	return mm;
 }
 
 unsigned int umn_self_sources(void)

@@ -136,6 +136,37 @@ static void case_mprotect_fallback(int err)
 	CHECK_EQ(umn_notifier_unregister(&rec, umn_mm_self()), 0);
 }
 
+/* umn_mm_self() fails, and keeps failing the same way (it once returned
+ * NULL and then an address space with no source). */
+static void check_mm_self_fails(int want)
+{
+	for (int i = 0; i < 3; i++) {
+		errno = 0;
+		CHECK(umn_mm_self() == NULL);
+		CHECK_EQ(errno, want);
+		CHECK_EQ(umn_self_sources(), 0);
+	}
+	CHECK_EQ(umn_self_init(0), -ENOTSUP);
+	CHECK_EQ(umn_self_init(UMN_SELF_INTERPOSE), -ENOTSUP);
+	errno = 0;
+	CHECK(umn_mm_self() == NULL);
+	CHECK_EQ(errno, want);
+}
+
+/* (a) the first call is umn_mm_self(), with patching alone asked for
+ * (UMN_SOURCES=patch): NULL with EPERM, then the same on every call. */
+static void case_mprotect_mm_self_first(int err)
+{
+	setenv("UMN_SOURCES", "patch", 1);
+	umn__fault_syscall_fail(SYS_mprotect, err, 0);
+	errno = 0;
+	CHECK(umn_mm_self() == NULL);
+	CHECK_EQ(errno, EPERM);
+	CHECK(umn__fault_syscall_count() > 0);
+	umn__fault_syscall_fail(-1, 0, 0);
+	check_mm_self_fails(EPERM);
+}
+
 /* (a) patching only: init fails with the reason (-EPERM), then -ENOTSUP;
  * no source is active, nothing is half-patched. */
 static void case_mprotect_patch_only(int err)
@@ -145,6 +176,8 @@ static void case_mprotect_patch_only(int err)
 	umn__fault_syscall_fail(-1, 0, 0);
 	CHECK_EQ(umn_self_sources(), 0);
 	CHECK_EQ(umn_self_init(UMN_SELF_PATCH), -ENOTSUP);
+	/* umn_mm_self() reports the first failure's reason, every time */
+	check_mm_self_fails(EPERM);
 	/* the program's own calls are unaffected */
 	{
 		char *p = mmap(NULL, PG, PROT_READ | PROT_WRITE,
@@ -297,6 +330,10 @@ int main(void)
 	    EACCES);
 	run("mprotect refused: patching only", case_mprotect_patch_only,
 	    EPERM);
+	run("mprotect refused: umn_mm_self() first, patching only",
+	    case_mprotect_mm_self_first, EACCES);
+	run("mprotect refused: umn_mm_self() first, patching only",
+	    case_mprotect_mm_self_first, EPERM);
 	{
 		unsigned long k;
 		int st = 0;
