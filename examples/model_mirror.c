@@ -2,7 +2,9 @@
 /*
  * model_mirror: a model address space (the primary MMU) and a mirror (a
  * secondary MMU) in twenty lines: map, let the device read, unmap, and watch
- * the device's entries go in the invalidate callback.
+ * the device's entries go in the invalidate callback.  It links the
+ * in-tree mirror (consumers/mirror, not installed): build it in the tree,
+ * ./build/examples/model_mirror.
  */
 #include <stdio.h>
 #include <string.h>

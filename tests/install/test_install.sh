@@ -4,8 +4,10 @@
 # Installs the build into a scratch prefix the way the README says
 # (`cmake --install build --prefix X`), then uses it as a newcomer would:
 #  - X/LIBDIR/pkgconfig/umn.pc names X (not the configure-time prefix);
-#  - examples/secondary_mmu.c builds with `pkg-config --cflags --libs umn`
-#    alone (PKG_CONFIG_PATH=X/LIBDIR/pkgconfig) and runs;
+#  - every example of examples/ builds with `pkg-config --cflags --libs umn`
+#    alone (PKG_CONFIG_PATH=X/LIBDIR/pkgconfig) and runs (but those that
+#    include the in-tree mirror, consumers/mirror, which is not installed),
+#    and each opens with a comment that says what it shows;
 #  - a program written with the kernel names (<umn/compat/mmu_notifier.h>)
 #    builds against the installed headers;
 #  - with MAN=1: `MANPATH=X/share/man man -P cat` shows umn(1), a family
@@ -28,12 +30,22 @@ pclibdir=$(pkg-config --variable=libdir umn)
 echo "pkg-config: $flags $libs"
 
 # Nothing from the source or build tree: only what pkg-config says.
-"$cc" -D_GNU_SOURCE $flags -o "$X/secondary_mmu" "$src/examples/secondary_mmu.c" \
-	$libs -Wl,-rpath,"$pclibdir" -pthread || fail "building secondary_mmu.c"
-out=$("$X/secondary_mmu") || { echo "$out"; fail "secondary_mmu failed"; }
-echo "$out" | tail -2
-ldd "$X/secondary_mmu" | grep -q "$X/$libdir/libumn.so.0" ||
-	fail "secondary_mmu did not load the installed libumn"
+for ex in "$src"/examples/*.c; do
+	name=$(basename "$ex" .c)
+	# line 1 is the SPDX tag; then the comment, with a sentence in it
+	sed -n 2p "$ex" | grep -q '^/\*' && sed -n 3p "$ex" | grep -q '[a-z]' ||
+		fail "examples/$name.c does not open with a comment saying what it shows"
+	if grep -q '#include "mirror.h"' "$ex"; then
+		echo "examples/$name.c: uses the in-tree mirror (not installed): not built here"
+		continue
+	fi
+	"$cc" -D_GNU_SOURCE $flags -Wall -Werror -o "$X/$name" "$ex" \
+		$libs -Wl,-rpath,"$pclibdir" -pthread || fail "building $name.c"
+	out=$("$X/$name" 2>&1) || { echo "$out"; fail "$name failed"; }
+	echo "examples/$name.c: built and ran; $(echo "$out" | tail -1)"
+	ldd "$X/$name" | grep -q "$X/$libdir/libumn.so.0" ||
+		fail "$name did not load the installed libumn"
+done
 
 cat >"$X/compat.c" <<'PROG'
 #include <umn/compat/mmu_notifier.h>
