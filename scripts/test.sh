@@ -20,7 +20,7 @@
 # under LeakSanitizer.
 # Prints a summary line per stage and closes with "N passed, M failed".
 #
-# Usage: scripts/test.sh [--quick] [--stage NAME]...
+# Usage: scripts/test.sh [--quick] [--stage NAME]... | --help
 #   --quick        debug build only
 #   --stage NAME   run only the named stages (debug, asan, tsan, release, yield, spin, fuzz,
 #                  coverage)
@@ -38,7 +38,8 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
 	--stage) shift; stages+=("$1") ;;
-	-h|--help) sed -n '3,24p' "$0"; exit 0 ;;
+	-h|--help) sed -n '/^# The whole/,/^set -u/{/^set -u/d;s/^# \{0,1\}//;p}' "$0"
+		exit 0 ;;
 	*) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 	esac
 	shift
