@@ -21,7 +21,7 @@
 # in UMN_MUTATE_DIR, copy only changed files), UMN_MUTATE_DIR (scratch, default /tmp/umn-mutate.$$, removed
 # at the end unless UMN_MUTATE_KEEP=1), UMN_MUTATE_CTEST (extra ctest
 # arguments, e.g. "-R unit" for a quick campaign), UMN_MUTATE_PHASES (label
-# groups run in turn, default "unit|misuse|regression|alloc|consumers;
+# groups run in turn, default "unit|misuse|regression|alloc|regcache;
 # stress|acceptance|self": tool, config and fresh are left out, they test
 # nothing a core mutant changes), UMN_MUTATE_TIMEOUT
 # (seconds per test, default 60), UMN_MUTATE_LIMIT (seconds per mutant's
@@ -86,7 +86,7 @@ run_suite() { # logfile [ctest args...]
 }
 # The suite in phases of labels, quick ones first; a mutant's run stops at
 # its first failing test.
-IFS=';' read -r -a phases <<<"${UMN_MUTATE_PHASES:-unit|misuse|regression|alloc|consumers;stress|acceptance|self}"
+IFS=';' read -r -a phases <<<"${UMN_MUTATE_PHASES:-unit|misuse|regression|alloc|regcache;stress|acceptance|self}"
 run_phases() { # logfile stop(0/1) [ctest args...]
 	local out=$1 stop=$2 i rc=0
 	shift 2
