@@ -29,7 +29,11 @@
 /* Jump to local label 1 if rax is system call nr (a SYS_ name). */
 #define UMNP_ASM_IF_NR(nr) "	cmp $" UMNP_ASM_STR(nr) ",%rax\n	je 1f\n"
 
-/* ... if rax is one of the map-changing calls both entries hook. */
+/*
+ * ... if rax is one of the map-changing calls (umnp_self_nr_interesting()'s
+ * list).  Both entries take them all: libc's syscall() reaches patch.c's
+ * entry with any number, pkey_mprotect and remap_file_pages included.
+ */
 #define UMNP_ASM_IF_MAP_NR                                                   \
 	UMNP_ASM_IF_NR(SYS_mmap)                                             \
 	UMNP_ASM_IF_NR(SYS_mprotect)                                         \
@@ -39,7 +43,9 @@
 	UMNP_ASM_IF_NR(SYS_madvise)                                          \
 	UMNP_ASM_IF_NR(SYS_shmat)                                            \
 	UMNP_ASM_IF_NR(SYS_shmdt)                                            \
-	UMNP_ASM_IF_NR(SYS_process_madvise)
+	UMNP_ASM_IF_NR(SYS_process_madvise)                                  \
+	UMNP_ASM_IF_NR(SYS_pkey_mprotect)                                    \
+	UMNP_ASM_IF_NR(SYS_remap_file_pages)
 
 /*
  * Save the six argument registers and r11 (the site record) on the stack,

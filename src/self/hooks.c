@@ -133,7 +133,7 @@ bool umnp_self_nr_interesting(long nr)
 	case SYS_mmap: case SYS_mprotect: case SYS_munmap: case SYS_brk:
 	case SYS_mremap: case SYS_madvise: case SYS_shmat: case SYS_shmdt:
 	case SYS_process_madvise:
-	case SYS_pkey_mprotect: case SYS_remap_file_pages: /* discovered sites */
+	case SYS_pkey_mprotect: case SYS_remap_file_pages: /* discovered sites, syscall() */
 		return true;
 	default:
 		return false;
@@ -365,7 +365,7 @@ static void classify(long nr, const long *a, struct ranges *r)
 			add(r, UMN_NOTIFY_UNMAP, addr, (unsigned long)a[1]);
 		break;
 	case SYS_mprotect:
-	case SYS_pkey_mprotect: /* only through discovered sites (discover.c) */
+	case SYS_pkey_mprotect: /* discovered sites, syscall(), the safety net */
 		add(r, UMN_NOTIFY_PROTECTION_VMA, addr, (unsigned long)a[1]);
 		r->prot = (int)a[2];
 		break;

@@ -83,8 +83,6 @@ long umnp_self_sys_ext(const struct umnp_site_rec *rec, long nr, long a1,
  */
 __asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_sysentry_ext)
 	UMNP_ASM_IF_MAP_NR
-	UMNP_ASM_IF_NR(SYS_remap_file_pages)
-	UMNP_ASM_IF_NR(SYS_pkey_mprotect)
 	"	jmp *0(%r11)\n"
 	"1:\n"
 	"	mov umnp_self_stack_pool(%rip),%rcx\n"
