@@ -148,7 +148,9 @@ void umn_self_invalidate_end(struct umn_notifier_range *range);
  * Returns 0; -ENOSYS/-EPERM if userfaultfd is unavailable here (remembered:
  * every later call returns it too); -EMFILE/-ENFILE/-ENOMEM if no
  * descriptor could be had now (not remembered: the next call tries again);
- * -EINVAL for a bad range.
+ * -EINVAL for a bad range; the errno umn_mm_self() failed with, negated
+ * (-EPERM, -ENOTSUP, -ENOMEM), if the process's address space could not be
+ * set up: its events would reach nobody.
  */
 int umn_self_uffd_register(void *addr, size_t len);
 int umn_self_uffd_unregister(void *addr, size_t len);

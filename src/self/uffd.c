@@ -167,8 +167,9 @@ int umn_self_uffd_register(void *addr, size_t len)
 
 	if (bad_range(addr, len))
 		return -EINVAL;
-	if (!umn_mm_self() && !umnp_self_mm)
-		return -ENOMEM;
+	/* events go to umn_mm_self(): if it failed, registering is useless */
+	if (!umn_mm_self())
+		return errno ? -errno : -ENOMEM;
 	pthread_mutex_lock(&uffd_lock);
 	ret = uffd_open_locked();
 	if (!ret && ioctl(uffd_fd, UFFDIO_REGISTER, &reg) < 0)

@@ -151,6 +151,12 @@ static void check_mm_self_fails(int want)
 	errno = 0;
 	CHECK(umn_mm_self() == NULL);
 	CHECK_EQ(errno, want);
+	/* nor can a userfaultfd range be registered for nobody */
+	{
+		static char page[4096] __attribute__((aligned(4096)));
+
+		CHECK_EQ(umn_self_uffd_register(page, sizeof(page)), -want);
+	}
 }
 
 /* (a) the first call is umn_mm_self(), with patching alone asked for
