@@ -54,7 +54,6 @@
  * reported like any other.  A rescan runs on the thread of a dlopen,
  * holding the loader's (recursive) locks, never inside a hook.
  */
-#include <capstone/capstone.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -68,6 +67,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <umn/notifier.h>
+#include "capstone_load.h"
 #include "self_internal.h"
 
 #if defined(__x86_64__)
@@ -92,9 +92,12 @@ struct obj_stat {
 };
 
 static pthread_mutex_t discover_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct umnp_capstone cs;
 static csh cs_handle;
 static cs_insn *cs_insn_buf;
 static bool decoder_ready;
+static int decoder_err;          /* the first failure, kept */
+static char decoder_why[160];
 static bool discovery_on; /* init scanned everything: rescans may run */
 static bool debug_on;     /* UMN_SELF_DEBUG: decode every `syscall` */
 
@@ -119,19 +122,36 @@ void umnp_self_discover_unlock(void)
 	pthread_mutex_unlock(&discover_mutex);
 }
 
+/* Load Capstone (the first time only) and make its handle.  Normal
+ * context, discovery lock held. */
 static int decoder_init(void)
 {
 	if (decoder_ready)
 		return 0;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK)
-		return -ENOTSUP;
-	cs_insn_buf = cs_malloc(cs_handle);
+	if (decoder_err)
+		return decoder_err;
+	decoder_err = umnp_self_capstone_load(&cs, decoder_why,
+					      sizeof(decoder_why));
+	if (decoder_err)
+		return decoder_err;
+	if (cs.open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK) {
+		snprintf(decoder_why, sizeof(decoder_why), "cs_open failed");
+		return decoder_err = -ENOTSUP;
+	}
+	cs_insn_buf = cs.insn_alloc(cs_handle);
 	if (!cs_insn_buf) {
-		cs_close(&cs_handle);
-		return -ENOMEM;
+		cs.close(&cs_handle);
+		snprintf(decoder_why, sizeof(decoder_why), "cs_malloc failed");
+		return decoder_err = -ENOMEM;
 	}
 	decoder_ready = true;
 	return 0;
+}
+
+const char *umnp_self_decoder_status(void)
+{
+	return decoder_ready ? NULL : decoder_err ? decoder_why
+						   : "not loaded yet";
 }
 
 static bool nr_map_changing(long nr)
@@ -198,7 +218,7 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 		const uint8_t *at;
 		long nr;
 
-		if (!cs_disasm_iter(cs_handle, &code, &left, &addr,
+		if (!cs.disasm_iter(cs_handle, &code, &left, &addr,
 				    cs_insn_buf))
 			/* near the end: an instruction cut by the region's
 			 * bound (a `0f 05` inside an immediate), not bad code */
@@ -266,7 +286,7 @@ uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
 
 	if (decoder_init())
 		return NULL;
-	while (left && cs_disasm_iter(cs_handle, &code, &left, &addr,
+	while (left && cs.disasm_iter(cs_handle, &code, &left, &addr,
 				      cs_insn_buf)) {
 		const uint8_t *at = (const uint8_t *)(uintptr_t)
 					    cs_insn_buf->address;
@@ -984,6 +1004,11 @@ void umnp_self_discover_debug(void)
 }
 
 #else /* !__x86_64__ */
+
+const char *umnp_self_decoder_status(void)
+{
+	return "not x86-64";
+}
 
 void umnp_self_discover_prepare(void)
 {

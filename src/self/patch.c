@@ -678,9 +678,20 @@ int umnp_self_patch_install(void)
 			ret = r;
 	}
 	r = umnp_self_discover_init();
-	if (r && debug)
-		fprintf(stderr, "umn: patch: no instruction decoder (%s): no "
-				"site discovery\n", strerror(-r));
+	if (r && umnp_self_decoder_status()) {
+		/* Without a decoder no site is found, libc's wrappers
+		 * included: the patch source is not usable (the default
+		 * set falls back to interposition, self.c). */
+		ret = r;
+		if (debug)
+			fprintf(stderr, "umn: patch: no instruction decoder "
+					"(%s): no patching, no site "
+					"discovery\n",
+				umnp_self_decoder_status());
+	} else if (r && debug) {
+		fprintf(stderr, "umn: patch: site discovery failed: %s\n",
+			strerror(-r));
+	}
 	if (!libc && !ret && !munmap_sites) {
 		/* A static program: its wrappers are in the executable and
 		 * only discovery finds them. */

@@ -152,6 +152,9 @@ void umnp_self_discover_unlock(void);
 void umnp_self_exe_symbols(const char *const names[], void *out[], int n);
 /* The first `syscall` directly followed by `ret` in [func, func + size). */
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
+/* NULL when Capstone is loaded and ready, else why not (a static
+ * string: "not loaded yet", the dlopen error...). */
+const char *umnp_self_decoder_status(void);
 /* UMN_SELF_DEBUG: print what discovery did. */
 void umnp_self_discover_debug(void);
 
