@@ -117,8 +117,18 @@ void umnp_self_discover_lock(void)
 	pthread_mutex_lock(&discover_mutex);
 }
 
+bool umnp_self_discover_trylock(void)
+{
+	return pthread_mutex_trylock(&discover_mutex) == 0;
+}
+
+/* A site the safety net learned of while the lock was held elsewhere
+ * (sud.c) is patched by the holder on its way out. */
 void umnp_self_discover_unlock(void)
 {
+	if (__atomic_load_n(&umnp_self_sud_pending, __ATOMIC_ACQUIRE) &&
+	    !umnp_self_in_hook())
+		umnp_self_sud_drain_locked();
 	pthread_mutex_unlock(&discover_mutex);
 }
 
@@ -275,6 +285,33 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 		k++;
 	}
 	return k;
+}
+
+/*
+ * The safety net learned of a map-changing `syscall` at insn (sud.c): is
+ * the instruction right before it, decoding from start, a `mov $nr,%eax`
+ * or `mov $nr,%rax`?  Then *len is its length and it is returned.  NULL
+ * if the decoder is not ready (never loaded here: async context), if the
+ * decoding from start does not land on insn, or the shape differs.
+ * Discovery lock held.
+ */
+uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
+				    long nr, uint8_t *len)
+{
+	struct found f[16];
+	int n;
+
+	if (!decoder_ready || insn < start || insn - start > (64 << 10))
+		return NULL;
+	/* each candidate up to insn; the last one found must be ours */
+	n = decode_region(start, (size_t)(insn + 2 - start), f, 16, false, nr,
+			  NULL);
+	for (int i = 0; i < n; i++)
+		if (f[i].at + f[i].len == insn && f[i].nr == nr) {
+			*len = f[i].len;
+			return f[i].at;
+		}
+	return NULL;
 }
 
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
@@ -1005,6 +1042,13 @@ void umnp_self_discover_debug(void)
 
 #else /* !__x86_64__ */
 
+uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
+				    long nr, uint8_t *len)
+{
+	(void)start; (void)insn; (void)nr; (void)len;
+	return NULL;
+}
+
 const char *umnp_self_decoder_status(void)
 {
 	return "not x86-64";
@@ -1032,6 +1076,11 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 
 void umnp_self_discover_lock(void)
 {
+}
+
+bool umnp_self_discover_trylock(void)
+{
+	return false;
 }
 
 void umnp_self_discover_unlock(void)

@@ -306,15 +306,26 @@ static int text_protect(void *p, size_t n, int prot)
 	return umnp_self_is_err(r) ? (int)r : 0;
 }
 
-static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
+/* prot: the pages' protection now, restored after (code generated at run
+ * time may be writable already: then it is left as it is). */
+static int patch_text_prot(uint8_t *dst, const uint8_t *src, size_t n,
+			   int prot)
 {
-	int ret = text_protect(dst, n, PROT_READ | PROT_WRITE | PROT_EXEC);
+	int ret;
 
+	if (prot & PROT_WRITE)
+		return write_code(dst, src, n);
+	ret = text_protect(dst, n, PROT_READ | PROT_WRITE | PROT_EXEC);
 	if (ret)
 		return ret;
 	ret = write_code(dst, src, n);
-	text_protect(dst, n, PROT_READ | PROT_EXEC);
+	text_protect(dst, n, prot);
 	return ret;
+}
+
+static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	return patch_text_prot(dst, src, n, PROT_READ | PROT_EXEC);
 }
 
 /* ---- the stub page ---------------------------------------------------------- */
@@ -534,7 +545,7 @@ static int chain_target(struct target *t)
  * stub that runs it and enters `entry` with rec in r11.  rec == NULL: the
  * record is stored in the stub page itself. */
 static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
-		     unsigned int flags, void (*entry)(void))
+		     unsigned int flags, void (*entry)(void), int prot)
 {
 	uint8_t code[64], jmp[5];
 	size_t n = 0, recoff = 0;
@@ -574,20 +585,28 @@ static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
 	put_rel32_jmp(jmp, (uintptr_t)site, (uintptr_t)stub);
 	/* The stub is published before the jump to it (the cas is a full
 	 * barrier). */
-	return patch_text(site, jmp, 5) ? -EPERM : 0;
+	return patch_text_prot(site, jmp, 5, prot) ? -EPERM : 0;
 }
 
 static unsigned int munmap_sites; /* discovered munmap sites patched */
 
-int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags)
+int umnp_self_patch_site_prot(uint8_t *site, size_t len, unsigned int flags,
+			      int prot)
 {
 	bool munmap = (len == 5 && site[1] == SYS_munmap) ||
 		      (len == 7 && site[3] == SYS_munmap);
-	int r = patch_one(site, len, NULL, flags, umnp_self_sysentry_ext);
+	int r = patch_one(site, len, NULL, flags, umnp_self_sysentry_ext,
+			  prot);
 
 	if (r == 0 && munmap)
 		munmap_sites++;
 	return r;
+}
+
+int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags)
+{
+	return umnp_self_patch_site_prot(site, len, flags,
+					 PROT_READ | PROT_EXEC);
 }
 
 static int patch_target(struct target *t, size_t size)
@@ -601,7 +620,7 @@ static int patch_target(struct target *t, size_t size)
 		return chain_target(t);
 	for (int s = 0; s < n; s++) {
 		int r = patch_one(sites[s], lens[s], &t->rec[s], 0,
-				  umnp_self_sysentry);
+				  umnp_self_sysentry, PROT_READ | PROT_EXEC);
 
 		if (r)
 			return s == 0 ? r : 0;

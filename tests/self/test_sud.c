@@ -6,7 +6,9 @@
  * reported before they run: munmap, madvise(DONTNEED), mprotect, on the
  * main thread and on a thread created afterwards (armed at its first
  * hooked call: its mmap); other numbers (getppid, rt_sigprocmask) still
- * work.  Skips (77) where the kernel lacks it.
+ * work.  A fixed-number site in code generated at run time traps once
+ * (the net patches it); a register-number site traps every time.  Skips
+ * (77) where the kernel lacks it.
  */
 #define SELF_LOG
 #include <errno.h>
@@ -24,18 +26,23 @@
 #include "harness.h"
 #include "self_common.h"
 
-/* The number arrives in a register: no fixed-number site to discover. */
-static long __attribute__((noinline)) reg_syscall(long nr, long a1, long a2,
-						  long a3)
-{
-	long r;
-
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3)
-			 : "rcx", "r11", "memory");
-	return r;
-}
+/* The number arrives in a register: no fixed-number site to discover;
+ * its `syscall` instruction is at reg_syscall_insn. */
+long reg_syscall(long nr, long a1, long a2, long a3);
+extern const unsigned char reg_syscall_insn[];
+__asm__(".text\n"
+	".globl reg_syscall\n"
+	".type reg_syscall,@function\n"
+	"reg_syscall:\n"
+	"	mov %rdi,%rax\n"
+	"	mov %rsi,%rdi\n"
+	"	mov %rdx,%rsi\n"
+	"	mov %rcx,%rdx\n"
+	".globl reg_syscall_insn\n"
+	"reg_syscall_insn:\n"
+	"	syscall\n"
+	"	ret\n"
+	".size reg_syscall,.-reg_syscall\n");
 
 static int calls_covered(void)
 {
@@ -73,6 +80,85 @@ static int calls_covered(void)
 	memcpy(&saved, &old, sizeof(old));
 	CHECK_EQ(sigprocmask(SIG_SETMASK, &saved, NULL), 0);
 	return 0;
+}
+
+/* The protection letters of the mapping holding a ("r-xp"), or "". */
+static const char *perms_of(const void *a, char out[5])
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long s, e;
+	char line[512];
+
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %4s", &s, &e, out) == 3 &&
+		    (unsigned long)a >= s && (unsigned long)a < e)
+			break;
+		else
+			out[0] = 0;
+	if (f)
+		fclose(f);
+	return out;
+}
+
+/*
+ * Sites the net learns of.  Code generated after umn started, `mov
+ * $SYS_munmap,%eax; syscall; ret` in an anonymous mapping (W^X: r-x, and a
+ * JIT's rwx): the first call traps, its site is patched, the next ones do
+ * not trap; every call is reported.  The register-number site traps on
+ * every call.  The pages keep their protection.
+ */
+static void learned_sites(void)
+{
+	static const unsigned char code[8] = { 0xb8, SYS_munmap, 0, 0, 0,
+					       0x0f, 0x05, 0xc3 };
+	const int ncalls = 8;
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long reg_before = umn__test_sud_traps(reg_syscall_insn);
+	char perms[5];
+
+	for (int k = 0; k < 2; k++) {
+		int prot = k ? PROT_READ | PROT_WRITE | PROT_EXEC
+			     : PROT_READ | PROT_EXEC;
+		unsigned char *jit = mmap(NULL, (size_t)page,
+					  PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		long (*fn)(void *, long);
+
+		CHECK(jit != MAP_FAILED);
+		memcpy(jit, code, sizeof(code));
+		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
+		fn = (long (*)(void *, long))(void *)jit;
+		for (int i = 0; i < ncalls; i++) {
+			char *p = mmap(NULL, (size_t)page,
+				       PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			unsigned long a = (unsigned long)p;
+
+			CHECK(p != MAP_FAILED);
+			log_reset();
+			CHECK_EQ(fn(p, page), 0);
+			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+			p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			a = (unsigned long)p;
+			log_reset();
+			CHECK_EQ(reg_syscall(SYS_munmap, (long)p, page, 0), 0);
+			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+		}
+		printf("# generated code (%s): %lu trap(s) in %d calls\n",
+		       k ? "rwx" : "r-x", umn__test_sud_traps(jit + 5), ncalls);
+		CHECK_EQ(umn__test_sud_traps(jit + 5), 1ul);
+		CHECK_EQ(jit[0], 0xe9); /* the mov became a jump */
+		CHECK(!strcmp(perms_of(jit, perms), k ? "rwxp" : "r-xp"));
+		if (k)
+			jit[100] = 0xcc; /* still writable */
+	}
+	printf("# register number: %lu trap(s) in %d calls\n",
+	       umn__test_sud_traps(reg_syscall_insn) - reg_before,
+	       2 * ncalls);
+	CHECK_EQ(umn__test_sud_traps(reg_syscall_insn) - reg_before,
+		 (unsigned long)(2 * ncalls));
 }
 
 /* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
@@ -119,6 +205,7 @@ int main(void)
 	calls_covered();
 	CHECK_EQ(pthread_create(&t, NULL, thread_main, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
+	learned_sites();
 	CHECK_EQ(umn_notifier_unregister(&sub, mm), 0);
 	printf("ok - sud\n");
 	return 0;
