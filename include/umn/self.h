@@ -176,6 +176,12 @@ void umn__test_signal_in_lock(int sig);
  */
 unsigned long umn__test_sud_traps(const void *insn);
 
+/*
+ * Private, for umn's own tests: how many times a thread that reached a
+ * site being patched (its first byte an int3) was sent back to it.
+ */
+unsigned long umn__test_int3_retries(void);
+
 UMN_EXTERN_C_END
 
 #endif /* UMN_SELF_H */

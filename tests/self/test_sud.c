@@ -13,6 +13,7 @@
 #define SELF_LOG
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,97 @@ static void learned_sites(void)
 		 (unsigned long)(2 * ncalls));
 }
 
+#if UMN_TEST_HOOKS
+#include <time.h>
+#include "test_hook.h"
+
+/*
+ * A learned site at 16-byte-block offset 15, patched while another thread
+ * runs it: the patch's first step makes the site's first byte int3; at
+ * that point (white-box hook) thread B calls the site and must bounce on
+ * the int3 until the jump is whole, then run through it (reported, result
+ * 0), never through a mix of old and new bytes.
+ */
+static long (*off15_fn)(void *, long);
+static char *b_page;
+static volatile int b_go, b_done;
+static long b_ret = -1;
+static bool b_reported;
+
+static void *off15_thread(void *arg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long a = (unsigned long)b_page;
+
+	(void)arg;
+	while (!b_go)
+		sched_yield();
+	log_reset();
+	b_ret = off15_fn(b_page, page);
+	b_reported = log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page);
+	b_done = 1;
+	return NULL;
+}
+
+static void off15_hook(int point, void *arg)
+{
+	unsigned long before = umn__test_int3_retries();
+	struct timespec t0, t;
+
+	(void)arg;
+	if (point != UMNP_HOOK_PATCH_INT3)
+		return;
+	b_go = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (umn__test_int3_retries() < before + 3) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5) {
+			fprintf(stderr, "HANG: thread B never reached the "
+					"int3 of the site being patched\n");
+			_exit(1);
+		}
+	}
+}
+
+static void offset15_race(void)
+{
+	static const unsigned char code[8] = { 0xb8, SYS_munmap, 0, 0, 0,
+					       0x0f, 0x05, 0xc3 };
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *jit = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p;
+	pthread_t t;
+
+	CHECK(jit != MAP_FAILED);
+	memset(jit, 0x90, 15); /* nops: the mov starts at offset 15 */
+	memcpy(jit + 15, code, sizeof(code));
+	CHECK_EQ(mprotect(jit, (size_t)page, PROT_READ | PROT_EXEC), 0);
+	off15_fn = (long (*)(void *, long))(void *)jit;
+	b_page = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(b_page != MAP_FAILED);
+	CHECK_EQ(pthread_create(&t, NULL, off15_thread, NULL), 0);
+	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	__atomic_store_n(&umn__test_hook, off15_hook, __ATOMIC_RELEASE);
+	log_reset();
+	CHECK_EQ(off15_fn(p, page), 0); /* traps, learned, patched */
+	CHECK(log_find(UMN_NOTIFY_UNMAP, (unsigned long)p,
+		       (unsigned long)p + (unsigned long)page));
+	__atomic_store_n(&umn__test_hook, NULL, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(b_done);
+	CHECK_EQ(b_ret, 0);
+	CHECK(b_reported);
+	CHECK_EQ(jit[15], 0xe9);
+	CHECK_EQ(umn__test_sud_traps(jit + 20), 1ul);
+	printf("# offset 15: thread B sent back %lu times by the int3\n",
+	       umn__test_int3_retries());
+}
+#endif
+
 /* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
 static bool prctl_sud_unavailable(void)
 {
@@ -206,6 +298,11 @@ int main(void)
 	CHECK_EQ(pthread_create(&t, NULL, thread_main, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	learned_sites();
+#if UMN_TEST_HOOKS
+	offset15_race();
+#else
+	printf("# the offset-15 race needs -DUMN_TEST_HOOKS=ON: not run\n");
+#endif
 	CHECK_EQ(umn_notifier_unregister(&sub, mm), 0);
 	printf("ok - sud\n");
 	return 0;
