@@ -35,7 +35,8 @@
  *     Go's syscall.Syscall) -- the safety net's case;
  *   - "undecodable": a function the decoder gave up on.
  * Objects skipped: the vDSO, umn's own shared object (it has no fixed
- * site: see umnp_self_rawsys), sanitizer runtimes (their internal system
+ * site: see umnp_self_rawsys), umn's decoder (libcapstone: no system call
+ * of its own, 3 MiB of text), sanitizer runtimes (their internal system
  * calls run where the hooks cannot), functions whose entry another patcher
  * has overwritten.
  *
@@ -880,7 +881,8 @@ static void scan_object(const struct dl_phdr_info *info)
 	    (self_base && info->dlpi_addr == self_base && *name) ||
 	    strstr(name, "libasan") || strstr(name, "libtsan") ||
 	    strstr(name, "liblsan") || strstr(name, "libubsan") ||
-	    strstr(name, "libclang_rt") || strstr(name, "libhwasan"))
+	    strstr(name, "libclang_rt") || strstr(name, "libhwasan") ||
+	    strstr(name, "libcapstone"))
 		return;
 	st = stat_for(name);
 	find_candidates(info, debug_on, &c);
