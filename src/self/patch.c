@@ -790,7 +790,10 @@ static void sud_install(void *libc, bool debug)
 				"not armed: %s\n", strerror(-r));
 	else if (debug)
 		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
-				"(allowed: libc's text)\n");
+				"(allowed: libc's text); not covered: a thread "
+				"until its first hooked call, a thread made by "
+				"a raw clone (one from outside libc fails with "
+				"ENOSYS; doc/sources.md)\n");
 }
 
 int umnp_self_patch_install(void)

@@ -7,7 +7,8 @@
  * main thread and on a thread created afterwards (armed at its first
  * hooked call: its mmap); other numbers (getppid, rt_sigprocmask) still
  * work.  A fixed-number site in code generated at run time traps once
- * (the net patches it); a register-number site traps every time.  Skips
+ * (the net patches it); a register-number site traps every time.  A raw
+ * clone from outside libc fails with ENOSYS (the documented limit).  Skips
  * (77) where the kernel lacks it.
  */
 #define SELF_LOG
@@ -253,6 +254,41 @@ static void offset15_race(void)
 }
 #endif
 
+/*
+ * The documented limit (doc/sources.md, the safety net): a raw
+ * clone(CLONE_VM|CLONE_THREAD...) from outside libc is not run under the
+ * net; it fails with ENOSYS, so no thread the net cannot arm is made that
+ * way.  If it ever succeeds, the child exits at once and this fails: the
+ * limit (and the documentation) changed.
+ */
+static void raw_clone_refused(void)
+{
+	const long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			   CLONE_THREAD | CLONE_SYSVSEM;
+	size_t size = 64 << 10;
+	char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	register long r10 __asm__("r10") = 0;
+	register long r8 __asm__("r8") = 0;
+	long r;
+
+	CHECK(stack != MAP_FAILED);
+	__asm__ volatile("syscall\n"
+			 "	test %%rax,%%rax\n"
+			 "	jnz 1f\n"
+			 "	mov $60,%%eax\n"     /* the child: exit(0) */
+			 "	xor %%edi,%%edi\n"
+			 "	syscall\n"
+			 "1:\n"
+			 : "=a"(r)
+			 : "a"((long)SYS_clone), "D"(flags), "S"(stack + size),
+			   "d"(0l), "r"(r10), "r"(r8)
+			 : "rcx", "r11", "memory");
+	printf("# raw clone from outside libc: %ld\n", r);
+	CHECK_EQ(r, -(long)ENOSYS);
+	CHECK_EQ(munmap(stack, size), 0);
+}
+
 /* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
 static bool prctl_sud_unavailable(void)
 {
@@ -298,6 +334,7 @@ int main(void)
 	CHECK_EQ(pthread_create(&t, NULL, thread_main, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	learned_sites();
+	raw_clone_refused();
 #if UMN_TEST_HOOKS
 	offset15_race();
 #else
