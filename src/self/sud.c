@@ -263,6 +263,15 @@ static void learn(uintptr_t insn, long nr)
 	    s->state == SITE_QUEUED)
 		__atomic_store_n(&umnp_self_sud_pending, true,
 				 __ATOMIC_SEQ_CST);
+	/* Patched, yet it traps with the fixed shape back in place: the
+	 * code was replaced (a JIT unmapped it and wrote new code at the
+	 * same address).  Learn it again. */
+	unset = SITE_PATCHED;
+	if (fixed_shape((const uint8_t *)insn, nr) &&
+	    __atomic_compare_exchange_n(&s->state, &unset, SITE_QUEUED, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&umnp_self_sud_pending, true,
+				 __ATOMIC_SEQ_CST);
 	if (!__atomic_load_n(&umnp_self_sud_pending, __ATOMIC_ACQUIRE) ||
 	    umnp_self_in_hook() || !umnp_self_discover_trylock())
 		return;

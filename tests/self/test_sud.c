@@ -126,8 +126,11 @@ static void learned_sites(void)
 					  PROT_READ | PROT_WRITE,
 					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		long (*fn)(void *, long);
+		unsigned long before;
 
 		CHECK(jit != MAP_FAILED);
+		/* counts are per address: a page may reuse a freed one's */
+		before = umn__test_sud_traps(jit + 5);
 		memcpy(jit, code, sizeof(code));
 		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
 		fn = (long (*)(void *, long))(void *)jit;
@@ -149,12 +152,35 @@ static void learned_sites(void)
 			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
 		}
 		printf("# generated code (%s): %lu trap(s) in %d calls\n",
-		       k ? "rwx" : "r-x", umn__test_sud_traps(jit + 5), ncalls);
-		CHECK_EQ(umn__test_sud_traps(jit + 5), 1ul);
+		       k ? "rwx" : "r-x", umn__test_sud_traps(jit + 5) - before,
+		       ncalls);
+		CHECK_EQ(umn__test_sud_traps(jit + 5) - before, 1ul);
 		CHECK_EQ(jit[0], 0xe9); /* the mov became a jump */
 		CHECK(!strcmp(perms_of(jit, perms), k ? "rwxp" : "r-xp"));
 		if (k)
 			jit[100] = 0xcc; /* still writable */
+		/* New code at the same address (the JIT unmapped the
+		 * old): learned and patched again, one more trap. */
+		CHECK_EQ(munmap(jit, (size_t)page), 0);
+		CHECK(mmap(jit, (size_t)page, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+		      jit);
+		memcpy(jit, code, sizeof(code));
+		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
+		for (int i = 0; i < ncalls; i++) {
+			char *p = mmap(NULL, (size_t)page,
+				       PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			unsigned long a = (unsigned long)p;
+
+			CHECK(p != MAP_FAILED);
+			log_reset();
+			CHECK_EQ(fn(p, page), 0);
+			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+		}
+		CHECK_EQ(umn__test_sud_traps(jit + 5) - before, 2ul);
+		CHECK_EQ(jit[0], 0xe9);
+		CHECK_EQ(munmap(jit, (size_t)page), 0);
 	}
 	printf("# register number: %lu trap(s) in %d calls\n",
 	       umn__test_sud_traps(reg_syscall_insn) - reg_before,
