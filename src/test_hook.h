@@ -25,6 +25,10 @@ enum umnp_hook_point {
 	/* umn_interval_notifier_remove: the removal is queued or done, the
 	 * wait for the running invalidation is next (arg: the subscription) */
 	UMNP_HOOK_REMOVE_BEFORE_WAIT,
+	/* patch.c write_code, a site at block offset 15: its first byte is
+	 * int3 (every thread serialised), the rest not written yet (arg: the
+	 * site) */
+	UMNP_HOOK_PATCH_INT3,
 };
 
 #if UMN_TEST_HOOKS

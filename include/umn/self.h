@@ -183,6 +183,19 @@ int umn_self_selftest(struct umn_self_coverage *out, size_t n);
  */
 void umn__test_signal_in_lock(int sig);
 
+/*
+ * Private, for umn's own tests: how many map-changing system calls the
+ * safety net (UMN_SELF_SUD=1) trapped at the `syscall` instruction at insn
+ * (at any site if insn is NULL).
+ */
+unsigned long umn__test_sud_traps(const void *insn);
+
+/*
+ * Private, for umn's own tests: how many times a thread that reached a
+ * site being patched (its first byte an int3) was sent back to it.
+ */
+unsigned long umn__test_int3_retries(void);
+
 UMN_EXTERN_C_END
 
 #endif /* UMN_SELF_H */

@@ -16,14 +16,24 @@ list(APPEND UMN_SOURCES
 list(APPEND UMN_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/include/umn/self.h)
 list(APPEND UMN_EXTRA_LIBS ${CMAKE_DL_LIBS})
 
-# Site discovery decodes instructions with Capstone (libcapstone-dev).  It is
-# private to libumn.so (a DT_NEEDED of its own, not in umn's headers); a
-# static link needs -lcapstone (umn.pc: Libs.private / Requires.private).
+# Site discovery decodes instructions with Capstone (libcapstone-dev).
+# libumn.so opens libcapstone.so.N at the first discovery (capstone_dl.c;
+# no DT_NEEDED: programs that never call umn_mm_self() do not load it, and
+# libumn works without it, falling back to interposition); libumn.a takes it
+# from the link (capstone_static.c; -lcapstone, umn.pc's Libs.private).
 pkg_check_modules(CAPSTONE REQUIRED IMPORTED_TARGET capstone)
-cmake_language(DEFER CALL target_link_libraries umn_objs PRIVATE
-  PkgConfig::CAPSTONE)
-cmake_language(DEFER CALL target_link_libraries umn PRIVATE
-  PkgConfig::CAPSTONE)
+string(REGEX MATCH "^[0-9]+" _umn_cs_major "${CAPSTONE_VERSION}")
+set(_umn_self_dir ${CMAKE_CURRENT_LIST_DIR})
+cmake_language(DEFER CALL target_include_directories umn_objs PRIVATE
+  ${CAPSTONE_INCLUDE_DIRS})
+cmake_language(DEFER CALL target_sources umn PRIVATE
+  ${_umn_self_dir}/capstone_dl.c)
+cmake_language(DEFER CALL target_compile_definitions umn PRIVATE
+  _GNU_SOURCE UMN_CAPSTONE_SONAME="libcapstone.so.${_umn_cs_major}")
+cmake_language(DEFER CALL target_include_directories umn PRIVATE
+  ${CAPSTONE_INCLUDE_DIRS})
+cmake_language(DEFER CALL target_sources umn_static PRIVATE
+  ${_umn_self_dir}/capstone_static.c)
 cmake_language(DEFER CALL target_link_libraries umn_static PUBLIC
   PkgConfig::CAPSTONE)
 

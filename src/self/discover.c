@@ -35,7 +35,8 @@
  *     Go's syscall.Syscall) -- the safety net's case;
  *   - "undecodable": a function the decoder gave up on.
  * Objects skipped: the vDSO, umn's own shared object (it has no fixed
- * site: see umnp_self_rawsys), sanitizer runtimes (their internal system
+ * site: see umnp_self_rawsys), umn's decoder (libcapstone: no system call
+ * of its own, 3 MiB of text), sanitizer runtimes (their internal system
  * calls run where the hooks cannot), functions whose entry another patcher
  * has overwritten.
  *
@@ -54,7 +55,6 @@
  * reported like any other.  A rescan runs on the thread of a dlopen,
  * holding the loader's (recursive) locks, never inside a hook.
  */
-#include <capstone/capstone.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -68,6 +68,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <umn/notifier.h>
+#include "capstone_load.h"
 #include "self_internal.h"
 
 #if defined(__x86_64__)
@@ -92,9 +93,12 @@ struct obj_stat {
 };
 
 static pthread_mutex_t discover_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct umnp_capstone cs;
 static csh cs_handle;
 static cs_insn *cs_insn_buf;
 static bool decoder_ready;
+static int decoder_err;          /* the first failure, kept */
+static char decoder_why[160];
 static bool discovery_on; /* init scanned everything: rescans may run */
 static bool debug_on;     /* UMN_SELF_DEBUG: decode every `syscall` */
 
@@ -114,24 +118,51 @@ void umnp_self_discover_lock(void)
 	pthread_mutex_lock(&discover_mutex);
 }
 
+bool umnp_self_discover_trylock(void)
+{
+	return pthread_mutex_trylock(&discover_mutex) == 0;
+}
+
+/* A site the safety net learned of while the lock was held elsewhere
+ * (sud.c) is patched by the holder on its way out. */
 void umnp_self_discover_unlock(void)
 {
+	if (__atomic_load_n(&umnp_self_sud_pending, __ATOMIC_ACQUIRE) &&
+	    !umnp_self_in_hook())
+		umnp_self_sud_drain_locked();
 	pthread_mutex_unlock(&discover_mutex);
 }
 
+/* Load Capstone (the first time only) and make its handle.  Normal
+ * context, discovery lock held. */
 static int decoder_init(void)
 {
 	if (decoder_ready)
 		return 0;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK)
-		return -ENOTSUP;
-	cs_insn_buf = cs_malloc(cs_handle);
+	if (decoder_err)
+		return decoder_err;
+	decoder_err = umnp_self_capstone_load(&cs, decoder_why,
+					      sizeof(decoder_why));
+	if (decoder_err)
+		return decoder_err;
+	if (cs.open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK) {
+		snprintf(decoder_why, sizeof(decoder_why), "cs_open failed");
+		return decoder_err = -ENOTSUP;
+	}
+	cs_insn_buf = cs.insn_alloc(cs_handle);
 	if (!cs_insn_buf) {
-		cs_close(&cs_handle);
-		return -ENOMEM;
+		cs.close(&cs_handle);
+		snprintf(decoder_why, sizeof(decoder_why), "cs_malloc failed");
+		return decoder_err = -ENOMEM;
 	}
 	decoder_ready = true;
 	return 0;
+}
+
+const char *umnp_self_decoder_status(void)
+{
+	return decoder_ready ? NULL : decoder_err ? decoder_why
+						   : "not loaded yet";
 }
 
 static bool nr_map_changing(long nr)
@@ -198,7 +229,7 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 		const uint8_t *at;
 		long nr;
 
-		if (!cs_disasm_iter(cs_handle, &code, &left, &addr,
+		if (!cs.disasm_iter(cs_handle, &code, &left, &addr,
 				    cs_insn_buf))
 			/* near the end: an instruction cut by the region's
 			 * bound (a `0f 05` inside an immediate), not bad code */
@@ -257,6 +288,33 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 	return k;
 }
 
+/*
+ * The safety net learned of a map-changing `syscall` at insn (sud.c): is
+ * the instruction right before it, decoding from start, a `mov $nr,%eax`
+ * or `mov $nr,%rax`?  Then *len is its length and it is returned.  NULL
+ * if the decoder is not ready (never loaded here: async context), if the
+ * decoding from start does not land on insn, or the shape differs.
+ * Discovery lock held.
+ */
+uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
+				    long nr, uint8_t *len)
+{
+	struct found f[16];
+	int n;
+
+	if (!decoder_ready || insn < start || insn - start > (64 << 10))
+		return NULL;
+	/* each candidate up to insn; the last one found must be ours */
+	n = decode_region(start, (size_t)(insn + 2 - start), f, 16, false, nr,
+			  NULL);
+	for (int i = 0; i < n; i++)
+		if (f[i].at + f[i].len == insn && f[i].nr == nr) {
+			*len = f[i].len;
+			return f[i].at;
+		}
+	return NULL;
+}
+
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
 {
 	const uint8_t *code = func;
@@ -266,7 +324,7 @@ uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
 
 	if (decoder_init())
 		return NULL;
-	while (left && cs_disasm_iter(cs_handle, &code, &left, &addr,
+	while (left && cs.disasm_iter(cs_handle, &code, &left, &addr,
 				      cs_insn_buf)) {
 		const uint8_t *at = (const uint8_t *)(uintptr_t)
 					    cs_insn_buf->address;
@@ -823,7 +881,8 @@ static void scan_object(const struct dl_phdr_info *info)
 	    (self_base && info->dlpi_addr == self_base && *name) ||
 	    strstr(name, "libasan") || strstr(name, "libtsan") ||
 	    strstr(name, "liblsan") || strstr(name, "libubsan") ||
-	    strstr(name, "libclang_rt") || strstr(name, "libhwasan"))
+	    strstr(name, "libclang_rt") || strstr(name, "libhwasan") ||
+	    strstr(name, "libcapstone"))
 		return;
 	st = stat_for(name);
 	find_candidates(info, debug_on, &c);
@@ -985,6 +1044,18 @@ void umnp_self_discover_debug(void)
 
 #else /* !__x86_64__ */
 
+uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
+				    long nr, uint8_t *len)
+{
+	(void)start; (void)insn; (void)nr; (void)len;
+	return NULL;
+}
+
+const char *umnp_self_decoder_status(void)
+{
+	return "not x86-64";
+}
+
 void umnp_self_discover_prepare(void)
 {
 }
@@ -1007,6 +1078,11 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 
 void umnp_self_discover_lock(void)
 {
+}
+
+bool umnp_self_discover_trylock(void)
+{
+	return false;
 }
 
 void umnp_self_discover_unlock(void)

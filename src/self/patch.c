@@ -36,11 +36,13 @@
  * them at once (bytes around them are rewritten unchanged).  Otherwise the
  * first two bytes become `jmp .` (an atomic 2-byte change inside one block):
  * a thread arriving at the site spins there; then the tail is written, then
- * the head, atomically.  A thread can never fetch a mix of old and new
- * instruction bytes at an instruction boundary it can reach.  (Residual,
- * as for every user-space patcher: x86's cross-modifying-code rule wants a
- * serialising instruction on the executing core; the locked writes and the
- * snooping instruction caches of every x86-64 make this work in practice.)
+ * the head, atomically.  A site starting on the last byte of a block
+ * takes `int3` as its first byte instead (a SIGTRAP handler of ours sends
+ * a thread that reaches it back until the jump is whole; see
+ * write_code()).  Between these steps every thread of the process is
+ * serialised with membarrier(PRIVATE_EXPEDITED_SYNC_CORE), as x86's
+ * cross-modifying-code rule wants, so none can run a mix of old and new
+ * bytes.
  *
  * Another patcher got there first (UCX's bistro, Open MPI's patcher,
  * libfabric's memhooks write `movabs $hook,%r11; jmp *%r11` or similar over
@@ -59,6 +61,8 @@
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
+#include <signal.h>
+#include <ucontext.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +70,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <umn/notifier.h>
+#include "../test_hook.h"
 #include "entry_asm.h"
 #include "self_internal.h"
 
@@ -238,23 +243,113 @@ static void write_block(uint8_t *blk, size_t off, const uint8_t *src, size_t n)
 	} while (!cas16(blk, oldv, newv));
 }
 
-/* Write bytes [dst, dst+n) of code that other threads may be running. */
-static int write_code(uint8_t *dst, const uint8_t *src, size_t n)
-{
-	static const uint8_t spin[2] = { 0xeb, 0xfe }; /* jmp . */
-	uint8_t *blk = (uint8_t *)((uintptr_t)dst & ~(uintptr_t)15);
-	size_t off = (size_t)(dst - blk);
+/*
+ * Cross-modifying code (x86): a thread that fetched the old bytes of an
+ * instruction may still run them after our write unless it executes a
+ * serialising instruction first.  membarrier(PRIVATE_EXPEDITED_SYNC_CORE)
+ * (Linux >= 4.16) makes every thread of the process do that before it
+ * returns: between the steps of a multi-step write no thread can still run
+ * bytes of the previous step.  Where it is refused, the steps are ordered
+ * by the locked writes only (as before, which the snooping instruction
+ * caches of x86-64 make work in practice).
+ */
+#define MEMBARRIER_SYNC_CORE 32           /* PRIVATE_EXPEDITED_SYNC_CORE */
+#define MEMBARRIER_REGISTER_SYNC_CORE 64  /* REGISTER_... */
 
-	if (n > 16)
-		return -EINVAL;
-	if (off + n <= 16) {
-		write_block(blk, off, src, n);
-		return 0;
+static void sync_core_all(void)
+{
+	static int state; /* 0 unknown, 1 registered, -1 refused */
+	int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+
+	if (s == 0) {
+		s = umnp_self_raw3(SYS_membarrier,
+				   MEMBARRIER_REGISTER_SYNC_CORE, 0, 0) ? -1
+									: 1;
+		__atomic_store_n(&state, s, __ATOMIC_RELEASE);
 	}
-	if (off > 14)
-		return -ENOTSUP; /* even `jmp .` would straddle two blocks */
-	write_block(blk, off, spin, 2);
-	for (size_t i = 2; i < n;) {
+	if (s > 0)
+		umnp_self_raw3(SYS_membarrier, MEMBARRIER_SYNC_CORE, 0, 0);
+}
+
+/*
+ * A site whose first byte is the last of a 16-byte block: even a 2-byte
+ * `jmp .` cannot be written atomically there.  Its first byte becomes
+ * `int3` while the rest is written; a thread that arrives meanwhile traps,
+ * and our SIGTRAP handler sends it back to the same instruction until the
+ * jump is complete (the kernel's own text patching does this with its
+ * int3 handler).  The sites are remembered for good: a trap at one of them
+ * is always ours.  SIGTRAP is one of the signals whose handlers umn never
+ * wraps (signals.c); an int3 that is not ours goes to the previous handler
+ * or gets the default action.  Under a debugger (ptrace) the debugger sees
+ * such a trap first.
+ */
+#define MAX_INT3_SITES 256
+static uintptr_t int3_sites[MAX_INT3_SITES];
+static unsigned int nint3_sites;
+static struct sigaction prev_sigtrap;
+static unsigned long int3_retries; /* traps we sent back (a test reads it) */
+
+static void on_sigtrap(int sig, siginfo_t *si, void *ctx)
+{
+	ucontext_t *uc = ctx;
+	uintptr_t at = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP] - 1;
+	unsigned int n = __atomic_load_n(&nint3_sites, __ATOMIC_ACQUIRE);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (int3_sites[i] == at) {
+			__atomic_fetch_add(&int3_retries, 1, __ATOMIC_RELAXED);
+			/* run the instruction again: int3, or by now the
+			 * jump */
+			uc->uc_mcontext.gregs[REG_RIP] = (greg_t)at;
+			return;
+		}
+	if (prev_sigtrap.sa_flags & SA_SIGINFO)
+		prev_sigtrap.sa_sigaction(sig, si, ctx);
+	else if (prev_sigtrap.sa_handler != SIG_DFL &&
+		 prev_sigtrap.sa_handler != SIG_IGN)
+		prev_sigtrap.sa_handler(sig);
+	else if (prev_sigtrap.sa_handler == SIG_DFL) {
+		/* as if we were not here: the default action, at once */
+		signal(SIGTRAP, SIG_DFL);
+		umnp_self_raw3(SYS_tgkill, umnp_self_raw3(SYS_getpid, 0, 0, 0),
+			       umnp_self_raw3(SYS_gettid, 0, 0, 0), SIGTRAP);
+	}
+}
+
+/* Caller holds the discovery lock (all code writes do). */
+static int int3_site_add(uintptr_t site)
+{
+	static bool installed;
+
+	if (nint3_sites == MAX_INT3_SITES)
+		return -ENOMEM;
+	if (!installed) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_sigtrap;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGTRAP, &sa, &prev_sigtrap))
+			return -errno;
+		installed = true;
+	}
+	int3_sites[nint3_sites] = site;
+	__atomic_store_n(&nint3_sites, nint3_sites + 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Private, for umn's tests (<umn/self.h>). */
+unsigned long umn__test_int3_retries(void);
+unsigned long umn__test_int3_retries(void)
+{
+	return __atomic_load_n(&int3_retries, __ATOMIC_RELAXED);
+}
+
+/* Bytes [i, n) of src to dst, block by block (each block atomic). */
+static void write_tail(uint8_t *dst, const uint8_t *src, size_t i, size_t n)
+{
+	while (i < n) {
 		uint8_t *b = (uint8_t *)((uintptr_t)(dst + i) & ~(uintptr_t)15);
 		size_t o = (size_t)(dst + i - b);
 		size_t k = n - i < 16 - o ? n - i : 16 - o;
@@ -262,7 +357,43 @@ static int write_code(uint8_t *dst, const uint8_t *src, size_t n)
 		write_block(b, o, src + i, k);
 		i += k;
 	}
+}
+
+/* Write bytes [dst, dst+n) of code that other threads may be running:
+ * dst is an instruction boundary no thread can be past the start of. */
+static int write_code(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	static const uint8_t spin[2] = { 0xeb, 0xfe }; /* jmp . */
+	static const uint8_t int3 = 0xcc;
+	uint8_t *blk = (uint8_t *)((uintptr_t)dst & ~(uintptr_t)15);
+	size_t off = (size_t)(dst - blk);
+	int r;
+
+	if (n > 16)
+		return -EINVAL;
+	if (off + n <= 16) {
+		write_block(blk, off, src, n);
+		return 0;
+	}
+	if (off == 15) {
+		r = int3_site_add((uintptr_t)dst);
+		if (r)
+			return r;
+		write_block(blk, off, &int3, 1);
+		sync_core_all();
+		UMNP_HOOK(UMNP_HOOK_PATCH_INT3, dst);
+		write_tail(dst, src, 1, n);
+		sync_core_all();
+		write_block(blk, off, src, 1);
+		sync_core_all();
+		return 0;
+	}
+	write_block(blk, off, spin, 2);
+	sync_core_all();
+	write_tail(dst, src, 2, n);
+	sync_core_all();
 	write_block(blk, off, src, 2);
+	sync_core_all();
 	return 0;
 }
 
@@ -281,15 +412,26 @@ static int text_protect(void *p, size_t n, int prot)
 	return umnp_self_is_err(r) ? (int)r : 0;
 }
 
-static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
+/* prot: the pages' protection now, restored after (code generated at run
+ * time may be writable already: then it is left as it is). */
+static int patch_text_prot(uint8_t *dst, const uint8_t *src, size_t n,
+			   int prot)
 {
-	int ret = text_protect(dst, n, PROT_READ | PROT_WRITE | PROT_EXEC);
+	int ret;
 
+	if (prot & PROT_WRITE)
+		return write_code(dst, src, n);
+	ret = text_protect(dst, n, PROT_READ | PROT_WRITE | PROT_EXEC);
 	if (ret)
 		return ret;
 	ret = write_code(dst, src, n);
-	text_protect(dst, n, PROT_READ | PROT_EXEC);
+	text_protect(dst, n, prot);
 	return ret;
+}
+
+static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
+{
+	return patch_text_prot(dst, src, n, PROT_READ | PROT_EXEC);
 }
 
 /* ---- the stub page ---------------------------------------------------------- */
@@ -509,7 +651,7 @@ static int chain_target(struct target *t)
  * stub that runs it and enters `entry` with rec in r11.  rec == NULL: the
  * record is stored in the stub page itself. */
 static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
-		     unsigned int flags, void (*entry)(void))
+		     unsigned int flags, void (*entry)(void), int prot)
 {
 	uint8_t code[64], jmp[5];
 	size_t n = 0, recoff = 0;
@@ -549,20 +691,28 @@ static int patch_one(uint8_t *site, size_t len, struct umnp_site_rec *rec,
 	put_rel32_jmp(jmp, (uintptr_t)site, (uintptr_t)stub);
 	/* The stub is published before the jump to it (the cas is a full
 	 * barrier). */
-	return patch_text(site, jmp, 5) ? -EPERM : 0;
+	return patch_text_prot(site, jmp, 5, prot) ? -EPERM : 0;
 }
 
 static unsigned int munmap_sites; /* discovered munmap sites patched */
 
-int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags)
+int umnp_self_patch_site_prot(uint8_t *site, size_t len, unsigned int flags,
+			      int prot)
 {
 	bool munmap = (len == 5 && site[1] == SYS_munmap) ||
 		      (len == 7 && site[3] == SYS_munmap);
-	int r = patch_one(site, len, NULL, flags, umnp_self_sysentry_ext);
+	int r = patch_one(site, len, NULL, flags, umnp_self_sysentry_ext,
+			  prot);
 
 	if (r == 0 && munmap)
 		munmap_sites++;
 	return r;
+}
+
+int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags)
+{
+	return umnp_self_patch_site_prot(site, len, flags,
+					 PROT_READ | PROT_EXEC);
 }
 
 static int patch_target(struct target *t, size_t size)
@@ -576,7 +726,7 @@ static int patch_target(struct target *t, size_t size)
 		return chain_target(t);
 	for (int s = 0; s < n; s++) {
 		int r = patch_one(sites[s], lens[s], &t->rec[s], 0,
-				  umnp_self_sysentry);
+				  umnp_self_sysentry, PROT_READ | PROT_EXEC);
 
 		if (r)
 			return s == 0 ? r : 0;
@@ -615,7 +765,10 @@ static void sud_install(void *libc, bool debug)
 				"not armed: %s\n", strerror(-r));
 	else if (debug)
 		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
-				"(allowed: libc's text)\n");
+				"(allowed: libc's text); not covered: a thread "
+				"until its first hooked call, a thread made by "
+				"a raw clone (one from outside libc fails with "
+				"ENOSYS; doc/sources.md)\n");
 }
 
 int umnp_self_patch_install(void)
@@ -653,9 +806,20 @@ int umnp_self_patch_install(void)
 			ret = r;
 	}
 	r = umnp_self_discover_init();
-	if (r && debug)
-		fprintf(stderr, "umn: patch: no instruction decoder (%s): no "
-				"site discovery\n", strerror(-r));
+	if (r && umnp_self_decoder_status()) {
+		/* Without a decoder no site is found, libc's wrappers
+		 * included: the patch source is not usable (the default
+		 * set falls back to interposition, self.c). */
+		ret = r;
+		if (debug)
+			fprintf(stderr, "umn: patch: no instruction decoder "
+					"(%s): no patching, no site "
+					"discovery\n",
+				umnp_self_decoder_status());
+	} else if (r && debug) {
+		fprintf(stderr, "umn: patch: site discovery failed: %s\n",
+			strerror(-r));
+	}
 	if (!libc && !ret && !munmap_sites) {
 		/* A static program: its wrappers are in the executable and
 		 * only discovery finds them. */
@@ -691,6 +855,12 @@ const char *umnp_self_patch_describe(const char *func)
 }
 
 #else /* !__x86_64__ */
+
+unsigned long umn__test_int3_retries(void);
+unsigned long umn__test_int3_retries(void)
+{
+	return 0;
+}
 
 int umnp_self_patch_install(void)
 {

@@ -148,6 +148,10 @@ const char *umnp_self_patch_describe(const char *func);
  * flags: UMNP_SITE_*.  Caller holds the discovery lock.  0 or -errno. */
 #define UMNP_SITE_LOADER 0x1u /* the loader's mmap/mprotect: rescan after */
 int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags);
+/* The same for a site in pages whose protection is prot (restored after;
+ * left alone when it includes PROT_WRITE). */
+int umnp_self_patch_site_prot(uint8_t *site, size_t len, unsigned int flags,
+			      int prot);
 /* End of a batch of patches: stub pages back to r-x (discovery lock held). */
 void umnp_self_patch_seal(void);
 
@@ -173,8 +177,18 @@ void umnp_self_discover_lock(void);
 void umnp_self_discover_unlock(void);
 /* A static program: FUNC symbols of the executable's .symtab by name. */
 void umnp_self_exe_symbols(const char *const names[], void *out[], int n);
+/* sud.c's learned site: the `mov $nr` right before the `syscall` at insn,
+ * decoding from start (see discover.c); NULL if it is not one. */
+uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
+				    long nr, uint8_t *len);
+/* Discovery lock without waiting (the safety net's handler): true if
+ * taken. */
+bool umnp_self_discover_trylock(void);
 /* The first `syscall` directly followed by `ret` in [func, func + size). */
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
+/* NULL when Capstone is loaded and ready, else why not (a static
+ * string: "not loaded yet", the dlopen error...). */
+const char *umnp_self_decoder_status(void);
 /* UMN_SELF_DEBUG: print what discovery did. */
 void umnp_self_discover_debug(void);
 
@@ -187,6 +201,10 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 extern bool umnp_self_sud_on;
 extern UMNP_SELF_TLS bool umnp_self_sud_armed;
 void umnp_self_sud_arm_thread(void);
+/* Patch the sites the net learned of, if any wait (discovery lock held,
+ * not in a hook). */
+void umnp_self_sud_drain_locked(void);
+extern bool umnp_self_sud_pending;
 
 /* At every hook: arm this thread if the net is on and it is not yet. */
 static inline void umnp_self_sud_thread(void)

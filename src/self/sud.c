@@ -23,16 +23,28 @@
  * such as its first malloc arena's).  A thread that never enters a hook
  * is not armed.  fork keeps it, exec clears it.
  *
- * Not done (doc/sources.md): the sites it learns of are not patched (each
- * such call traps every time); clone, clone3, fork and vfork from outside
- * libc cannot be run from a signal handler and fail with ENOSYS; a program
- * that installs its own SIGSYS handler after umn replaces ours.
+ * Sites it learns of.  A trapped map-changing call with the fixed shape
+ * (`mov $NR,%eax` or `mov $NR,%rax` right before the `syscall`, NR the
+ * trapped number) in code generated at run time (an anonymous executable
+ * mapping) is patched like a discovered site, after the call has been
+ * handled, so it traps once: decoded from the start of its mapping (no
+ * symbol or FDE names a JIT's functions), and patched only if that
+ * decoding lands on the trapped `syscall` with the `mov` right before it.
+ * In a file-backed object discovery has already decoded every function it
+ * knows of; a site it left there keeps trapping.  See learn().
+ *
+ * Not done (doc/sources.md): clone, clone3, fork and vfork from outside
+ * libc cannot be run from a signal handler and fail with ENOSYS (so a raw
+ * clone thread is never made under the net); a program that installs its
+ * own SIGSYS handler after umn replaces ours.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <ucontext.h>
 #include <umn/notifier.h>
@@ -66,6 +78,220 @@ void umnp_self_sud_arm_thread(void)
 		       (long)&selector, 0);
 }
 static struct sigaction prev_sigsys;
+
+/* ---- sites learned from traps ---------------------------------------------
+ * A map-changing call that traps comes from a site discovery did not
+ * patch.  Each is recorded once (by the address of its `syscall`
+ * instruction) with a count of its traps; one with the fixed shape (`mov
+ * $NR,%eax` or `mov $NR,%rax` right before the `syscall`, NR the trapped
+ * number) is queued and patched like a discovered site, so it traps once.
+ */
+#define SUD_SITES 256
+enum { SITE_QUEUED = 1, SITE_PATCHED, SITE_UNPATCHABLE };
+
+static struct sud_site {
+	uintptr_t insn;      /* the `syscall` instruction; 0: free slot */
+	long nr;
+	unsigned long traps;
+	int state;
+} sud_sites[SUD_SITES];
+static unsigned long sud_traps;      /* every trapped map-changing call */
+bool umnp_self_sud_pending;          /* some site is SITE_QUEUED */
+
+static struct sud_site *site_get(uintptr_t insn, long nr)
+{
+	for (unsigned int i = 0; i < SUD_SITES; i++) {
+		struct sud_site *s = &sud_sites[(insn / 2 + i) % SUD_SITES];
+		uintptr_t cur = __atomic_load_n(&s->insn, __ATOMIC_ACQUIRE);
+
+		if (cur == insn)
+			return s;
+		if (cur)
+			continue;
+		if (__atomic_compare_exchange_n(&s->insn, &cur, insn, false,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE)) {
+			s->nr = nr;
+			return s;
+		}
+		if (cur == insn)
+			return s;
+	}
+	return NULL; /* table full: counted in sud_traps only */
+}
+
+/* The fixed shape, read from the bytes; confirmed by decoding later. */
+static bool fixed_shape(const uint8_t *insn, long nr)
+{
+	int32_t imm;
+
+	if (insn[0] != 0x0f || insn[1] != 0x05)
+		return false;
+	memcpy(&imm, insn - 4, 4);
+	if (insn[-5] == 0xb8 && (long)(uint32_t)imm == nr)
+		return true;
+	return insn[-7] == 0x48 && insn[-6] == 0xc7 && insn[-5] == 0xc0 &&
+	       (long)imm == nr;
+}
+
+/*
+ * The mapping holding a: its start, its protection, and whether it is
+ * anonymous (no file: code generated at run time).  /proc/self/maps with
+ * raw system calls into a stack buffer (signal context).
+ */
+static bool mapping_of(uintptr_t a, uintptr_t *start, int *prot, bool *anon)
+{
+	char buf[1024];
+	size_t have = 0;
+	bool eof = false, found = false;
+	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/maps",
+				 O_RDONLY | O_CLOEXEC, 0);
+
+	if (umnp_self_is_err(fd))
+		return false;
+	while (!found && (!eof || have)) {
+		char *nl, *p;
+		unsigned long s = 0, e = 0;
+
+		if (!eof && have < sizeof(buf)) {
+			long n = umnp_self_raw3(SYS_read, fd, (long)(buf + have),
+						(long)(sizeof(buf) - have));
+
+			if (n <= 0)
+				eof = true;
+			else
+				have += (size_t)n;
+		}
+		nl = memchr(buf, '\n', have);
+		if (!nl) {
+			if (eof || have == sizeof(buf))
+				break;
+			continue;
+		}
+		p = buf;
+		while (p < nl && *p != '-')
+			s = s * 16 + (unsigned long)(*p <= '9' ? *p - '0'
+							  : *p - 'a' + 10), p++;
+		for (p++; p < nl && *p != ' '; p++)
+			e = e * 16 + (unsigned long)(*p <= '9' ? *p - '0'
+							  : *p - 'a' + 10);
+		if (a >= s && a < e && nl - p > 5) {
+			int fields = 0;
+
+			*start = s;
+			*prot = (p[1] == 'r' ? PROT_READ : 0) |
+				(p[2] == 'w' ? PROT_WRITE : 0) |
+				(p[3] == 'x' ? PROT_EXEC : 0);
+			/* perms offset dev inode, then the path if any */
+			for (p++; p < nl && fields < 4; fields++) {
+				while (p < nl && *p != ' ')
+					p++;
+				while (p < nl && *p == ' ')
+					p++;
+			}
+			*anon = p == nl || !memcmp(p, "[anon", 5);
+			found = true;
+		}
+		have -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, have);
+	}
+	umnp_self_raw3(SYS_close, fd, 0, 0);
+	return found;
+}
+
+/* Decode from the start of the site's mapping and patch it.  Code in a
+ * file-backed object was scanned by discovery: a site it did not patch
+ * there has no function start to decode from, and is left trapping. */
+static int learned_patch(const struct sud_site *s)
+{
+	uint8_t *insn = (uint8_t *)s->insn, *mov;
+	uintptr_t start;
+	uint8_t len;
+	int prot;
+	bool anon;
+
+	if (!mapping_of(s->insn, &start, &prot, &anon) || !anon ||
+	    !(prot & PROT_EXEC))
+		return -ENOTSUP;
+	mov = umnp_self_find_site_before((const uint8_t *)start, insn, s->nr,
+					 &len);
+	if (!mov)
+		return -ENOTSUP;
+	return umnp_self_patch_site_prot(mov, len, 0, prot);
+}
+
+/* Discovery lock held, not in a hook. */
+void umnp_self_sud_drain_locked(void)
+{
+	__atomic_store_n(&umnp_self_sud_pending, false, __ATOMIC_SEQ_CST);
+	for (unsigned int i = 0; i < SUD_SITES; i++) {
+		struct sud_site *s = &sud_sites[i];
+		int r;
+
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != SITE_QUEUED)
+			continue;
+		r = learned_patch(s);
+		__atomic_store_n(&s->state, r ? SITE_UNPATCHABLE : SITE_PATCHED,
+				 __ATOMIC_RELEASE);
+	}
+	umnp_self_patch_seal();
+}
+
+/*
+ * After a trapped map-changing call from insn: count it, queue its site
+ * the first time, and patch what is queued if that is safe here.  The trap
+ * is synchronous and comes from code outside libc and outside umn, so the
+ * thread holds no lock of libc's or the loader's; umn's own locks: only
+ * inside a hook (a callback's raw call), then the site waits for the next
+ * trap or the discovery lock's next holder.
+ */
+static void learn(uintptr_t insn, long nr)
+{
+	struct sud_site *s = site_get(insn, nr);
+	int unset = 0;
+
+	__atomic_fetch_add(&sud_traps, 1, __ATOMIC_RELAXED);
+	if (!s)
+		return;
+	__atomic_fetch_add(&s->traps, 1, __ATOMIC_RELAXED);
+	if (__atomic_compare_exchange_n(&s->state, &unset,
+					fixed_shape((const uint8_t *)insn, nr)
+						? SITE_QUEUED
+						: SITE_UNPATCHABLE,
+					false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE) &&
+	    s->state == SITE_QUEUED)
+		__atomic_store_n(&umnp_self_sud_pending, true,
+				 __ATOMIC_SEQ_CST);
+	/* Patched, yet it traps with the fixed shape back in place: the
+	 * code was replaced (a JIT unmapped it and wrote new code at the
+	 * same address).  Learn it again. */
+	unset = SITE_PATCHED;
+	if (fixed_shape((const uint8_t *)insn, nr) &&
+	    __atomic_compare_exchange_n(&s->state, &unset, SITE_QUEUED, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&umnp_self_sud_pending, true,
+				 __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&umnp_self_sud_pending, __ATOMIC_ACQUIRE) ||
+	    umnp_self_in_hook() || !umnp_self_discover_trylock())
+		return;
+	umnp_self_discover_unlock(); /* drains on its way out */
+}
+
+/* Private, for umn's tests (<umn/self.h>): traps counted at the `syscall`
+ * instruction at insn (map-changing calls only), or all traps if NULL. */
+unsigned long umn__test_sud_traps(const void *insn);
+unsigned long umn__test_sud_traps(const void *insn)
+{
+	if (!insn)
+		return __atomic_load_n(&sud_traps, __ATOMIC_RELAXED);
+	for (unsigned int i = 0; i < SUD_SITES; i++)
+		if (__atomic_load_n(&sud_sites[i].insn, __ATOMIC_ACQUIRE) ==
+		    (uintptr_t)insn)
+			return __atomic_load_n(&sud_sites[i].traps,
+					       __ATOMIC_RELAXED);
+	return 0;
+}
 
 static void sigmask_emulate(ucontext_t *uc, long how, const uint64_t *set,
 			    uint64_t *old, long *ret)
@@ -125,9 +351,11 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 		r = -ENOSYS;
 		break;
 	default:
-		if (umnp_self_nr_interesting(nr))
+		if (umnp_self_nr_interesting(nr)) {
 			r = umnp_self_call(UMN_ORIGIN_PATCH, nr, a, NULL, NULL);
-		else
+			/* after the call: it has been reported */
+			learn((uintptr_t)g[REG_RIP] - 2, nr);
+		} else
 			r = umnp_self_raw6(nr, a[0], a[1], a[2], a[3], a[4],
 					   a[5]);
 	}
@@ -172,6 +400,18 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 #else
 
 bool umnp_self_sud_on;
+bool umnp_self_sud_pending;
+
+void umnp_self_sud_drain_locked(void)
+{
+}
+
+unsigned long umn__test_sud_traps(const void *insn);
+unsigned long umn__test_sud_traps(const void *insn)
+{
+	(void)insn;
+	return 0;
+}
 UMNP_SELF_TLS bool umnp_self_sud_armed;
 
 void umnp_self_sud_arm_thread(void)

@@ -7,8 +7,14 @@
  * namespace, where the shmdt row's segment is the namespace's first and has
  * id 0 (its mappings show inode 0 in /proc/self/maps).  Skips (77) when
  * the namespace cannot be made here.
+ *
+ * "lazy-capstone": libcapstone is not loaded before the first
+ * umn_mm_self() and is after it (the patch source opens it then).
+ * "no-capstone" (run with UMN_SELF_CAPSTONE naming a library that does not
+ * exist): umn_mm_self() still works, through interposition.
  */
 #include <errno.h>
+#include <link.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,15 +58,39 @@ static void enter_fresh_ipc_namespace(void)
 	printf("# in a fresh IPC namespace: the shmdt row's segment has id 0\n");
 }
 
+static int find_capstone(struct dl_phdr_info *info, size_t size, void *data)
+{
+	(void)size;
+	(void)data;
+	return info->dlpi_name && strstr(info->dlpi_name, "libcapstone") ? 1
+									: 0;
+}
+
+static bool capstone_loaded(void)
+{
+	return dl_iterate_phdr(find_capstone, NULL) == 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct umn_self_coverage rows[32];
+	const char *mode = argc > 1 ? argv[1] : "";
 	int n, bad = 0;
 
-	if (argc > 1 && !strcmp(argv[1], "ipc-namespace"))
+	if (!strcmp(mode, "ipc-namespace"))
 		enter_fresh_ipc_namespace();
+	if (!strcmp(mode, "lazy-capstone"))
+		CHECK(!capstone_loaded());
 	CHECK(umn_mm_self() != NULL);
 	printf("# sources: %#x\n", umn_self_sources());
+	if (!strcmp(mode, "lazy-capstone")) {
+		CHECK(umn_self_sources() & UMN_SELF_PATCH);
+		CHECK(capstone_loaded());
+	}
+	if (!strcmp(mode, "no-capstone")) {
+		CHECK(!capstone_loaded());
+		CHECK_EQ(umn_self_sources(), UMN_SELF_INTERPOSE);
+	}
 	n = umn_self_selftest(rows, 32);
 	CHECK(n > 0);
 	printf("# %-22s %-10s %s\n", "call", "origin", "covered");

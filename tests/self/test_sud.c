@@ -6,11 +6,15 @@
  * reported before they run: munmap, madvise(DONTNEED), mprotect, on the
  * main thread and on a thread created afterwards (armed at its first
  * hooked call: its mmap); other numbers (getppid, rt_sigprocmask) still
- * work.  Skips (77) where the kernel lacks it.
+ * work.  A fixed-number site in code generated at run time traps once
+ * (the net patches it); a register-number site traps every time.  A raw
+ * clone from outside libc fails with ENOSYS (the documented limit).  Skips
+ * (77) where the kernel lacks it.
  */
 #define SELF_LOG
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,18 +28,23 @@
 #include "harness.h"
 #include "self_common.h"
 
-/* The number arrives in a register: no fixed-number site to discover. */
-static long __attribute__((noinline)) reg_syscall(long nr, long a1, long a2,
-						  long a3)
-{
-	long r;
-
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3)
-			 : "rcx", "r11", "memory");
-	return r;
-}
+/* The number arrives in a register: no fixed-number site to discover;
+ * its `syscall` instruction is at reg_syscall_insn. */
+long reg_syscall(long nr, long a1, long a2, long a3);
+extern const unsigned char reg_syscall_insn[];
+__asm__(".text\n"
+	".globl reg_syscall\n"
+	".type reg_syscall,@function\n"
+	"reg_syscall:\n"
+	"	mov %rdi,%rax\n"
+	"	mov %rsi,%rdi\n"
+	"	mov %rdx,%rsi\n"
+	"	mov %rcx,%rdx\n"
+	".globl reg_syscall_insn\n"
+	"reg_syscall_insn:\n"
+	"	syscall\n"
+	"	ret\n"
+	".size reg_syscall,.-reg_syscall\n");
 
 static int calls_covered(void)
 {
@@ -73,6 +82,237 @@ static int calls_covered(void)
 	memcpy(&saved, &old, sizeof(old));
 	CHECK_EQ(sigprocmask(SIG_SETMASK, &saved, NULL), 0);
 	return 0;
+}
+
+/* The protection letters of the mapping holding a ("r-xp"), or "". */
+static const char *perms_of(const void *a, char out[5])
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long s, e;
+	char line[512];
+
+	out[0] = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%lx-%lx %4s", &s, &e, out) == 3 &&
+		    (unsigned long)a >= s && (unsigned long)a < e)
+			break;
+		else
+			out[0] = 0;
+	if (f)
+		fclose(f);
+	return out;
+}
+
+/*
+ * Sites the net learns of.  Code generated after umn started, `mov
+ * $SYS_munmap,%eax; syscall; ret` in an anonymous mapping (W^X: r-x, and a
+ * JIT's rwx): the first call traps, its site is patched, the next ones do
+ * not trap; every call is reported.  The register-number site traps on
+ * every call.  The pages keep their protection.
+ */
+static void learned_sites(void)
+{
+	static const unsigned char code[8] = { 0xb8, SYS_munmap, 0, 0, 0,
+					       0x0f, 0x05, 0xc3 };
+	const int ncalls = 8;
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long reg_before = umn__test_sud_traps(reg_syscall_insn);
+	char perms[5];
+
+	for (int k = 0; k < 2; k++) {
+		int prot = k ? PROT_READ | PROT_WRITE | PROT_EXEC
+			     : PROT_READ | PROT_EXEC;
+		unsigned char *jit = mmap(NULL, (size_t)page,
+					  PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		long (*fn)(void *, long);
+		unsigned long before;
+
+		CHECK(jit != MAP_FAILED);
+		/* counts are per address: a page may reuse a freed one's */
+		before = umn__test_sud_traps(jit + 5);
+		memcpy(jit, code, sizeof(code));
+		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
+		fn = (long (*)(void *, long))(void *)jit;
+		for (int i = 0; i < ncalls; i++) {
+			char *p = mmap(NULL, (size_t)page,
+				       PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			unsigned long a = (unsigned long)p;
+
+			CHECK(p != MAP_FAILED);
+			log_reset();
+			CHECK_EQ(fn(p, page), 0);
+			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+			p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			a = (unsigned long)p;
+			log_reset();
+			CHECK_EQ(reg_syscall(SYS_munmap, (long)p, page, 0), 0);
+			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+		}
+		printf("# generated code (%s): %lu trap(s) in %d calls\n",
+		       k ? "rwx" : "r-x", umn__test_sud_traps(jit + 5) - before,
+		       ncalls);
+		CHECK_EQ(umn__test_sud_traps(jit + 5) - before, 1ul);
+		CHECK_EQ(jit[0], 0xe9); /* the mov became a jump */
+		CHECK(!strcmp(perms_of(jit, perms), k ? "rwxp" : "r-xp"));
+		if (k)
+			jit[100] = 0xcc; /* still writable */
+		/* New code at the same address (the JIT unmapped the
+		 * old): learned and patched again, one more trap. */
+		CHECK_EQ(munmap(jit, (size_t)page), 0);
+		CHECK(mmap(jit, (size_t)page, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+		      jit);
+		memcpy(jit, code, sizeof(code));
+		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
+		for (int i = 0; i < ncalls; i++) {
+			char *p = mmap(NULL, (size_t)page,
+				       PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			unsigned long a = (unsigned long)p;
+
+			CHECK(p != MAP_FAILED);
+			log_reset();
+			CHECK_EQ(fn(p, page), 0);
+			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+		}
+		CHECK_EQ(umn__test_sud_traps(jit + 5) - before, 2ul);
+		CHECK_EQ(jit[0], 0xe9);
+		CHECK_EQ(munmap(jit, (size_t)page), 0);
+	}
+	printf("# register number: %lu trap(s) in %d calls\n",
+	       umn__test_sud_traps(reg_syscall_insn) - reg_before,
+	       2 * ncalls);
+	CHECK_EQ(umn__test_sud_traps(reg_syscall_insn) - reg_before,
+		 (unsigned long)(2 * ncalls));
+}
+
+#if UMN_TEST_HOOKS
+#include <time.h>
+#include "test_hook.h"
+
+/*
+ * A learned site at 16-byte-block offset 15, patched while another thread
+ * runs it: the patch's first step makes the site's first byte int3; at
+ * that point (white-box hook) thread B calls the site and must bounce on
+ * the int3 until the jump is whole, then run through it (reported, result
+ * 0), never through a mix of old and new bytes.
+ */
+static long (*off15_fn)(void *, long);
+static char *b_page;
+static volatile int b_go, b_done;
+static long b_ret = -1;
+static bool b_reported;
+
+static void *off15_thread(void *arg)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long a = (unsigned long)b_page;
+
+	(void)arg;
+	while (!b_go)
+		sched_yield();
+	log_reset();
+	b_ret = off15_fn(b_page, page);
+	b_reported = log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page);
+	b_done = 1;
+	return NULL;
+}
+
+static void off15_hook(int point, void *arg)
+{
+	unsigned long before = umn__test_int3_retries();
+	struct timespec t0, t;
+
+	(void)arg;
+	if (point != UMNP_HOOK_PATCH_INT3)
+		return;
+	b_go = 1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (umn__test_int3_retries() < before + 3) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec > 5) {
+			fprintf(stderr, "HANG: thread B never reached the "
+					"int3 of the site being patched\n");
+			_exit(1);
+		}
+	}
+}
+
+static void offset15_race(void)
+{
+	static const unsigned char code[8] = { 0xb8, SYS_munmap, 0, 0, 0,
+					       0x0f, 0x05, 0xc3 };
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned char *jit = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p;
+	pthread_t t;
+
+	CHECK(jit != MAP_FAILED);
+	memset(jit, 0x90, 15); /* nops: the mov starts at offset 15 */
+	memcpy(jit + 15, code, sizeof(code));
+	CHECK_EQ(mprotect(jit, (size_t)page, PROT_READ | PROT_EXEC), 0);
+	off15_fn = (long (*)(void *, long))(void *)jit;
+	b_page = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(b_page != MAP_FAILED);
+	CHECK_EQ(pthread_create(&t, NULL, off15_thread, NULL), 0);
+	p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	__atomic_store_n(&umn__test_hook, off15_hook, __ATOMIC_RELEASE);
+	log_reset();
+	CHECK_EQ(off15_fn(p, page), 0); /* traps, learned, patched */
+	CHECK(log_find(UMN_NOTIFY_UNMAP, (unsigned long)p,
+		       (unsigned long)p + (unsigned long)page));
+	__atomic_store_n(&umn__test_hook, NULL, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK(b_done);
+	CHECK_EQ(b_ret, 0);
+	CHECK(b_reported);
+	CHECK_EQ(jit[15], 0xe9);
+	CHECK_EQ(umn__test_sud_traps(jit + 20), 1ul);
+	printf("# offset 15: thread B sent back %lu times by the int3\n",
+	       umn__test_int3_retries());
+}
+#endif
+
+/*
+ * The documented limit (doc/sources.md, the safety net): a raw
+ * clone(CLONE_VM|CLONE_THREAD...) from outside libc is not run under the
+ * net; it fails with ENOSYS, so no thread the net cannot arm is made that
+ * way.  If it ever succeeds, the child exits at once and this fails: the
+ * limit (and the documentation) changed.
+ */
+static void raw_clone_refused(void)
+{
+	const long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			   CLONE_THREAD | CLONE_SYSVSEM;
+	size_t size = 64 << 10;
+	char *stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	register long r10 __asm__("r10") = 0;
+	register long r8 __asm__("r8") = 0;
+	long r;
+
+	CHECK(stack != MAP_FAILED);
+	__asm__ volatile("syscall\n"
+			 "	test %%rax,%%rax\n"
+			 "	jnz 1f\n"
+			 "	mov $60,%%eax\n"     /* the child: exit(0) */
+			 "	xor %%edi,%%edi\n"
+			 "	syscall\n"
+			 "1:\n"
+			 : "=a"(r)
+			 : "a"((long)SYS_clone), "D"(flags), "S"(stack + size),
+			   "d"(0l), "r"(r10), "r"(r8)
+			 : "rcx", "r11", "memory");
+	printf("# raw clone from outside libc: %ld\n", r);
+	CHECK_EQ(r, -(long)ENOSYS);
+	CHECK_EQ(munmap(stack, size), 0);
 }
 
 /* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
@@ -119,6 +359,13 @@ int main(void)
 	calls_covered();
 	CHECK_EQ(pthread_create(&t, NULL, thread_main, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
+	learned_sites();
+	raw_clone_refused();
+#if UMN_TEST_HOOKS
+	offset15_race();
+#else
+	printf("# the offset-15 race needs -DUMN_TEST_HOOKS=ON: not run\n");
+#endif
 	CHECK_EQ(umn_notifier_unregister(&sub, mm), 0);
 	printf("ok - sud\n");
 	return 0;
