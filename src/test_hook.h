@@ -25,6 +25,9 @@ enum umnp_hook_point {
 	/* umn_interval_notifier_remove: the removal is queued or done, the
 	 * wait for the running invalidation is next (arg: the subscription) */
 	UMNP_HOOK_REMOVE_BEFORE_WAIT,
+	/* regcache lookup_fast: the hit's slot counter is incremented, the
+	 * region's state is not loaded yet (arg: the region) */
+	UMNP_HOOK_RC_HIT_COUNTED,
 };
 
 #if UMN_TEST_HOOKS
