@@ -89,7 +89,7 @@ struct rc_node {
 	unsigned char in_hash;
 	unsigned int idx;			/* index in its chunk, fixed */
 	struct rc_chunk *chunk;			/* its chunk, fixed */
-	int shared;				/* references counted under
+	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
 	/* what a hit touches, 32 bytes that never straddle a cache line
 	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
@@ -270,14 +270,18 @@ static inline struct hit_slot *my_slot(struct umn_regcache *rc)
 /* ---- references ----
  *
  * Who holds a region: n->shared plus, for each hit slot, the slot's counter
- * for n in n's chunk (users_locked).  All of them are unsigned and wrap:
- * only their sum means something, and it is the number of references held
- * (a get on one thread and its put on another leave one counter up and
- * another down).  A slot's counters are written by its threads only
- * (atomic RMWs: threads beyond HIT_SLOTS share a slot), so a hit or a put
- * on the same thread writes no line another core wrote; n->shared is
- * changed under the cache lock only.  Counters belong to the node's
- * storage, not to one incarnation: they carry over when a node is reused.
+ * for n in n's chunk (users_locked).  Only their sum means something: it is
+ * the number of references held, plus hits that are about to drop the one
+ * they just took.  None of them ever goes below 0: every decrement is a
+ * compare-and-swap from a positive value.  A slot's counters are written
+ * by its threads (atomic RMWs: threads beyond HIT_SLOTS share a slot), so a
+ * get and a put on the same thread write no line another core wrote;
+ * n->shared changes under the cache lock only (references taken there when
+ * a counter array cannot be allocated).  A put whose own counter is 0 (the
+ * get ran on another thread) takes the lock and removes one unit from any
+ * positive counter or n->shared (drop_locked): references are not tied to
+ * the counter they were taken on, only the sum is.  Counters belong to the
+ * node's storage, not to one incarnation; they are 0 when it is reused.
  *
  * The count is exact when it matters.  A scan (always under the cache
  * lock) reads the counters one after the other, so a reference taken and
@@ -287,17 +291,18 @@ static inline struct hit_slot *my_slot(struct umn_regcache *rc)
  * (set by the scanner itself, under the lock).  A hit increments its
  * counter, a seq_cst RMW, then loads the state (seq_cst); the scanner
  * sets DEAD/COUNTING with a seq_cst RMW, then loads the counters (seq_cst):
- * either the hit sees the flag and drops its reference, or the scan sees
- * the increment (on x86 the locked RMWs order the loads after them).
- * Every reference held during the scan was taken before it and is seen;
- * a reference dropped during the scan may or may not be: the sum is never
- * below the number held, and 0 means none.
+ * either the hit sees the flag and drops its unit again, or the scan sees
+ * the increment (on x86 the locked RMWs order the loads after them).  Then
+ * every reference held during the scan was taken before it and is seen,
+ * and counters only go down except for such short-lived hits: the sum read
+ * is never below the number of references held at the end of the scan, and
+ * 0 means none.
  *
- * The last reference of a dead region: whoever drops a counter loads the
- * state afterwards (seq_cst); if it is UNLINKED, it counts under the lock
- * (maybe_last).  The unlinker sets UNLINKED (seq_cst RMW) and counts, under
- * the lock.  One of the two sees the other; both may, and R_CLAIMED (under
- * the lock) lets only one of them deregister.
+ * The last reference of a dead region: whoever drops a unit lock-free loads
+ * the state afterwards (seq_cst); if it is UNLINKED, it counts under the
+ * lock (maybe_last).  The unlinker sets UNLINKED (seq_cst RMW) and counts,
+ * under the lock.  One of the two sees the other; both may, and R_CLAIMED
+ * (under the lock) lets only one of them deregister.
  */
 
 /* A new array of per-node counters for slot s of chunk c, or the one
@@ -731,19 +736,7 @@ static bool range_ok(struct umn_regcache *rc, const char *func,
 	return true;
 }
 
-static void maybe_last(struct umn_regcache *rc, struct rc_node *n);
-
-/* Drop a reference counted on c (the caller's slot counter, which the
- * reference made non-zero), then see whether it was the last one of an
- * unlinked region. */
-static inline void ctr_drop(struct umn_regcache *rc, struct rc_node *n,
-			    unsigned int *c)
-{
-	__atomic_sub_fetch(c, 1, __ATOMIC_SEQ_CST);
-	if (__builtin_expect(__atomic_load_n(&n->state, __ATOMIC_SEQ_CST) &
-			     R_UNLINKED, 0))
-		maybe_last(rc, n);
-}
+static void put_node(struct umn_regcache *rc, struct rc_node *n);
 
 /* Is n a valid region starting at start that covers up to end?  (Loaded
  * after the caller's reference: see "references".) */
@@ -784,7 +777,7 @@ static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
 	if (__builtin_expect(live(n, start, end), 1))
 		return n;
-	ctr_drop(rc, n, c);
+	put_node(rc, n);	/* (the last user of a dead region cleans up) */
 	return NULL;
 }
 
@@ -801,7 +794,8 @@ static bool tryget_locked(struct rc_node *n, unsigned int s)
 	st = __atomic_load_n(&n->state, __ATOMIC_SEQ_CST);
 	if ((st & (R_PUB | R_DEAD)) == R_PUB)
 		return true;
-	/* linked: not unlinked, so this was not the last reference */
+	/* linked: not unlinked, so this was not the last reference; and
+	 * only lock holders take units from other slots' counters */
 	if (c)
 		__atomic_sub_fetch(c, 1, __ATOMIC_SEQ_CST);
 	else
@@ -1088,33 +1082,66 @@ static void maybe_last(struct umn_regcache *rc, struct rc_node *n)
 	}
 }
 
+/* Remove one unit from n's count, from n->shared or any positive counter
+ * (cache lock held); false if there was none. */
+static bool drop_locked(struct rc_node *n)
+{
+	const struct rc_chunk *c = n->chunk;
+	bool seen;
+
+	do {
+		if (n->shared) {
+			n->shared--;
+			return true;
+		}
+		seen = false;
+		for (unsigned int s = 0; s < HIT_SLOTS; s++) {
+			unsigned int *a = __atomic_load_n(&c->ctr[s],
+							  __ATOMIC_SEQ_CST);
+			unsigned int v;
+
+			if (!a)
+				continue;
+			v = __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+			while (v) {
+				seen = true;
+				if (__atomic_compare_exchange_n(
+					    &a[n->idx], &v, v - 1, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+					return true;
+			}
+		}
+		/* each failed swap is another thread's put: finite */
+	} while (seen);
+	return false;
+}
+
 /*
  * A put whose slot counter for n is 0: the reference was taken on another
- * thread (or counted in shared), or it is not held.  Under the lock, with
- * n COUNTING if it is valid, the count is exact (see "references"), and
- * the putter's own reference is in it: its get happened before this put.
- * Every other decrement that could race with ours drops a reference its
- * thread holds, so a sum of 0 means the region is not held: report it and
- * change nothing.
+ * thread (or counted in n->shared), or it is not held.  Under the lock, with
+ * n COUNTING if it is valid (DEAD otherwise), no new reference is taken;
+ * the putter's own is in the count (its get happened before this put),
+ * and every other decrement that can run meanwhile is a lock-free one of
+ * a reference its thread holds, on its own counter.  So the count stays
+ * at least 1 while drop_locked looks, and a unit is found, unless the
+ * region is not held: then report it and change nothing.
  */
 static void put_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	unsigned int st, users;
-	bool counting, last;
+	unsigned int st;
+	bool counting, dropped, last;
 
 	pthread_mutex_lock(&rc->lock);
 	st = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
 	counting = (st & (R_PUB | R_DEAD)) == R_PUB;
 	if (counting)
 		__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
-	users = users_locked(n);
-	if (users)
-		n->shared--;
+	dropped = drop_locked(n);
 	if (counting)
 		__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
-	last = users && claim_locked(rc, n);
+	last = dropped && claim_locked(rc, n);
 	pthread_mutex_unlock(&rc->lock);
-	if (!users) {
+	if (!dropped) {
 		umnp_warn("umn_regcache_put", "region %#lx+%#lx is not held",
 			  LOAD(n->pub.start), LOAD(n->pub.len));
 		return;
