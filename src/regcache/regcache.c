@@ -88,7 +88,6 @@ struct rc_node {
 	unsigned char pending;			/* counted in pending_dereg */
 	unsigned char in_hash;
 	unsigned int idx;			/* index in its chunk, fixed */
-	struct rc_chunk *chunk;			/* its chunk, fixed */
 	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
 	/* what a hit touches, 32 bytes that never straddle a cache line
@@ -102,6 +101,7 @@ struct rc_node {
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
+_Static_assert(sizeof(struct rc_node) == 256, "a node grew");
 
 struct rc_table {
 	unsigned int shift;			/* 64 - log2(buckets) */
@@ -118,12 +118,15 @@ struct rc_chunk {
 	unsigned long used;			/* nodes carved */
 	unsigned long cap;
 	/* per hit slot: a counter per node, allocated on the slot's first
-	 * reference in this chunk (see my_counter) */
+	 * reference in this chunk (see slot_ctr) */
 	unsigned int *ctr[HIT_SLOTS];
 } __attribute__((aligned(CACHELINE)));
 
 #define chunk_node(rc, c, i) ((struct rc_node *)(void *)((char *)((c) + 1) + \
 					(i) * (rc)->node_size))
+/* the chunk n was carved from */
+#define node_chunk(rc, n) ((struct rc_chunk *)(void *)((char *)(n) - \
+					(n)->idx * (rc)->node_size) - 1)
 
 struct hit_slot {
 	unsigned long hits;
@@ -136,6 +139,7 @@ struct umn_regcache {
 	unsigned int align_shift;
 	unsigned int flags;
 	unsigned int epoch;			/* bumped in a fork child */
+	size_t node_size;
 
 	/* written by callbacks: its own line, read by every get and put */
 	struct rc_node *pending __attribute__((aligned(CACHELINE)));
@@ -144,7 +148,6 @@ struct umn_regcache {
 	struct umn_mm *mm;			/* NULL: umn_mm_self() */
 	const struct umn_regcache_ops *ops;
 	void *ctx;
-	size_t node_size;
 	unsigned long max_regions, max_bytes;
 	struct umn_itree_root tree;		/* linked regions */
 	struct rc_node *hand;			/* CLOCK hand (ring) */
@@ -327,10 +330,11 @@ static unsigned int *ctr_alloc(struct rc_chunk *c, unsigned int s)
 
 /* Slot s's counter for n; NULL if it has none (and alloc is false or
  * memory is short): the caller then counts in n->shared, under the lock. */
-static inline unsigned int *slot_ctr(struct rc_node *n, unsigned int s,
+static inline unsigned int *slot_ctr(const struct umn_regcache *rc,
+				     struct rc_node *n, unsigned int s,
 				     bool alloc)
 {
-	struct rc_chunk *c = n->chunk;
+	struct rc_chunk *c = node_chunk(rc, n);
 	unsigned int *a = __atomic_load_n(&c->ctr[s], __ATOMIC_SEQ_CST);
 
 	if (__builtin_expect(a == NULL, 0)) {
@@ -345,9 +349,10 @@ static inline unsigned int *slot_ctr(struct rc_node *n, unsigned int s,
 
 /* The references held on n (cache lock held; exact only if n is DEAD or
  * COUNTING, see above). */
-static unsigned int users_locked(const struct rc_node *n)
+static unsigned int users_locked(const struct umn_regcache *rc,
+				 const struct rc_node *n)
 {
-	const struct rc_chunk *c = n->chunk;
+	const struct rc_chunk *c = node_chunk(rc, n);
 	unsigned int sum = n->shared;
 
 	for (unsigned int s = 0; s < HIT_SLOTS; s++) {
@@ -361,9 +366,10 @@ static unsigned int users_locked(const struct rc_node *n)
 }
 
 /* Take a reference under the lock: on slot s's counter, else shared. */
-static void ref_locked(struct rc_node *n, unsigned int s)
+static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
+		       unsigned int s)
 {
-	unsigned int *c = slot_ctr(n, s, true);
+	unsigned int *c = slot_ctr(rc, n, s, true);
 
 	if (c)
 		__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
@@ -488,7 +494,7 @@ static bool claim_locked(struct umn_regcache *rc, struct rc_node *n)
 	unsigned int st = __atomic_load_n(&n->state, __ATOMIC_SEQ_CST);
 
 	if ((st & R_LAST_MASK) != R_LAST || n->epoch != rc->epoch ||
-	    users_locked(n) != 0)
+	    users_locked(rc, n) != 0)
 		return false;
 	__atomic_fetch_or(&n->state, R_CLAIMED, __ATOMIC_RELAXED);
 	return true;
@@ -768,7 +774,7 @@ static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 	}
 	if (!n)
 		return NULL;
-	c = slot_ctr(n, s, true);
+	c = slot_ctr(rc, n, s, true);
 	if (__builtin_expect(c == NULL, 0))
 		return NULL;
 	/* the reference first, then the state: n may have been made dead,
@@ -782,9 +788,10 @@ static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 }
 
 /* Locked (so n is linked): a reference on n if it is valid. */
-static bool tryget_locked(struct rc_node *n, unsigned int s)
+static bool tryget_locked(struct umn_regcache *rc, struct rc_node *n,
+			  unsigned int s)
 {
-	unsigned int *c = slot_ctr(n, s, true);
+	unsigned int *c = slot_ctr(rc, n, s, true);
 	unsigned int st;
 
 	if (c)
@@ -814,7 +821,7 @@ static struct rc_node *lookup_locked(struct umn_regcache *rc,
 		struct rc_node *n = tnode_of(it);
 
 		if (n->pub.start <= start && n->pub.start + n->pub.len >= end &&
-		    tryget_locked(n, slot_idx())) {
+		    tryget_locked(rc, n, slot_idx())) {
 			hash_offer_locked(rc, n);
 			return n;
 		}
@@ -863,7 +870,7 @@ static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
 	if ((st & (R_PUB | R_DEAD)) != R_PUB)
 		return;
 	__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
-	unused = users_locked(n) == 0;
+	unused = users_locked(rc, n) == 0;
 	if (unused && !kill(n))
 		unused = false;	/* a callback was first: its drain unlinks */
 	__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
@@ -928,7 +935,6 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 	n = chunk_node(rc, c, c->used);
 	memset(n, 0, rc->node_size);
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
-	n->chunk = c;
 	n->idx = (unsigned int)c->used;
 	c->used++;
 	pthread_mutex_unlock(&rc->lock);
@@ -996,7 +1002,7 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 		(void)__atomic_exchange_n(&n->state, 0, __ATOMIC_ACQ_REL);
 	}
 	/* the miss's reference; any count of it is under this lock */
-	ref_locked(n, slot_idx());
+	ref_locked(rc, n, slot_idx());
 	link_locked(rc, n);
 	INC_LOCKED(rc->misses, 1);
 	INC_LOCKED(rc->regions, 1);
@@ -1084,9 +1090,9 @@ static void maybe_last(struct umn_regcache *rc, struct rc_node *n)
 
 /* Remove one unit from n's count, from n->shared or any positive counter
  * (cache lock held); false if there was none. */
-static bool drop_locked(struct rc_node *n)
+static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 {
-	const struct rc_chunk *c = n->chunk;
+	const struct rc_chunk *c = node_chunk(rc, n);
 	bool seen;
 
 	do {
@@ -1136,7 +1142,7 @@ static void put_locked(struct umn_regcache *rc, struct rc_node *n)
 	counting = (st & (R_PUB | R_DEAD)) == R_PUB;
 	if (counting)
 		__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
-	dropped = drop_locked(n);
+	dropped = drop_locked(rc, n);
 	if (counting)
 		__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
 	last = dropped && claim_locked(rc, n);
@@ -1155,7 +1161,7 @@ static void put_locked(struct umn_regcache *rc, struct rc_node *n)
 /* Drop a reference; the last one of an unlinked region deregisters it. */
 static inline void put_node(struct umn_regcache *rc, struct rc_node *n)
 {
-	unsigned int *c = slot_ctr(n, slot_idx(), false);
+	unsigned int *c = slot_ctr(rc, n, slot_idx(), false);
 	unsigned int v;
 
 	if (__builtin_expect(c != NULL, 1)) {
@@ -1285,7 +1291,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	pthread_mutex_lock(&rc->lock);
 	for (struct rc_chunk *c = rc->chunks; c; c = c->next)
 		for (unsigned long i = 0; i < c->used; i++)
-			if (users_locked(chunk_node(rc, c, i)))
+			if (users_locked(rc, chunk_node(rc, c, i)))
 				held++;
 	if (held) {
 		pthread_mutex_unlock(&rc->lock);
@@ -1374,7 +1380,7 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 
 		n = tnode_of(it);
 		v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
-		ret = fn(arg, &n->pub, users_locked(n),
+		ret = fn(arg, &n->pub, users_locked(rc, n),
 			 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID : 0);
 	}
 	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
@@ -1385,7 +1391,7 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 			v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
 			/* unlinked but not yet deregistered */
 			if ((v & (R_PUB | R_UNLINKED)) == (R_PUB | R_UNLINKED))
-				ret = fn(arg, &n->pub, users_locked(n),
+				ret = fn(arg, &n->pub, users_locked(rc, n),
 					 UMN_REGCACHE_REGION_INVALID);
 		}
 	}
