@@ -57,6 +57,7 @@
 #include <unistd.h>
 #include <umn/interval.h>
 #include <umn/regcache.h>
+#include "alloc.h"
 #include "debug.h"
 #include "test_hook.h"
 
@@ -317,7 +318,7 @@ static unsigned int *ctr_alloc(struct rc_chunk *c, unsigned int s)
 	unsigned int *a, *old = NULL;
 
 	/* whole lines: no other slot's counters share them */
-	if (posix_memalign((void **)&a, CACHELINE, bytes))
+	if (umnp_fault_alloc() || posix_memalign((void **)&a, CACHELINE, bytes))
 		return NULL;
 	memset(a, 0, bytes);
 	if (!__atomic_compare_exchange_n(&c->ctr[s], &old, a, false,
