@@ -335,7 +335,9 @@ static inline unsigned int *slot_ctr(const struct umn_regcache *rc,
 				     struct rc_node *n, unsigned int s,
 				     bool alloc)
 {
-	struct rc_chunk *c = node_chunk(rc, n);
+	unsigned int idx = n->idx;
+	struct rc_chunk *c = (struct rc_chunk *)(void *)((char *)n -
+					idx * rc->node_size) - 1;
 	unsigned int *a = __atomic_load_n(&c->ctr[s], __ATOMIC_SEQ_CST);
 
 	if (__builtin_expect(a == NULL, 0)) {
@@ -345,7 +347,7 @@ static inline unsigned int *slot_ctr(const struct umn_regcache *rc,
 		if (!a)
 			return NULL;
 	}
-	return &a[n->idx];
+	return &a[idx];
 }
 
 /* The references held on n (cache lock held; exact only if n is DEAD or
@@ -1076,7 +1078,8 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 
 /* Under the lock: the last reference of a dead, unlinked region may have
  * gone; if so (and nobody else saw it first), deregister it. */
-static void maybe_last(struct umn_regcache *rc, struct rc_node *n)
+static __attribute__((noinline, cold)) void
+maybe_last(struct umn_regcache *rc, struct rc_node *n)
 {
 	bool last;
 
@@ -1133,7 +1136,8 @@ static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
  * at least 1 while drop_locked looks, and a unit is found, unless the
  * region is not held: then report it and change nothing.
  */
-static void put_locked(struct umn_regcache *rc, struct rc_node *n)
+static __attribute__((noinline, cold)) void
+put_locked(struct umn_regcache *rc, struct rc_node *n)
 {
 	unsigned int st;
 	bool counting, dropped, last;
