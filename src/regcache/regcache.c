@@ -102,7 +102,8 @@ struct rc_node {
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
-_Static_assert(sizeof(struct rc_node) == 256, "a node grew");
+_Static_assert(sizeof(struct rc_node) <= 256, "a node grew");
+_Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long), "slot mask too small");
 
 struct rc_table {
 	unsigned int shift;			/* 64 - log2(buckets) */
@@ -121,6 +122,7 @@ struct rc_chunk {
 	/* per hit slot: a counter per node, allocated on the slot's first
 	 * reference in this chunk (see slot_ctr) */
 	unsigned int *ctr[HIT_SLOTS];
+	unsigned long ctr_mask;			/* bit s: ctr[s] may be set */
 } __attribute__((aligned(CACHELINE)));
 
 #define chunk_node(rc, c, i) ((struct rc_node *)(void *)((char *)((c) + 1) + \
@@ -287,6 +289,11 @@ static inline struct hit_slot *my_slot(struct umn_regcache *rc)
  * the counter they were taken on, only the sum is.  Counters belong to the
  * node's storage, not to one incarnation; they are 0 when it is reused.
  *
+ * A chunk's ctr_mask says which slots have counter arrays there, so that a
+ * count reads only those; a slot's bit is set (seq_cst RMW) before its
+ * array is published, so a count that misses the bit comes before the
+ * first increment on the array.
+ *
  * The count is exact when it matters.  A scan (always under the cache
  * lock) reads the counters one after the other, so a reference taken and
  * dropped on two different counters during the scan could hide one that is
@@ -321,6 +328,10 @@ static unsigned int *ctr_alloc(struct rc_chunk *c, unsigned int s)
 	if (umnp_fault_alloc() || posix_memalign((void **)&a, CACHELINE, bytes))
 		return NULL;
 	memset(a, 0, bytes);
+	/* the bit before the array: a count that reads the mask before the
+	 * bit is set comes before any increment on the array (see
+	 * "references") */
+	__atomic_fetch_or(&c->ctr_mask, 1ul << s, __ATOMIC_SEQ_CST);
 	if (!__atomic_compare_exchange_n(&c->ctr[s], &old, a, false,
 					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
 		free(a);
@@ -356,9 +367,11 @@ static unsigned int users_locked(const struct umn_regcache *rc,
 				 const struct rc_node *n)
 {
 	const struct rc_chunk *c = node_chunk(rc, n);
+	unsigned long m = __atomic_load_n(&c->ctr_mask, __ATOMIC_SEQ_CST);
 	unsigned int sum = n->shared;
 
-	for (unsigned int s = 0; s < HIT_SLOTS; s++) {
+	for (; m; m &= m - 1) {
+		unsigned int s = (unsigned int)__builtin_ctzl(m);
 		unsigned int *a = __atomic_load_n(&c->ctr[s],
 						  __ATOMIC_SEQ_CST);
 
@@ -932,6 +945,7 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 		c->used = 0;
 		c->cap = cap;
 		memset(c->ctr, 0, sizeof(c->ctr));
+		c->ctr_mask = 0;
 		c->next = rc->chunks;
 		rc->chunks = c;
 	}
@@ -1104,8 +1118,12 @@ static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 			n->shared--;
 			return true;
 		}
+		unsigned long m = __atomic_load_n(&c->ctr_mask,
+						  __ATOMIC_SEQ_CST);
+
 		seen = false;
-		for (unsigned int s = 0; s < HIT_SLOTS; s++) {
+		for (; m; m &= m - 1) {
+			unsigned int s = (unsigned int)__builtin_ctzl(m);
 			unsigned int *a = __atomic_load_n(&c->ctr[s],
 							  __ATOMIC_SEQ_CST);
 			unsigned int v;
