@@ -103,7 +103,8 @@ struct rc_node {
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
 _Static_assert(sizeof(struct rc_node) <= 256, "a node grew");
-_Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long), "slot mask too small");
+_Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
+	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
 struct rc_table {
 	unsigned int shift;			/* 64 - log2(buckets) */
@@ -166,9 +167,14 @@ struct umn_regcache {
 	struct hit_slot slots[HIT_SLOTS];
 };
 
+/* The thread's slot + 1 if it owns it, + 1 + HIT_SLOTS if it shares one;
+ * 0: none yet. */
 static __thread unsigned int tls_slot
 	__attribute__((tls_model("initial-exec")));
 static unsigned int next_slot;
+static unsigned long slots_owned;	/* bit s: a live thread owns slot s */
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 
 /* ---- fork ---- */
 
@@ -196,6 +202,9 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&caches_lock, NULL);
+	/* only this thread lives on: the other owners' slots are free */
+	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
+			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
 	for (struct umn_regcache *rc = caches; rc; rc = rc->list_next) {
 		struct rc_table *t = rc->table;
 
@@ -254,18 +263,61 @@ static inline bool in_callback(const char *func)
 	return umnp_dbg_in_callback(func);
 }
 
-/* The calling thread's slot, 0 .. HIT_SLOTS - 1 (threads beyond
- * HIT_SLOTS share one). */
+/* A thread that owned a slot exits: the slot goes back (its counters stay
+ * as they are: only their sums mean something). */
+static void slot_release(void *arg)
+{
+	unsigned int s = (unsigned int)(unsigned long)arg - 1;
+
+	tls_slot = 0;
+	__atomic_fetch_and(&slots_owned, ~(1ul << s), __ATOMIC_RELEASE);
+}
+
+static void slot_key_create(void)
+{
+	if (pthread_key_create(&slot_key, slot_release))
+		slot_key = (pthread_key_t)-1;
+}
+
+/* The lowest free slot, owned until the thread exits, so that the slots
+ * in use (the counter arrays a count reads) follow the live threads, not
+ * every thread there ever was; with all 64 owned, a shared one. */
+static __attribute__((noinline)) unsigned int slot_take(void)
+{
+	unsigned long m = __atomic_load_n(&slots_owned, __ATOMIC_RELAXED);
+	unsigned int s;
+
+	pthread_once(&slot_once, slot_key_create);
+	while (~m && slot_key != (pthread_key_t)-1) {
+		s = (unsigned int)__builtin_ctzl(~m);
+		if (s >= HIT_SLOTS)
+			break;
+		if (__atomic_compare_exchange_n(&slots_owned, &m, m | 1ul << s,
+						true, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			if (pthread_setspecific(slot_key,
+						(void *)(unsigned long)(s + 1))) {
+				__atomic_fetch_and(&slots_owned, ~(1ul << s),
+						   __ATOMIC_RELEASE);
+				break;
+			}
+			tls_slot = s + 1;
+			return s;
+		}
+	}
+	s = __atomic_add_fetch(&next_slot, 1, __ATOMIC_RELAXED) % HIT_SLOTS;
+	tls_slot = s + 1 + HIT_SLOTS;
+	return s;
+}
+
+/* The calling thread's slot, 0 .. HIT_SLOTS - 1. */
 static inline unsigned int slot_idx(void)
 {
 	unsigned int s = tls_slot;
 
-	if (__builtin_expect(s == 0, 0)) {
-		s = __atomic_add_fetch(&next_slot, 1, __ATOMIC_RELAXED);
-		s = s % HIT_SLOTS + 1;
-		tls_slot = s;
-	}
-	return s - 1;
+	if (__builtin_expect(s == 0, 0))
+		return slot_take();
+	return (s - 1) & (HIT_SLOTS - 1);
 }
 
 static inline struct hit_slot *my_slot(struct umn_regcache *rc)

@@ -16,7 +16,8 @@
  * - a put of a region not held, on the thread of the get or another one, is
  *   reported and changes nothing.
  * - more threads than hit slots (they share counters) hitting and
- *   invalidating the same regions: every registration deregistered once.
+ *   invalidating the same regions: every registration deregistered once;
+ *   threads that come and go (they hand their slots back) likewise.
  */
 #include "rc_common.h"
 #include "test_hook.h"
@@ -304,6 +305,45 @@ static void more_threads_than_slots(void)
 	CHECK_EQ(umn_regcache_destroy(many_rc), 0);
 }
 
+/* Threads that come and go hand their slots back (the slots in use follow
+ * the live threads); a reference taken on an exited thread's slot is still
+ * counted and put. */
+static struct umn_regcache *cg_rc;
+static struct umn_regcache_region *cg_held;
+
+static void *come_and_go(void *p)
+{
+	struct umn_regcache_region *r;
+	unsigned long i = (unsigned long)p;
+
+	CHECK_EQ(umn_regcache_get(cg_rc, BASE + 2 * (i % 4) * PAGE, PAGE, &r),
+		 0);
+	CHECK(fresh(r));
+	if (i == 50)
+		cg_held = r;	/* put by the main thread, later */
+	else
+		umn_regcache_put(cg_rc, r);
+	return NULL;
+}
+
+static void threads_come_and_go(void)
+{
+	pthread_t t;
+
+	cg_rc = new_cache(0, 0, 0);
+	for (unsigned long i = 0; i < 3 * 64; i++) {
+		CHECK_EQ(pthread_create(&t, NULL, come_and_go, (void *)i), 0);
+		CHECK_EQ(pthread_join(t, NULL), 0);
+	}
+	CHECK_EQ(regs, 4);
+	primary_unmap(0, 8);
+	CHECK_EQ(umn_regcache_flush(cg_rc), 0);
+	CHECK_EQ(deregs, 3);		/* one still held */
+	umn_regcache_put(cg_rc, cg_held);
+	CHECK_EQ(deregs, 4);
+	CHECK_EQ(umn_regcache_destroy(cg_rc), 0);
+}
+
 int main(void)
 {
 	rc_setup(100);
@@ -318,6 +358,7 @@ int main(void)
 	RUN(cross_thread_put);
 	RUN(double_put_reported);
 	RUN(more_threads_than_slots);
+	RUN(threads_come_and_go);
 	rc_teardown();
 	return 0;
 }
