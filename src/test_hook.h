@@ -29,6 +29,9 @@ enum umnp_hook_point {
 	 * int3 (every thread serialised), the rest not written yet (arg: the
 	 * site) */
 	UMNP_HOOK_PATCH_INT3,
+	/* regcache lookup_fast: the hit's slot counter is incremented, the
+	 * region's state is not loaded yet (arg: the region) */
+	UMNP_HOOK_RC_HIT_COUNTED,
 };
 
 #if UMN_TEST_HOOKS

@@ -11,11 +11,12 @@
  * registered after the last change of its pages that a source reported,
  * and no region is handed out once an invalidation of it has started.
  *
- * A hit takes no lock and writes no line shared by all threads: an RCU
- * lookup of the region's start address, then one compare-and-swap on the
- * region's own reference count that fails once the region is invalid.  A
- * lookup by an address inside a region (not its start) falls back to an
- * interval tree under the cache lock.
+ * A hit takes no lock and writes no line another thread writes: a lock-free
+ * lookup of the region's start address, then one atomic increment of the
+ * calling thread's own reference counter for the region, after which the
+ * region's state is checked (an invalid one is dropped again and the
+ * locked path taken).  A lookup by an address inside a region (not its
+ * start) falls back to an interval tree under the cache lock.
  *
  * Invalidation callbacks never block and never refuse: they mark the region
  * invalid with one atomic operation and queue it.  Deregistration (ops->dereg
@@ -26,8 +27,9 @@
  * (stats.pending_bound).
  *
  * Locks: one mutex per cache, taken by misses, covering lookups,
- * evictions and the draining of the queue; never by a hit, a put that is
- * not the last of an invalid region, or a callback.  reg and dereg are
+ * evictions and the draining of the queue; never by a hit, a put on the
+ * thread of its get that is not the last of an invalid region, or a
+ * callback.  reg and dereg are
  * called without it.
  *
  * fork: in the child every cache is empty (the parent's registrations
@@ -141,11 +143,12 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		     unsigned long len, struct umn_regcache_region **out);
 
 /*
- * umn_regcache_put - drop a reference taken by get.  Lock-free unless this
- * is the last reference of an invalidated region, which is then
- * deregistered here.  Context: blockable; not from a umn callback (reported,
- * the reference is kept).  A put of a region with no reference held is
- * reported and ignored.
+ * umn_regcache_put - drop a reference taken by get, on the thread of the get
+ * or any other.  Lock-free on the thread of the get unless this is the last
+ * reference of an invalidated region, which is then deregistered here; on
+ * another thread it takes the cache lock.  Context: blockable; not from a
+ * umn callback (reported, the reference is kept).  A put of a region with no
+ * reference held is reported and ignored.
  */
 void umn_regcache_put(struct umn_regcache *rc,
 		      struct umn_regcache_region *region);

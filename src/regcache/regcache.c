@@ -2,30 +2,36 @@
 /*
  * The registration cache; the contract is in <umn/regcache.h>.
  *
- * A region's life is one word, node->refs: the count of users (low bits)
- * and four flags, changed only by atomic read-modify-writes so that a hit,
- * a callback, an eviction and the last put agree on who does what:
+ * A region's life is one word, node->state, changed only by atomic
+ * read-modify-writes so that a hit, a callback, an eviction and the last
+ * put agree on who does what:
  *
- *   PUB       published by the miss that registered it (set together with
- *             the miss's own reference, under the cache lock)
+ *   PUB       published by the miss that registered it (under the lock)
  *   DEAD      invalid: no hit takes a new reference (set by a callback, an
  *             explicit invalidate, an eviction, a merge, a flush)
- *   UNLINKED  out of the index (set under the lock): whoever then sees the
- *             user count at zero -- the unlinker or the last put --
- *             deregisters it
+ *   UNLINKED  out of the index (set under the lock): whoever then sees no
+ *             user left -- the unlinker or the last put -- deregisters it
+ *   COUNTING  the lock holder is counting its users (eviction, a put from
+ *             another thread): hits take the locked path meanwhile
+ *   CLAIMED   its deregistration is decided (under the lock)
  *
- * A hit: look the start address up in the hash without a lock, then
- * compare-and-swap users + 1 only while the word says PUB and not DEAD.  The
- * swap is the whole validity check: a callback's fetch-or of DEAD is
- * ordered before or after it, so a region is never handed out once its
- * invalidation has started.
+ * Its users are counted apart, per hit slot (see "references" below): a hit
+ * or a put on one thread writes only that thread's counters, never a line
+ * another core writes too.  A hit: look the start address up in the hash
+ * without a lock, increment the slot's counter for the region, then load
+ * the state; if it is not PUB alone (or start and len no longer match),
+ * drop the counter again and take the locked path.  A callback's fetch-or
+ * of DEAD and the later count of the users are the other half: a region is
+ * never handed out once its invalidation has started, and never
+ * deregistered while a hit holds it.
  *
  * Nodes are type-stable: a node is reused only as another node of the same
  * cache and freed only by destroy, so a hit may read a node it found in the
- * hash even while it is being recycled (it validates start and len after
- * taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash tables
+ * hash even while it is being recycled (it validates state, start and len
+ * after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash tables
  * replaced by a resize are freed by destroy too.  No grace period, no RCU
- * read-side section: the hit is a few loads and one atomic.
+ * read-side section: the hit is a few loads and one atomic on a line of
+ * its own thread.
  *
  * A callback (any context, never blocks, never refuses): set the
  * subscription's seq, fetch-or DEAD; if it made a published region dead,
@@ -33,12 +39,12 @@
  * put, invalidate or flush drains the stack under the cache lock, unlinks
  * the regions and deregisters the unused ones outside the lock.
  *
- * A miss: a node with refs 0, interval subscription inserted; again:
+ * A miss: a node with state 0, interval subscription inserted; again:
  * seq = read_begin; ops->reg without any lock; lock; if read_retry or the
  * word is no longer 0 (a callback made it DEAD), unlock, dereg, reset the
  * word with an exchange (which orders the callback's set_seq before the
- * next read_begin) and go again; else compare-and-swap 0 -> PUB | 1 and
- * link it in the same critical section.
+ * next read_begin) and go again; else compare-and-swap 0 -> PUB, take the
+ * miss's reference and link it in the same critical section.
  *
  * Eviction: CLOCK over the cached regions (a referenced bit per region,
  * written by a hit only when it is clear), under the lock.
@@ -51,14 +57,21 @@
 #include <unistd.h>
 #include <umn/interval.h>
 #include <umn/regcache.h>
+#include "alloc.h"
 #include "debug.h"
+#include "test_hook.h"
 
-#define R_USERS    0x0fffffffu
-#define R_PUB      0x10000000u
-#define R_DEAD     0x20000000u
-#define R_UNLINKED 0x40000000u
+#define R_PUB      0x1u
+#define R_DEAD     0x2u
+#define R_UNLINKED 0x4u
+#define R_COUNTING 0x8u		/* users being counted (lock held): no
+				 * hit takes a reference meanwhile */
+#define R_CLAIMED  0x10u	/* its deregistration is decided */
 /* a node on the free list */
 #define R_FREE     (R_DEAD | R_UNLINKED)
+/* what the last put of a region looks for */
+#define R_LAST_MASK (R_PUB | R_DEAD | R_UNLINKED | R_CLAIMED)
+#define R_LAST      (R_PUB | R_DEAD | R_UNLINKED)
 
 #define HIT_SLOTS 64		/* per-thread hit counters, per cache */
 #define HASH_MIN_BITS 8
@@ -75,17 +88,23 @@ struct rc_node {
 	unsigned int epoch;			/* rc->epoch at allocation */
 	unsigned char pending;			/* counted in pending_dereg */
 	unsigned char in_hash;
+	unsigned int idx;			/* index in its chunk, fixed */
+	unsigned int shared;			/* references counted under
+						 * the lock (see users_locked) */
 	/* what a hit touches, 32 bytes that never straddle a cache line
 	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
 	 * link, the word, the CLOCK bit, then the public part */
 	struct rc_node *hnext __attribute__((aligned(32)));
-	unsigned int refs;
+	unsigned int state;			/* R_*, atomic */
 	unsigned char referenced;		/* CLOCK bit, atomic */
 	struct umn_regcache_region pub;		/* last: user data follows */
 };
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
+_Static_assert(sizeof(struct rc_node) <= 256, "a node grew");
+_Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
+	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
 struct rc_table {
 	unsigned int shift;			/* 64 - log2(buckets) */
@@ -101,10 +120,17 @@ struct rc_chunk {
 	struct rc_chunk *next;
 	unsigned long used;			/* nodes carved */
 	unsigned long cap;
+	/* per hit slot: a counter per node, allocated on the slot's first
+	 * reference in this chunk (see slot_ctr) */
+	unsigned int *ctr[HIT_SLOTS];
+	unsigned long ctr_mask;			/* bit s: ctr[s] may be set */
 } __attribute__((aligned(CACHELINE)));
 
 #define chunk_node(rc, c, i) ((struct rc_node *)(void *)((char *)((c) + 1) + \
 					(i) * (rc)->node_size))
+/* the chunk n was carved from */
+#define node_chunk(rc, n) ((struct rc_chunk *)(void *)((char *)(n) - \
+					(n)->idx * (rc)->node_size) - 1)
 
 struct hit_slot {
 	unsigned long hits;
@@ -117,6 +143,7 @@ struct umn_regcache {
 	unsigned int align_shift;
 	unsigned int flags;
 	unsigned int epoch;			/* bumped in a fork child */
+	size_t node_size;
 
 	/* written by callbacks: its own line, read by every get and put */
 	struct rc_node *pending __attribute__((aligned(CACHELINE)));
@@ -125,7 +152,6 @@ struct umn_regcache {
 	struct umn_mm *mm;			/* NULL: umn_mm_self() */
 	const struct umn_regcache_ops *ops;
 	void *ctx;
-	size_t node_size;
 	unsigned long max_regions, max_bytes;
 	struct umn_itree_root tree;		/* linked regions */
 	struct rc_node *hand;			/* CLOCK hand (ring) */
@@ -141,9 +167,14 @@ struct umn_regcache {
 	struct hit_slot slots[HIT_SLOTS];
 };
 
+/* The thread's slot + 1 if it owns it, + 1 + HIT_SLOTS if it shares one;
+ * 0: none yet. */
 static __thread unsigned int tls_slot
 	__attribute__((tls_model("initial-exec")));
 static unsigned int next_slot;
+static unsigned long slots_owned;	/* bit s: a live thread owns slot s */
+static pthread_key_t slot_key;
+static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 
 /* ---- fork ---- */
 
@@ -171,6 +202,9 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&caches_lock, NULL);
+	/* only this thread lives on: the other owners' slots are free */
+	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
+			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
 	for (struct umn_regcache *rc = caches; rc; rc = rc->list_next) {
 		struct rc_table *t = rc->table;
 
@@ -229,16 +263,186 @@ static inline bool in_callback(const char *func)
 	return umnp_dbg_in_callback(func);
 }
 
-static inline struct hit_slot *my_slot(struct umn_regcache *rc)
+/* A thread that owned a slot exits: the slot goes back (its counters stay
+ * as they are: only their sums mean something). */
+static void slot_release(void *arg)
+{
+	unsigned int s = (unsigned int)(unsigned long)arg - 1;
+
+	tls_slot = 0;
+	__atomic_fetch_and(&slots_owned, ~(1ul << s), __ATOMIC_RELEASE);
+}
+
+static void slot_key_create(void)
+{
+	if (pthread_key_create(&slot_key, slot_release))
+		slot_key = (pthread_key_t)-1;
+}
+
+/* The lowest free slot, owned until the thread exits, so that the slots
+ * in use (the counter arrays a count reads) follow the live threads, not
+ * every thread there ever was; with all 64 owned, a shared one. */
+static __attribute__((noinline)) unsigned int slot_take(void)
+{
+	unsigned long m = __atomic_load_n(&slots_owned, __ATOMIC_RELAXED);
+	unsigned int s;
+
+	pthread_once(&slot_once, slot_key_create);
+	while (~m && slot_key != (pthread_key_t)-1) {
+		s = (unsigned int)__builtin_ctzl(~m);
+		if (s >= HIT_SLOTS)
+			break;
+		if (__atomic_compare_exchange_n(&slots_owned, &m, m | 1ul << s,
+						true, __ATOMIC_ACQUIRE,
+						__ATOMIC_RELAXED)) {
+			if (pthread_setspecific(slot_key,
+						(void *)(unsigned long)(s + 1))) {
+				__atomic_fetch_and(&slots_owned, ~(1ul << s),
+						   __ATOMIC_RELEASE);
+				break;
+			}
+			tls_slot = s + 1;
+			return s;
+		}
+	}
+	s = __atomic_add_fetch(&next_slot, 1, __ATOMIC_RELAXED) % HIT_SLOTS;
+	tls_slot = s + 1 + HIT_SLOTS;
+	return s;
+}
+
+/* The calling thread's slot, 0 .. HIT_SLOTS - 1. */
+static inline unsigned int slot_idx(void)
 {
 	unsigned int s = tls_slot;
 
-	if (__builtin_expect(s == 0, 0)) {
-		s = __atomic_add_fetch(&next_slot, 1, __ATOMIC_RELAXED);
-		s = s % HIT_SLOTS + 1;
-		tls_slot = s;
+	if (__builtin_expect(s == 0, 0))
+		return slot_take();
+	return (s - 1) & (HIT_SLOTS - 1);
+}
+
+static inline struct hit_slot *my_slot(struct umn_regcache *rc)
+{
+	return &rc->slots[slot_idx()];
+}
+
+/* ---- references ----
+ *
+ * Who holds a region: n->shared plus, for each hit slot, the slot's counter
+ * for n in n's chunk (users_locked).  Only their sum means something: it is
+ * the number of references held, plus hits that are about to drop the one
+ * they just took.  None of them ever goes below 0: every decrement is a
+ * compare-and-swap from a positive value.  A slot's counters are written
+ * by its threads (atomic RMWs: threads beyond HIT_SLOTS share a slot), so a
+ * get and a put on the same thread write no line another core wrote;
+ * n->shared changes under the cache lock only (references taken there when
+ * a counter array cannot be allocated).  A put whose own counter is 0 (the
+ * get ran on another thread) takes the lock and removes one unit from any
+ * positive counter or n->shared (drop_locked): references are not tied to
+ * the counter they were taken on, only the sum is.  Counters belong to the
+ * node's storage, not to one incarnation; they are 0 when it is reused.
+ *
+ * A chunk's ctr_mask says which slots have counter arrays there, so that a
+ * count reads only those; a slot's bit is set (seq_cst RMW) before its
+ * array is published, so a count that misses the bit comes before the
+ * first increment on the array.
+ *
+ * The count is exact when it matters.  A scan (always under the cache
+ * lock) reads the counters one after the other, so a reference taken and
+ * dropped on two different counters during the scan could hide one that is
+ * held.  Scans are therefore only done on a region no hit can take a new
+ * reference on: DEAD (callback, invalidate, merge, eviction) or COUNTING
+ * (set by the scanner itself, under the lock).  A hit increments its
+ * counter, a seq_cst RMW, then loads the state (seq_cst); the scanner
+ * sets DEAD/COUNTING with a seq_cst RMW, then loads the counters (seq_cst):
+ * either the hit sees the flag and drops its unit again, or the scan sees
+ * the increment (on x86 the locked RMWs order the loads after them).  Then
+ * every reference held during the scan was taken before it and is seen,
+ * and counters only go down except for such short-lived hits: the sum read
+ * is never below the number of references held at the end of the scan, and
+ * 0 means none.
+ *
+ * The last reference of a dead region: whoever drops a unit lock-free loads
+ * the state afterwards (seq_cst); if it is UNLINKED, it counts under the
+ * lock (maybe_last).  The unlinker sets UNLINKED (seq_cst RMW) and counts,
+ * under the lock.  One of the two sees the other; both may, and R_CLAIMED
+ * (under the lock) lets only one of them deregister.
+ */
+
+/* A new array of per-node counters for slot s of chunk c, or the one
+ * another thread of the slot installed first; NULL if out of memory. */
+static unsigned int *ctr_alloc(struct rc_chunk *c, unsigned int s)
+{
+	size_t bytes = (c->cap * sizeof(unsigned int) + CACHELINE - 1) &
+		       ~(size_t)(CACHELINE - 1);
+	unsigned int *a, *old = NULL;
+
+	/* whole lines: no other slot's counters share them */
+	if (umnp_fault_alloc() || posix_memalign((void **)&a, CACHELINE, bytes))
+		return NULL;
+	memset(a, 0, bytes);
+	/* the bit before the array: a count that reads the mask before the
+	 * bit is set comes before any increment on the array (see
+	 * "references") */
+	__atomic_fetch_or(&c->ctr_mask, 1ul << s, __ATOMIC_SEQ_CST);
+	if (!__atomic_compare_exchange_n(&c->ctr[s], &old, a, false,
+					 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+		free(a);
+		a = old;
 	}
-	return &rc->slots[s - 1];
+	return a;
+}
+
+/* Slot s's counter for n; NULL if it has none (and alloc is false or
+ * memory is short): the caller then counts in n->shared, under the lock. */
+static inline unsigned int *slot_ctr(const struct umn_regcache *rc,
+				     struct rc_node *n, unsigned int s,
+				     bool alloc)
+{
+	unsigned int idx = n->idx;
+	struct rc_chunk *c = (struct rc_chunk *)(void *)((char *)n -
+					idx * rc->node_size) - 1;
+	unsigned int *a = __atomic_load_n(&c->ctr[s], __ATOMIC_SEQ_CST);
+
+	if (__builtin_expect(a == NULL, 0)) {
+		if (!alloc)
+			return NULL;
+		a = ctr_alloc(c, s);
+		if (!a)
+			return NULL;
+	}
+	return &a[idx];
+}
+
+/* The references held on n (cache lock held; exact only if n is DEAD or
+ * COUNTING, see above). */
+static unsigned int users_locked(const struct umn_regcache *rc,
+				 const struct rc_node *n)
+{
+	const struct rc_chunk *c = node_chunk(rc, n);
+	unsigned long m = __atomic_load_n(&c->ctr_mask, __ATOMIC_SEQ_CST);
+	unsigned int sum = n->shared;
+
+	for (; m; m &= m - 1) {
+		unsigned int s = (unsigned int)__builtin_ctzl(m);
+		unsigned int *a = __atomic_load_n(&c->ctr[s],
+						  __ATOMIC_SEQ_CST);
+
+		if (a)
+			sum += __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+	}
+	return sum;
+}
+
+/* Take a reference under the lock: on slot s's counter, else shared. */
+static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
+		       unsigned int s)
+{
+	unsigned int *c = slot_ctr(rc, n, s, true);
+
+	if (c)
+		__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+	else
+		n->shared++;
 }
 
 /* ---- the hash (lock-free readers, writers under the lock) ---- */
@@ -319,7 +523,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 			break;
 	if (o) {
 		if (o->pub.len >= n->pub.len &&
-		    !(__atomic_load_n(&o->refs, __ATOMIC_RELAXED) & R_DEAD))
+		    !(__atomic_load_n(&o->state, __ATOMIC_RELAXED) & R_DEAD))
 			return;
 		hash_del_locked(rc, o);
 	}
@@ -349,13 +553,27 @@ static void link_locked(struct umn_regcache *rc, struct rc_node *n)
 }
 
 /*
+ * Claim a dead, unlinked region nobody holds for deregistration, once
+ * (cache lock held).  The state is checked first: a region that has it
+ * is not being recycled, so its epoch is stable.
+ */
+static bool claim_locked(struct umn_regcache *rc, struct rc_node *n)
+{
+	unsigned int st = __atomic_load_n(&n->state, __ATOMIC_SEQ_CST);
+
+	if ((st & R_LAST_MASK) != R_LAST || n->epoch != rc->epoch ||
+	    users_locked(rc, n) != 0)
+		return false;
+	__atomic_fetch_or(&n->state, R_CLAIMED, __ATOMIC_RELAXED);
+	return true;
+}
+
+/*
  * Take a dead region out of the index.  Returns true if no user holds it:
  * the caller deregisters it; otherwise the last put will.
  */
 static bool unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	unsigned int v;
-
 	if (n->in_hash)
 		hash_del_locked(rc, n);
 	umn_itree_remove(&n->tnode, &rc->tree);
@@ -370,15 +588,15 @@ static bool unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 	n->cnext = n->cprev = NULL;
 	rc->nlinked--;
 	rc->linked_bytes -= n->pub.len;
-	v = __atomic_or_fetch(&n->refs, R_UNLINKED, __ATOMIC_ACQ_REL);
-	return (v & R_USERS) == 0;
+	__atomic_fetch_or(&n->state, R_UNLINKED, __ATOMIC_SEQ_CST);
+	return claim_locked(rc, n);
 }
 
 /* Make an unused or used region dead (eviction, merge, explicit): true if
  * this call did it. */
 static bool kill(struct rc_node *n)
 {
-	unsigned int v = __atomic_fetch_or(&n->refs, R_DEAD, __ATOMIC_ACQ_REL);
+	unsigned int v = __atomic_fetch_or(&n->state, R_DEAD, __ATOMIC_SEQ_CST);
 
 	return !(v & R_DEAD);
 }
@@ -405,7 +623,7 @@ static void drain_locked(struct umn_regcache *rc, struct rc_node **out)
 
 static void node_free_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELEASE);
 	n->lnext = rc->free_nodes;
 	__atomic_store_n(&rc->free_nodes, n, __ATOMIC_RELAXED);
 }
@@ -463,7 +681,7 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 	 * address space: their nodes are no longer the cache's */
 	if (__builtin_expect(n->epoch != rc->epoch, 0))
 		return true;
-	old = __atomic_fetch_or(&n->refs, R_DEAD, __ATOMIC_ACQ_REL);
+	old = __atomic_fetch_or(&n->state, R_DEAD, __ATOMIC_SEQ_CST);
 	if ((old & (R_DEAD | R_PUB)) != R_PUB)
 		return true;	/* already dead, or a miss still owns it */
 	ADD(rc->invalidated, 1);
@@ -592,45 +810,72 @@ static bool range_ok(struct umn_regcache *rc, const char *func,
 	return true;
 }
 
-/* Take a user reference on n if it is published and valid. */
-static inline bool tryget(struct rc_node *n)
-{
-	unsigned int v = __atomic_load_n(&n->refs, __ATOMIC_RELAXED);
-
-	do {
-		if ((v & (R_PUB | R_DEAD)) != R_PUB)
-			return false;
-	} while (!__atomic_compare_exchange_n(&n->refs, &v, v + 1, true,
-					      __ATOMIC_ACQUIRE,
-					      __ATOMIC_RELAXED));
-	return true;
-}
-
 static void put_node(struct umn_regcache *rc, struct rc_node *n);
 
-/* The lock-free hit: NULL if it must take the locked path. */
+/* Is n a valid region starting at start that covers up to end?  (Loaded
+ * after the caller's reference: see "references".) */
+static inline bool live(struct rc_node *n, unsigned long start,
+			unsigned long end)
+{
+	unsigned int st = __atomic_load_n(&n->state, __ATOMIC_SEQ_CST);
+
+	return (st & (R_PUB | R_DEAD | R_COUNTING)) == R_PUB &&
+	       LOAD(n->pub.start) == start && start + LOAD(n->pub.len) >= end;
+}
+
+/* The lock-free hit: NULL if it must take the locked path.  It writes
+ * only the slot's counter (and the CLOCK bit when it is clear). */
 static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
+					  unsigned int s,
 					  unsigned long start,
 					  unsigned long end)
 {
 	struct rc_table *t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
 	struct rc_node *n = __atomic_load_n(&t->b[hash_idx(rc, t, start)],
 					    __ATOMIC_ACQUIRE);
+	unsigned int *c;
 
 	for (int i = 0; n && i < HASH_WALK_MAX; i++) {
 		if (LOAD(n->pub.start) == start)
 			break;
 		n = __atomic_load_n(&n->hnext, __ATOMIC_ACQUIRE);
 	}
-	if (!n || !tryget(n))
+	if (!n)
 		return NULL;
-	/* n may have been recycled before our reference: check again */
-	if (__builtin_expect(LOAD(n->pub.start) != start ||
-			     start + LOAD(n->pub.len) < end, 0)) {
-		put_node(rc, n);
+	c = slot_ctr(rc, n, s, true);
+	if (__builtin_expect(c == NULL, 0))
 		return NULL;
-	}
-	return n;
+	/* the reference first, then the state: n may have been made dead,
+	 * retired or recycled meanwhile */
+	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+	if (__builtin_expect(live(n, start, end), 1))
+		return n;
+	put_node(rc, n);	/* (the last user of a dead region cleans up) */
+	return NULL;
+}
+
+/* Locked (so n is linked): a reference on n if it is valid. */
+static bool tryget_locked(struct umn_regcache *rc, struct rc_node *n,
+			  unsigned int s)
+{
+	unsigned int *c = slot_ctr(rc, n, s, true);
+	unsigned int st;
+
+	if (c)
+		__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+	else
+		n->shared++;
+	st = __atomic_load_n(&n->state, __ATOMIC_SEQ_CST);
+	if ((st & (R_PUB | R_DEAD)) == R_PUB)
+		return true;
+	/* linked: not unlinked, so this was not the last reference; and
+	 * only lock holders take units from other slots' counters */
+	if (c)
+		__atomic_sub_fetch(c, 1, __ATOMIC_SEQ_CST);
+	else
+		n->shared--;
+	return false;
 }
 
 /* Locked: a valid region covering [start, end), with a reference. */
@@ -644,7 +889,7 @@ static struct rc_node *lookup_locked(struct umn_regcache *rc,
 		struct rc_node *n = tnode_of(it);
 
 		if (n->pub.start <= start && n->pub.start + n->pub.len >= end &&
-		    tryget(n)) {
+		    tryget_locked(rc, n, slot_idx())) {
 			hash_offer_locked(rc, n);
 			return n;
 		}
@@ -679,17 +924,25 @@ static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 }
 
 /*
- * Evict n if it is valid and unused (cache lock held): kill it with one
- * compare-and-swap, which a hit racing us wins, then unlink it and queue it
- * on *out for deregistration.
+ * Evict n if it is valid and unused (cache lock held): set COUNTING, so
+ * that hits from now on take the locked path, count the users; if there
+ * are none, kill it, unlink it and queue it on *out for deregistration.
+ * Only COUNTING is ever cleared: a callback's DEAD stays.
  */
 static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
 				 struct rc_node **out)
 {
-	unsigned int v = R_PUB;
+	unsigned int st = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
+	bool unused;
 
-	if (!__atomic_compare_exchange_n(&n->refs, &v, R_PUB | R_DEAD, false,
-					 __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+	if ((st & (R_PUB | R_DEAD)) != R_PUB)
+		return;
+	__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
+	unused = users_locked(rc, n) == 0;
+	if (unused && !kill(n))
+		unused = false;	/* a callback was first: its drain unlinks */
+	__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
+	if (!unused)
 		return;
 	INC_LOCKED(rc->evicted, 1);
 	if (unlink_locked(rc, n)) {
@@ -743,12 +996,15 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 		}
 		c->used = 0;
 		c->cap = cap;
+		memset(c->ctr, 0, sizeof(c->ctr));
+		c->ctr_mask = 0;
 		c->next = rc->chunks;
 		rc->chunks = c;
 	}
 	n = chunk_node(rc, c, c->used);
 	memset(n, 0, rc->node_size);
-	__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELAXED);
+	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
+	n->idx = (unsigned int)c->used;
 	c->used++;
 	pthread_mutex_unlock(&rc->lock);
 	return n;
@@ -783,7 +1039,7 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 	n->tnode.start = start;
 	n->tnode.last = end - 1;
 	/* 0: owned by this miss; a callback can only add DEAD */
-	__atomic_store_n(&n->refs, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
 	ret = umn_interval_notifier_insert(&n->sub, rc_mm(rc), start,
 					   end - start, &region_ops);
 	if (ret) {
@@ -802,8 +1058,8 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 		}
 		pthread_mutex_lock(&rc->lock);
 		if (!umn_interval_read_retry(&n->sub, seq) &&
-		    __atomic_compare_exchange_n(&n->refs, &v, R_PUB | 1, false,
-						__ATOMIC_ACQ_REL,
+		    __atomic_compare_exchange_n(&n->state, &v, R_PUB, false,
+						__ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED))
 			break;
 		pthread_mutex_unlock(&rc->lock);
@@ -812,8 +1068,10 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 		rc->ops->dereg(rc->ctx, &n->pub);
 		/* an exchange: reads the callback's DEAD, so its set_seq is
 		 * visible to the next read_begin */
-		(void)__atomic_exchange_n(&n->refs, 0, __ATOMIC_ACQ_REL);
+		(void)__atomic_exchange_n(&n->state, 0, __ATOMIC_ACQ_REL);
 	}
+	/* the miss's reference; any count of it is under this lock */
+	ref_locked(rc, n, slot_idx());
 	link_locked(rc, n);
 	INC_LOCKED(rc->misses, 1);
 	INC_LOCKED(rc->regions, 1);
@@ -852,6 +1110,7 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 {
 	unsigned long start, end;
 	struct rc_node *n;
+	unsigned int slot;
 	int ret;
 
 	if (__builtin_expect(!rc || !out, 0)) {
@@ -862,9 +1121,10 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		return -EDEADLK;
 	if (!range_ok(rc, __func__, addr, len, &start, &end))
 		return -EINVAL;
-	n = lookup_fast(rc, start, end);
+	slot = slot_idx();
+	n = lookup_fast(rc, slot, start, end);
 	if (__builtin_expect(n != NULL, 1)) {
-		struct hit_slot *s = my_slot(rc);
+		struct hit_slot *s = &rc->slots[slot];
 
 		STORE(s->hits, LOAD(s->hits) + 1);
 		if (!LOAD(n->referenced))
@@ -882,25 +1142,120 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 
 /* ---- put ---- */
 
-/* Drop a reference; the last one of an unlinked region deregisters it. */
-static void put_node(struct umn_regcache *rc, struct rc_node *n)
+/* Under the lock: the last reference of a dead, unlinked region may have
+ * gone; if so (and nobody else saw it first), deregister it. */
+static __attribute__((noinline, cold)) void
+maybe_last(struct umn_regcache *rc, struct rc_node *n)
 {
-	unsigned int v = __atomic_load_n(&n->refs, __ATOMIC_RELAXED);
+	bool last;
 
-	do {
-		if (!(v & R_USERS)) {
-			umnp_warn("umn_regcache_put", "region %#lx+%#lx is not "
-				  "held", n->pub.start, n->pub.len);
-			return;
-		}
-	} while (!__atomic_compare_exchange_n(&n->refs, &v, v - 1, true,
-					      __ATOMIC_ACQ_REL,
-					      __ATOMIC_RELAXED));
-	if (__builtin_expect(v - 1 == (R_PUB | R_DEAD | R_UNLINKED), 0) &&
-	    n->epoch == rc->epoch) {
+	pthread_mutex_lock(&rc->lock);
+	last = claim_locked(rc, n);
+	pthread_mutex_unlock(&rc->lock);
+	if (last) {
 		n->lnext = NULL;
 		reclaim(rc, n);
 	}
+}
+
+/* Remove one unit from n's count, from n->shared or any positive counter
+ * (cache lock held); false if there was none. */
+static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
+{
+	const struct rc_chunk *c = node_chunk(rc, n);
+	bool seen;
+
+	do {
+		if (n->shared) {
+			n->shared--;
+			return true;
+		}
+		unsigned long m = __atomic_load_n(&c->ctr_mask,
+						  __ATOMIC_SEQ_CST);
+
+		seen = false;
+		for (; m; m &= m - 1) {
+			unsigned int s = (unsigned int)__builtin_ctzl(m);
+			unsigned int *a = __atomic_load_n(&c->ctr[s],
+							  __ATOMIC_SEQ_CST);
+			unsigned int v;
+
+			if (!a)
+				continue;
+			v = __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+			while (v) {
+				seen = true;
+				if (__atomic_compare_exchange_n(
+					    &a[n->idx], &v, v - 1, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+					return true;
+			}
+		}
+		/* each failed swap is another thread's put: finite */
+	} while (seen);
+	return false;
+}
+
+/*
+ * A put whose slot counter for n is 0: the reference was taken on another
+ * thread (or counted in n->shared), or it is not held.  Under the lock, with
+ * n COUNTING if it is valid (DEAD otherwise), no new reference is taken;
+ * the putter's own is in the count (its get happened before this put),
+ * and every other decrement that can run meanwhile is a lock-free one of
+ * a reference its thread holds, on its own counter.  So the count stays
+ * at least 1 while drop_locked looks, and a unit is found, unless the
+ * region is not held: then report it and change nothing.
+ */
+static __attribute__((noinline, cold)) void
+put_locked(struct umn_regcache *rc, struct rc_node *n)
+{
+	unsigned int st;
+	bool counting, dropped, last;
+
+	pthread_mutex_lock(&rc->lock);
+	st = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
+	counting = (st & (R_PUB | R_DEAD)) == R_PUB;
+	if (counting)
+		__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
+	dropped = drop_locked(rc, n);
+	if (counting)
+		__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
+	last = dropped && claim_locked(rc, n);
+	pthread_mutex_unlock(&rc->lock);
+	if (!dropped) {
+		umnp_warn("umn_regcache_put", "region %#lx+%#lx is not held",
+			  LOAD(n->pub.start), LOAD(n->pub.len));
+		return;
+	}
+	if (last) {
+		n->lnext = NULL;
+		reclaim(rc, n);
+	}
+}
+
+/* Drop a reference; the last one of an unlinked region deregisters it. */
+static inline void put_node(struct umn_regcache *rc, struct rc_node *n)
+{
+	unsigned int *c = slot_ctr(rc, n, slot_idx(), false);
+	unsigned int v;
+
+	if (__builtin_expect(c != NULL, 1)) {
+		/* a reference taken on this slot: drop it there */
+		v = __atomic_load_n(c, __ATOMIC_RELAXED);
+		while (v) {
+			if (__atomic_compare_exchange_n(c, &v, v - 1, true,
+							__ATOMIC_SEQ_CST,
+							__ATOMIC_RELAXED)) {
+				if (__builtin_expect(
+					    __atomic_load_n(&n->state,
+							    __ATOMIC_SEQ_CST) &
+					    R_UNLINKED, 0))
+					maybe_last(rc, n);
+				return;
+			}
+		}
+	}
+	put_locked(rc, n);
 }
 
 void umn_regcache_put(struct umn_regcache *rc,
@@ -1011,8 +1366,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	pthread_mutex_lock(&rc->lock);
 	for (struct rc_chunk *c = rc->chunks; c; c = c->next)
 		for (unsigned long i = 0; i < c->used; i++)
-			if (__atomic_load_n(&chunk_node(rc, c, i)->refs,
-					    __ATOMIC_ACQUIRE) & R_USERS)
+			if (users_locked(rc, chunk_node(rc, c, i)))
 				held++;
 	if (held) {
 		pthread_mutex_unlock(&rc->lock);
@@ -1033,6 +1387,8 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	pthread_mutex_unlock(&caches_lock);
 	for (struct rc_chunk *c = rc->chunks, *cn; c; c = cn) {
 		cn = c->next;
+		for (unsigned int s = 0; s < HIT_SLOTS; s++)
+			free(c->ctr[s]);
 		free(c);
 	}
 	for (t = rc->table; t; t = older) {
@@ -1098,8 +1454,8 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 		unsigned int v;
 
 		n = tnode_of(it);
-		v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
-		ret = fn(arg, &n->pub, v & R_USERS,
+		v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
+		ret = fn(arg, &n->pub, users_locked(rc, n),
 			 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID : 0);
 	}
 	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
@@ -1107,10 +1463,10 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 			unsigned int v;
 
 			n = chunk_node(rc, c, i);
-			v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
+			v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
 			/* unlinked but not yet deregistered */
 			if ((v & (R_PUB | R_UNLINKED)) == (R_PUB | R_UNLINKED))
-				ret = fn(arg, &n->pub, v & R_USERS,
+				ret = fn(arg, &n->pub, users_locked(rc, n),
 					 UMN_REGCACHE_REGION_INVALID);
 		}
 	}

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hits count their references per thread (src/regcache/regcache.c,
+ * "references"); these cases check what that must keep:
+ *
+ * - a hit whose counter is incremented while an invalidation marks the
+ *   region dead and counts its users (forced with the white-box hook
+ *   UMNP_HOOK_RC_HIT_COUNTED, hook builds only): either the hit fails over
+ *   to the locked path and registers again, or the count sees it; never a
+ *   dead or deregistered region handed out.  The same with an eviction
+ *   counting the users of the region being hit.
+ * - a get on one thread and its put on another: the region is still
+ *   deregistered exactly once after its invalidation, whether the put comes
+ *   before or after it, and the node's counters stay right when it is
+ *   reused.
+ * - a put of a region not held, on the thread of the get or another one, is
+ *   reported and changes nothing.
+ * - more threads than hit slots (they share counters) hitting and
+ *   invalidating the same regions: every registration deregistered once;
+ *   threads that come and go (they hand their slots back) likewise.
+ */
+#include "rc_common.h"
+#include "test_hook.h"
+#include "watchdog.h"
+
+/* ---- forced interleavings (hook builds) ---- */
+
+#if UMN_TEST_HOOKS
+
+enum { HK_CALLBACK, HK_INVALIDATE, HK_EVICT };
+
+static struct {
+	int mode;
+	int fired;
+	struct umn_regcache *rc;
+	unsigned long page;
+} hk;
+
+static void hook(int point, void *arg)
+{
+	struct umn_regcache_region *o;
+
+	(void)arg;
+	if (point != UMNP_HOOK_RC_HIT_COUNTED || hk.fired)
+		return;
+	hk.fired = 1;
+	switch (hk.mode) {
+	case HK_CALLBACK:
+		/* a source's event: the callback marks it dead; the flush
+		 * unlinks it and counts its users */
+		primary_unmap_flags(hk.page, 1, true);
+		CHECK_EQ(umn_regcache_flush(hk.rc), 0);
+		break;
+	case HK_INVALIDATE:
+		CHECK_EQ(umn_regcache_invalidate(hk.rc, BASE + hk.page * PAGE,
+						 PAGE), 0);
+		break;
+	case HK_EVICT:
+		/* a miss over max_regions 1 evicts the other region, unless
+		 * it counts a user */
+		CHECK_EQ(umn_regcache_get(hk.rc, BASE + (hk.page + 2) * PAGE,
+					  PAGE, &o), 0);
+		umn_regcache_put(hk.rc, o);
+		break;
+	}
+}
+
+static void hit_during(int mode, const char *what)
+{
+	struct umn_regcache *rc = new_cache(mode == HK_EVICT ? 1 : 0, 0, 0);
+	struct umn_regcache_region *r;
+
+	hk.mode = mode;
+	hk.fired = 0;
+	hk.rc = rc;
+	hk.page = 10;
+	CHECK_EQ(umn_regcache_get(rc, BASE + hk.page * PAGE, PAGE, &r), 0);
+	umn_regcache_put(rc, r);
+	CHECK_EQ(regs, 1);
+	__atomic_store_n(&umn__test_hook, hook, __ATOMIC_RELEASE);
+	t_watchdog_arm(5, what);
+	CHECK_EQ(umn_regcache_get(rc, BASE + hk.page * PAGE, PAGE, &r), 0);
+	t_watchdog_disarm();
+	__atomic_store_n(&umn__test_hook, NULL, __ATOMIC_RELEASE);
+	CHECK_EQ(hk.fired, 1);
+	CHECK(fresh(r));
+	if (mode == HK_EVICT) {
+		/* the count saw the hit: the region stays, the hit wins, and
+		 * the miss went over the limit rather than evict it */
+		if (deregs != 0)
+			fprintf(stderr, "a region was evicted while a hit "
+				"held it\n");
+		CHECK_EQ(regs, 2);
+		CHECK_EQ(deregs, 0);
+		CHECK_EQ(stats_of(rc).evicted, 0);
+	} else {
+		/* the hit saw DEAD, dropped its count (the last user: the
+		 * old region deregistered once) and registered again */
+		if (regs == 1)
+			fprintf(stderr, "the hit returned the region whose "
+				"invalidation had started\n");
+		CHECK_EQ(regs, 2);
+		CHECK_EQ(deregs, 1);
+		CHECK_EQ(stats_of(rc).invalidated, 1);
+		CHECK_EQ(stats_of(rc).pending_dereg, 0);
+	}
+	umn_regcache_put(rc, r);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
+static void hit_races_callback(void)
+{
+	hit_during(HK_CALLBACK, "a hit racing a callback and a flush");
+}
+
+static void hit_races_invalidate(void)
+{
+	hit_during(HK_INVALIDATE, "a hit racing umn_regcache_invalidate");
+}
+
+static void hit_races_eviction(void)
+{
+	hit_during(HK_EVICT, "a hit racing an eviction");
+}
+
+#endif /* UMN_TEST_HOOKS */
+
+/* ---- get and put on different threads ---- */
+
+struct put_job {
+	struct umn_regcache *rc;
+	struct umn_regcache_region *r;
+	int times;
+};
+
+static void *put_thread(void *p)
+{
+	struct put_job *j = p;
+
+	for (int i = 0; i < j->times; i++)
+		umn_regcache_put(j->rc, j->r);
+	return NULL;
+}
+
+static void put_elsewhere(struct umn_regcache *rc,
+			  struct umn_regcache_region *r, int times)
+{
+	struct put_job j = { rc, r, times };
+	pthread_t t;
+
+	CHECK_EQ(pthread_create(&t, NULL, put_thread, &j), 0);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+}
+
+static unsigned long users_of_first;
+static int users_fn(void *arg, const struct umn_regcache_region *r,
+		    unsigned long users, unsigned int flags)
+{
+	(void)arg; (void)r; (void)flags;
+	users_of_first = users;
+	return 1;
+}
+
+static void cross_thread_put(void)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+	struct umn_regcache_region *r, *s;
+
+	/* put elsewhere while valid, then invalidated: one dereg */
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &s), 0);	/* a hit */
+	CHECK(s == r);
+	put_elsewhere(rc, r, 1);
+	CHECK_EQ(umn_regcache_for_each(rc, users_fn, NULL), 1);
+	CHECK_EQ(users_of_first, 1);
+	put_elsewhere(rc, s, 1);
+	CHECK_EQ(umn_regcache_for_each(rc, users_fn, NULL), 1);
+	CHECK_EQ(users_of_first, 0);
+	primary_unmap(0, 1);
+	CHECK_EQ(umn_regcache_flush(rc), 0);
+	CHECK_EQ(deregs, 1);
+
+	/* the node is reused: its counters carry over and still add up */
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	CHECK(fresh(r));
+	CHECK_EQ(regs, 2);
+	umn_regcache_put(rc, r);			/* same thread */
+	CHECK_EQ(umn_regcache_for_each(rc, users_fn, NULL), 1);
+	CHECK_EQ(users_of_first, 0);
+
+	/* held here, invalidated, put elsewhere: that put deregisters */
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	primary_unmap(0, 1);
+	CHECK_EQ(umn_regcache_flush(rc), 0);
+	CHECK_EQ(deregs, 1);			/* held: not yet */
+	put_elsewhere(rc, r, 1);
+	CHECK_EQ(deregs, 2);
+	CHECK_EQ(stats_of(rc).pending_dereg, 0);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
+static void double_put_reported(void)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+	struct umn_regcache_region *r;
+	int w;
+
+	/* same thread */
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	umn_regcache_put(rc, r);
+	w = warns;
+	umn_regcache_put(rc, r);
+	CHECK_EQ(warns - w, 1);
+	expect_warns++;
+	/* put twice on another thread */
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	w = warns;
+	put_elsewhere(rc, r, 2);
+	CHECK_EQ(warns - w, 1);
+	expect_warns++;
+	/* the cache is intact: the region is unused and still there */
+	CHECK_EQ(umn_regcache_for_each(rc, users_fn, NULL), 1);
+	CHECK_EQ(users_of_first, 0);
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	CHECK_EQ(regs, 1);
+	umn_regcache_put(rc, r);
+	/* an invalidated, deregistered region put again: reported */
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	umn_regcache_put(rc, r);
+	CHECK_EQ(umn_regcache_invalidate(rc, BASE, PAGE), 0);
+	CHECK_EQ(deregs, 1);
+	w = warns;
+	umn_regcache_put(rc, r);
+	CHECK_EQ(warns - w, 1);
+	expect_warns++;
+	CHECK_EQ(deregs, 1);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
+/* ---- more threads than slots ---- */
+
+#define NTHR 72			/* > HIT_SLOTS: some share a slot */
+#define NREGIONS 16
+
+static struct umn_regcache *many_rc;
+static int many_stop;
+
+static void *hitter(void *p)
+{
+	unsigned long x = (unsigned long)p * 2654435761ul + 1;
+
+	for (int i = 0; i < 400; i++) {
+		struct umn_regcache_region *r;
+		unsigned long k;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		k = x % NREGIONS;
+		CHECK_EQ(umn_regcache_get(many_rc, BASE + 2 * k * PAGE, PAGE,
+					  &r), 0);
+		CHECK_EQ(((struct my_region *)r)->magic, MAGIC);
+		umn_regcache_put(many_rc, r);
+	}
+	return NULL;
+}
+
+static void *invalidator(void *p)
+{
+	unsigned long k = 0;
+
+	(void)p;
+	while (!__atomic_load_n(&many_stop, __ATOMIC_ACQUIRE)) {
+		primary_unmap(2 * (k++ % NREGIONS), 1);
+		usleep(100);
+	}
+	return NULL;
+}
+
+static void more_threads_than_slots(void)
+{
+	pthread_t t[NTHR], inv;
+	struct umn_regcache_stats st;
+
+	many_rc = new_cache(0, 0, 0);
+	many_stop = 0;
+	t_watchdog_arm(60, "72 threads hitting 16 regions");
+	CHECK_EQ(pthread_create(&inv, NULL, invalidator, NULL), 0);
+	for (long i = 0; i < NTHR; i++)
+		CHECK_EQ(pthread_create(&t[i], NULL, hitter, (void *)i), 0);
+	for (int i = 0; i < NTHR; i++)
+		CHECK_EQ(pthread_join(t[i], NULL), 0);
+	__atomic_store_n(&many_stop, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(inv, NULL), 0);
+	t_watchdog_disarm();
+	CHECK_EQ(umn_regcache_flush(many_rc), 0);
+	st = stats_of(many_rc);
+	CHECK_EQ(st.hits + st.misses, NTHR * 400ul);
+	CHECK_EQ(st.regions, 0);
+	CHECK_EQ(st.pending_dereg, 0);
+	CHECK_EQ(regs, deregs);
+	CHECK_EQ(umn_regcache_destroy(many_rc), 0);
+}
+
+/* Threads that come and go hand their slots back (the slots in use follow
+ * the live threads); a reference taken on an exited thread's slot is still
+ * counted and put. */
+static struct umn_regcache *cg_rc;
+static struct umn_regcache_region *cg_held;
+
+static void *come_and_go(void *p)
+{
+	struct umn_regcache_region *r;
+	unsigned long i = (unsigned long)p;
+
+	CHECK_EQ(umn_regcache_get(cg_rc, BASE + 2 * (i % 4) * PAGE, PAGE, &r),
+		 0);
+	CHECK(fresh(r));
+	if (i == 50)
+		cg_held = r;	/* put by the main thread, later */
+	else
+		umn_regcache_put(cg_rc, r);
+	return NULL;
+}
+
+static void threads_come_and_go(void)
+{
+	pthread_t t;
+
+	cg_rc = new_cache(0, 0, 0);
+	for (unsigned long i = 0; i < 3 * 64; i++) {
+		CHECK_EQ(pthread_create(&t, NULL, come_and_go, (void *)i), 0);
+		CHECK_EQ(pthread_join(t, NULL), 0);
+	}
+	CHECK_EQ(regs, 4);
+	primary_unmap(0, 8);
+	CHECK_EQ(umn_regcache_flush(cg_rc), 0);
+	CHECK_EQ(deregs, 3);		/* one still held */
+	umn_regcache_put(cg_rc, cg_held);
+	CHECK_EQ(deregs, 4);
+	CHECK_EQ(umn_regcache_destroy(cg_rc), 0);
+}
+
+int main(void)
+{
+	rc_setup(100);
+#if UMN_TEST_HOOKS
+	RUN(hit_races_callback);
+	RUN(hit_races_invalidate);
+	RUN(hit_races_eviction);
+#else
+	printf("# forced hit/invalidation orderings need "
+	       "-DUMN_TEST_HOOKS=ON: not run\n");
+#endif
+	RUN(cross_thread_put);
+	RUN(double_put_reported);
+	RUN(more_threads_than_slots);
+	RUN(threads_come_and_go);
+	rc_teardown();
+	return 0;
+}
