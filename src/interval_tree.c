@@ -51,7 +51,8 @@
 #define ITX_HALF	(ITX_B / 2)
 #define ITX_MIN		(ITX_B / 4)
 #define ITX_MERGE	(ITX_B * 3 / 4)
-#define CHUNK_BIG	(2ul << 20)	/* huge-page chunks, the largest */
+#define CHUNK_MAX	(8ul << 20)	/* the largest chunk */
+#define HUGE_PAGE	(2ul << 20)
 #define CHUNK_MIN_NODES	8
 
 struct itx_node {
@@ -69,6 +70,7 @@ _Static_assert(sizeof(struct itx_node) == 448, "index node is 7 lines");
 struct itx_chunk {
 	struct itx_chunk *next;
 	unsigned long nodes;		/* usable nodes after this header */
+	void *mem;			/* what to free */
 };
 
 #define itx_likely(x)		__builtin_expect(!!(x), 1)
@@ -88,36 +90,43 @@ unsigned long umnp_itree_shortfall(const struct umn_itree_root *root)
 	return need > root->nfree ? need - root->nfree : 0;
 }
 
+/*
+ * Chunks double the index each time, up to 8 MiB: malloc'd (no alignment
+ * request, which would cost glibc a second mapping of the alignment's size)
+ * and huge-page advised over every whole 2 MiB page inside once they reach
+ * 4 MiB.  The index never calls munmap itself.
+ */
 void *umnp_itree_chunk_new(unsigned long nodes, unsigned long nalloc)
 {
 	unsigned long want = nalloc > CHUNK_MIN_NODES ? nalloc : CHUNK_MIN_NODES;
-	unsigned long big = CHUNK_BIG / sizeof(struct itx_node) - 1;
+	unsigned long most = CHUNK_MAX / sizeof(struct itx_node) - 1;
+	uintptr_t a, hs, he;
 	struct itx_chunk *c;
 	size_t bytes;
-	void *p;
+	void *mem;
 
-	/* Double the index each time, up to one 2 MiB chunk at a time. */
-	if (want > big)
-		want = big;
+	if (want > most)
+		want = most;
 	if (want < nodes)
 		want = nodes;
-	bytes = (want + 1) * sizeof(struct itx_node);
-	if (bytes >= CHUNK_BIG / 2) {
-		bytes = (bytes + CHUNK_BIG - 1) & ~(CHUNK_BIG - 1);
-		if (umnp_posix_memalign(&p, CHUNK_BIG, bytes)) {
-			errno = ENOMEM;
-			return NULL;
-		}
-#ifdef MADV_HUGEPAGE
-		(void)madvise(p, bytes, MADV_HUGEPAGE);
-#endif
-	} else if (umnp_posix_memalign(&p, 64, bytes)) {
-		errno = ENOMEM;
+	bytes = (want + 1) * sizeof(struct itx_node) + 63;
+	mem = umnp_malloc(bytes);
+	if (!mem)
 		return NULL;
-	}
-	c = p;
+	a = ((uintptr_t)mem + 63) & ~(uintptr_t)63;
+#ifdef MADV_HUGEPAGE
+	hs = ((uintptr_t)mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+	he = ((uintptr_t)mem + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
+	if (bytes >= 2 * HUGE_PAGE && he > hs)
+		(void)madvise((void *)hs, he - hs, MADV_HUGEPAGE);
+#else
+	(void)hs;
+	(void)he;
+#endif
+	c = (struct itx_chunk *)a;
 	c->next = NULL;
-	c->nodes = bytes / sizeof(struct itx_node) - 1;
+	c->mem = mem;
+	c->nodes = (bytes - (a - (uintptr_t)mem)) / sizeof(struct itx_node) - 1;
 	return c;
 }
 
@@ -173,7 +182,7 @@ void umn_itree_destroy(struct umn_itree_root *root)
 
 	for (; c; c = next) {
 		next = c->next;
-		umnp_free(c);
+		umnp_free(c->mem);
 	}
 	memset(root, 0, sizeof(*root));
 }
