@@ -496,11 +496,14 @@ static inline void prefetch_node(const struct itx_node *n)
 }
 
 /*
- * descend - the first intersecting entry under n (entry i of n onwards),
- * or NULL.  Precondition: something under n ends at or after start.
+ * descend - the first intersecting entry under n, which is `level` levels
+ * above the leaves (1: n is a leaf), or NULL.  Precondition: something under
+ * n ends at or after start.  Counting levels instead of reading n->leaf
+ * keeps the header line out of the query: 6 lines per node, prefetched.
  */
 static struct umn_itree_node *descend(const struct itx_node *n,
-				      unsigned long start, unsigned long last)
+				      unsigned int level, unsigned long start,
+				      unsigned long last)
 {
 	for (;;) {
 		unsigned int i = 0;
@@ -509,9 +512,10 @@ static struct umn_itree_node *descend(const struct itx_node *n,
 			i++;	/* stops: some hi reaches start */
 		if (n->lo[i] > last)
 			return NULL;
-		if (n->leaf)
+		if (level == 1)
 			return n->ptr[i];
 		n = n->ptr[i];
+		level--;
 		prefetch_node(n);
 	}
 }
@@ -523,7 +527,7 @@ struct umn_itree_node *umn_itree_iter_first(const struct umn_itree_root *root,
 	if (!root->count || start > root->max_last || last < root->min_start)
 		return NULL;
 	prefetch_node(root->top);
-	return descend(root->top, start, last);
+	return descend(root->top, root->height, start, last);
 }
 
 /*
@@ -536,20 +540,22 @@ struct umn_itree_node *umn_itree_iter_next(const struct umn_itree_node *node,
 					   unsigned long last)
 {
 	const struct itx_node *n = node->leaf;
-	unsigned int i = child_slot(n, node);
+	unsigned int i = child_slot(n, node), level = 1;
 
 	for (;;) {
 		for (i++; i < n->count; i++) {
 			if (n->lo[i] > last)
 				return NULL;
 			if (n->hi[i] >= start)
-				return n->leaf ? n->ptr[i] :
-						 descend(n->ptr[i], start, last);
+				return level == 1 ? n->ptr[i] :
+				       descend(n->ptr[i], level - 1, start,
+					       last);
 		}
 		if (!n->parent)
 			return NULL;
 		i = child_slot(n->parent, n);
 		n = n->parent;
+		level++;
 	}
 }
 

@@ -309,6 +309,7 @@ static void test_rejection(void)
 	struct umn_itree_root other = UMN_ITREE_ROOT_INIT;
 	struct umn_itree_node nodes[64], trap;
 	void *saved;
+	unsigned int saved_height;
 	unsigned long i;
 
 	memset(nodes, 0, sizeof(nodes));
@@ -336,7 +337,9 @@ static void test_rejection(void)
 	trap.last = ULONG_MAX;
 	CHECK_EQ(umn_itree_insert(&trap, &other), 0);
 	saved = root.top;
+	saved_height = root.height;
 	root.top = other.top;
+	root.height = other.height;
 
 	CHECK(umn_itree_iter_first(&root, 0, 999) == NULL);
 	CHECK(umn_itree_iter_first(&root, 0, 0) == NULL);
@@ -346,6 +349,7 @@ static void test_rejection(void)
 	CHECK(umn_itree_iter_first(&root, 0, ULONG_MAX) == &trap);
 
 	root.top = saved;
+	root.height = saved_height;
 	CHECK_EQ(umn_itree_check(&root), 0);
 	umn_itree_remove(&trap, &other);
 	umn_itree_destroy(&other);
