@@ -50,7 +50,7 @@ trap 'rm -f "$rows"' EXIT
 # One at a time, in the order of the table; never in parallel.
 for b in bench_read_retry bench_fastpath bench_scaling bench_readers \
          bench_munmap bench_insert_remove bench_memory bench_regcache \
-         bench_regcache_scale; do
+         bench_regcache_scale bench_regcache_inv; do
   [ -x "$bin/$b" ] || { echo "$b: not built" >&2; continue; }
   echo "running $b ..." >&2
   start=$(date +%s)

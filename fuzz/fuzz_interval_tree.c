@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the interval tree.  The input is a program over a
- * pool of 32 nodes; each step is one opcode byte (low 3 bits: operation,
- * high 5 bits: node index) followed by its operands:
+ * libFuzzer target for the interval index.  The input is a program over a
+ * pool of 1024 nodes (enough for a B+tree of 16-wide nodes to reach three
+ * levels and merge at every level); each step is one opcode byte (low 3
+ * bits: operation, high 5 bits and, where a node is named, one more byte:
+ * node index) followed by its operands:
  *
- *   0-3  toggle node: insert it (operands: two values) if it is out of the
+ *   0-2  toggle node: insert it (operands: two values) if it is out of the
  *        tree, else remove it
+ *   3    bulk insert: a count byte, a base value and a stride byte; inserts
+ *        up to count nodes that are out of the tree at base, base + stride,
+ *        ... (intervals of the stride's width, so equal starts when it is
+ *        0).  Odd high bits: reserve them all first, then insert them with
+ *        umn_itree_insert_reserved, which must not allocate.
  *   4-5  query [a, b] (two values) and compare with the oracle
  *   6    query the node's own start and last as points
- *   7    remove the leftmost node
+ *   7    even high bits: remove the first node; odd: thin, removing every
+ *        second node in index order from the first intersecting [a, b]
  *
  * A value is one byte: below 0xe0 it is itself (small values overlap a lot
  * and repeat), otherwise it picks an edge value near 0, LONG_MAX or
@@ -28,7 +36,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define POOL 32
+#define POOL 1024
 
 struct item {
 	struct umn_itree_node it;
@@ -38,6 +46,14 @@ struct item {
 
 static struct item pool[POOL];
 static unsigned long query_gen;
+static unsigned long ops_done;	/* inserts, removes and queries, all runs */
+
+/* How much the run exercised: printed when libFuzzer exits. */
+__attribute__((destructor)) static void report_ops(void)
+{
+	fprintf(stderr, "fuzz_interval_tree: %lu operations (inserts, removes, "
+		"verified queries)\n", ops_done);
+}
 
 struct input {
 	const uint8_t *p;
@@ -107,6 +123,7 @@ static void verify_query(const struct umn_itree_root *root, unsigned long s,
 			want++;
 
 	query_gen++;
+	ops_done++;
 	for (node = umn_itree_iter_first(root, s, l); node;
 	     node = umn_itree_iter_next(node, s, l)) {
 		struct item *item = (struct item *)node;
@@ -143,18 +160,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
 	struct input in = { data, size };
-	unsigned long live = 0, s, l;
-	int i;
+	unsigned long live = 0, s, l, n, base, stride, nalloc;
+	struct umn_itree_node *node, *next;
+	int i, k;
 
 	memset(pool, 0, sizeof(pool));
 	while (in.left) {
 		uint8_t op = next_byte(&in);
-		struct item *item = &pool[op >> 3];
+		struct item *item;
 
 		switch (op & 7) {
-		case 0: case 1: case 2: case 3:
+		case 0: case 1: case 2:
+			item = &pool[((op >> 3) | (next_byte(&in) << 5)) %
+				     POOL];
 			if (item->live) {
 				umn_itree_remove(&item->it, &root);
+				ops_done++;
 				if (umn_itree_node_linked(&item->it))
 					fail("linked after remove", 0, 0);
 				item->live = false;
@@ -163,7 +184,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				next_interval(&in, &s, &l);
 				item->it.start = s;
 				item->it.last = l;
-				umn_itree_insert(&item->it, &root);
+				if (umn_itree_insert(&item->it, &root))
+					fail("insert failed", s, l);
+				ops_done++;
 				if (!umn_itree_node_linked(&item->it))
 					fail("not linked after insert", s, l);
 				item->live = true;
@@ -171,11 +194,51 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			check(&root, live);
 			break;
+		case 3:
+			n = next_byte(&in);
+			base = next_value(&in);
+			stride = next_byte(&in);
+			k = 0;
+			if ((op >> 3) & 1) {
+				for (i = 0; i < POOL && k < (int)n; i++)
+					if (!pool[i].live) {
+						if (umn_itree_reserve(&root))
+							fail("reserve failed",
+							     0, 0);
+						k++;
+					}
+			}
+			nalloc = root.nalloc;
+			for (i = 0; i < POOL && n; i++) {
+				if (pool[i].live)
+					continue;
+				pool[i].it.start = base;
+				pool[i].it.last = base > ULONG_MAX - stride ?
+						  ULONG_MAX : base + stride;
+				if (k)
+					umn_itree_insert_reserved(&pool[i].it,
+								  &root);
+				else if (umn_itree_insert(&pool[i].it, &root))
+					fail("insert failed", base, base);
+				ops_done++;
+				pool[i].live = true;
+				live++;
+				n--;
+				base = pool[i].it.last;
+			}
+			if (k && root.nalloc != nalloc)
+				fail("insert_reserved allocated", 0, 0);
+			if (root.reserved)
+				fail("promises left over", 0, 0);
+			check(&root, live);
+			break;
 		case 4: case 5:
 			next_interval(&in, &s, &l);
 			verify_query(&root, s, l);
 			break;
 		case 6:
+			item = &pool[((op >> 3) | (next_byte(&in) << 5)) %
+				     POOL];
 			if (item->live) {
 				verify_query(&root, item->it.start,
 					     item->it.start);
@@ -184,14 +247,36 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			break;
 		case 7:
-			if (root.leftmost) {
-				item = (struct item *)root.leftmost;
+			if ((op >> 3) & 1) {
+				next_interval(&in, &s, &l);
+				k = 0;
+				for (node = umn_itree_iter_first(&root, s, l);
+				     node; node = next) {
+					next = umn_itree_iter_next(node, s, l);
+					if (k++ % 2)
+						continue;
+					item = (struct item *)node;
+					umn_itree_remove(&item->it, &root);
+					ops_done++;
+					item->live = false;
+					live--;
+				}
+				check(&root, live);
+				break;
+			}
+			if (!umn_itree_empty(&root)) {
+				item = (struct item *)umn_itree_iter_first(
+					&root, 0, ULONG_MAX);
+				if (item->it.start != root.min_start)
+					fail("first is not the smallest start",
+					     0, 0);
 				for (i = 0; i < POOL; i++)
 					if (pool[i].live &&
 					    pool[i].it.start < item->it.start)
-						fail("leftmost is not leftmost",
+						fail("first is not first",
 						     0, 0);
 				umn_itree_remove(&item->it, &root);
+				ops_done++;
 				item->live = false;
 				live--;
 				check(&root, live);
@@ -209,7 +294,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		live--;
 		check(&root, live);
 	}
-	if (root.root || root.leftmost || root.count)
+	if (root.top || root.count || root.nfree != root.nalloc)
 		fail("not empty after draining", 0, 0);
+	umn_itree_destroy(&root);
 	return 0;
 }

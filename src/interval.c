@@ -27,6 +27,7 @@
 #include <umn/debug.h>
 #include <umn/interval.h>
 #include "debug.h"
+#include "interval_tree_internal.h"
 #include "notifier_internal.h"
 #include "probes.h"
 #include "test_hook.h"
@@ -177,7 +178,8 @@ static void itree_apply_deferred_locked(struct umn_subscriptions *subs)
 		next = sub->deferred_next;
 		sub->deferred_next = NULL;
 		if (isub_state(sub) == UMNP_ISUB_DEFER_INSERT) {
-			umn_itree_insert(&sub->it, &subs->itree);
+			/* reserved by insert_prepared */
+			umn_itree_insert_reserved(&sub->it, &subs->itree);
 			isub_set_state(sub, UMNP_ISUB_IN_TREE);
 		} else {
 			umn_itree_remove(&sub->it, &subs->itree);
@@ -257,14 +259,14 @@ static void itree_insert_locked(struct umn_subscriptions *subs,
 			isub_set_state(sub, UMNP_ISUB_DEFER_INSERT);
 		} else {
 			seq_store_locked(subs, subs->invalidate_seq | 1);
-			umn_itree_insert(&sub->it, &subs->itree);
+			umn_itree_insert_reserved(&sub->it, &subs->itree);
 			isub_set_state(sub, UMNP_ISUB_IN_TREE);
 		}
 		umn_interval_set_seq(sub, subs->invalidate_seq);
 	} else {
 		/* Odd, different from seq, and seq will not wrap to it soon. */
 		umn_interval_set_seq(sub, subs->invalidate_seq - 1);
-		umn_itree_insert(&sub->it, &subs->itree);
+		umn_itree_insert_reserved(&sub->it, &subs->itree);
 		isub_set_state(sub, UMNP_ISUB_IN_TREE);
 	}
 }
@@ -291,10 +293,39 @@ static int insert_checks(struct umn_interval_notifier *sub, struct umn_mm *mm,
 	return 0;
 }
 
-static void insert_prepared(struct umn_interval_notifier *sub,
-			    struct umn_mm *mm, unsigned long start,
-			    unsigned long last,
-			    const struct umn_interval_notifier_ops *ops)
+/*
+ * Lock subs with one index insert promised (umnp_itree_promise), which the
+ * insert - now, or deferred to the last end - uses without allocating.  The
+ * index nodes that are missing are allocated with the lock dropped.
+ * Returns 0 with the lock held, or -ENOMEM without it.
+ */
+static int subs_lock_reserved(struct umn_subscriptions *subs, sigset_t *saved)
+{
+	unsigned long short_by, nalloc;
+	void *chunk;
+
+	for (;;) {
+		umnp_subs_lock(subs, saved);
+		short_by = umnp_itree_shortfall(&subs->itree);
+		if (!short_by) {
+			umnp_itree_promise(&subs->itree);
+			return 0;
+		}
+		nalloc = subs->itree.nalloc;
+		umnp_subs_unlock(subs, saved);
+		chunk = umnp_itree_chunk_new(short_by, nalloc);
+		if (!chunk)
+			return -ENOMEM;
+		umnp_subs_lock(subs, saved);
+		umnp_itree_chunk_add(&subs->itree, chunk);
+		umnp_subs_unlock(subs, saved);
+	}
+}
+
+static int insert_prepared(struct umn_interval_notifier *sub,
+			   struct umn_mm *mm, unsigned long start,
+			   unsigned long last,
+			   const struct umn_interval_notifier_ops *ops)
 {
 	struct umn_subscriptions *subs = umnp_subs(mm);
 	sigset_t saved;
@@ -306,11 +337,14 @@ static void insert_prepared(struct umn_interval_notifier *sub,
 	sub->deferred_next = NULL;
 	sub->deferred_pending = 0;
 	sub->subs_seq = &subs->invalidate_seq;
-	umn_mm_grab(mm);	/* pairs with the drop in remove */
+	sub->it.leaf = NULL;
 	umnp_yield();
-	umnp_subs_lock(subs, &saved);
+	if (subs_lock_reserved(subs, &saved))
+		return -ENOMEM;
+	umn_mm_grab(mm);	/* pairs with the drop in remove */
 	itree_insert_locked(subs, sub);
 	umnp_subs_unlock(subs, &saved);
+	return 0;
 }
 
 /*
@@ -349,8 +383,7 @@ static int insert_common(struct umn_interval_notifier *sub, struct umn_mm *mm,
 		if (ret)
 			return ret;
 	}
-	insert_prepared(sub, mm, start, last, ops);
-	return 0;
+	return insert_prepared(sub, mm, start, last, ops);
 }
 
 int umn_interval_notifier_insert_locked(
@@ -436,6 +469,7 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 			}
 			sub->deferred_next = NULL;
 			isub_set_state(sub, 0);
+			umn_itree_unreserve(&subs->itree);
 		} else {
 			sub->deferred_next = subs->deferred_list;
 			subs->deferred_list = sub;

@@ -1,492 +1,571 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Augmented red-black interval tree (see <umn/interval_tree.h>).
+ * The interval index (see <umn/interval_tree.h>): a B+tree with the keys
+ * inline.
  *
- * Nodes are ordered by start; equal starts are allowed and an inserted node
- * goes after every node with the same start (in-order), so iteration order is
- * stable: by start, then by insertion among equals (rotations preserve
- * in-order position).  Each node caches subtree_last, the largest `last` in
- * its subtree, which lets a query skip every subtree that ends before it.
+ * Every index node has up to ITX_B entries (lo, hi, ptr), sorted by lo:
+ *   leaf   lo = start, hi = last of a caller's node, ptr = that node
+ *   inner  lo = smallest start, hi = largest last below child ptr
+ * Each caller's node points back at its leaf (`leaf`), so iteration can go
+ * on from a node without a search; the slot is found by scanning the leaf.
+ * Index nodes point at their parent.  All leaves are at the same depth.
  *
- * Colours: a freshly zeroed node is RED (0); nothing relies on that, insert
- * sets the colour explicitly.  A NULL child counts as black.
+ * Order: by start; among equal starts a new entry goes after the old ones
+ * (the descent takes the last child whose lo is <= start, the leaf the slot
+ * after every entry <= start), and splits and merges keep the order, so
+ * iteration order is stable.
  *
- * No function here allocates, blocks or recurses (except umn_itree_check,
- * which is a debugging aid and recurses to the tree height, at most about
- * 2 * log2(n) frames).
+ * The query descends into the first child whose hi reaches the query's
+ * start: if that child's lo is past the query's last, nothing intersects
+ * (every later child starts later still); otherwise the first match, if
+ * any, is in that child - something in it ends at or after the query's
+ * start, and if that something starts after the query's last, so does
+ * everything after it.  So a query reads one node per level and never
+ * backtracks.
+ *
+ * Fill: a split leaves two nodes of 8 and 9; a node that falls below
+ * ITX_MIN entries merges with a sibling when the two fit in ITX_MERGE
+ * entries, and an emptied node is freed, so memory follows the live count.
+ *
+ * Memory: index nodes come from chunks the index allocates; the free ones
+ * are on a list.  An insert takes at most height + 1 nodes (one split per
+ * level and a new root) and raises the height by at most one, so r promised
+ * inserts need at most r * (height + 1) + r * (r - 1) / 2 free nodes,
+ * whatever order they and any removes run in.  reserve keeps that many free.
+ *
+ * Nothing here blocks; only the reserve and chunk functions allocate.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
 
 #include <umn/interval_tree.h>
+#include "alloc.h"
+#include "interval_tree_internal.h"
 
-#define ITREE_RED	0
-#define ITREE_BLACK	1
+#define ITX_B		16
+#define ITX_HALF	(ITX_B / 2)
+#define ITX_MIN		(ITX_B / 4)
+#define ITX_MERGE	(ITX_B * 3 / 4)
+#define CHUNK_MAX	(8ul << 20)	/* the largest chunk */
+#define HUGE_PAGE	(2ul << 20)
+#define CHUNK_MIN_NODES	8
 
-#define itree_likely(x)		__builtin_expect(!!(x), 1)
-#define itree_unlikely(x)	__builtin_expect(!!(x), 0)
+struct itx_node {
+	unsigned long lo[ITX_B];	/* two lines */
+	unsigned long hi[ITX_B];	/* two lines */
+	void *ptr[ITX_B];		/* two lines */
+	struct itx_node *parent;	/* NULL at the top; next when free */
+	unsigned int count;
+	unsigned int leaf;
+} __attribute__((aligned(64)));
 
-static inline int is_red(const struct umn_itree_node *n)
+_Static_assert(sizeof(struct itx_node) == 448, "index node is 7 lines");
+
+/* Lives in a chunk's first node slot. */
+struct itx_chunk {
+	struct itx_chunk *next;
+	unsigned long nodes;		/* usable nodes after this header */
+	void *mem;			/* what to free */
+};
+
+#define itx_likely(x)		__builtin_expect(!!(x), 1)
+#define itx_unlikely(x)		__builtin_expect(!!(x), 0)
+
+/* ---- node storage ---- */
+
+static unsigned long promised(unsigned long r, unsigned int height)
 {
-	return n && n->color == ITREE_RED;
+	return r * (height + 1ul) + r * (r - (r > 0)) / 2;
 }
 
-static inline int is_black(const struct umn_itree_node *n)
+unsigned long umnp_itree_shortfall(const struct umn_itree_root *root)
 {
-	return !n || n->color == ITREE_BLACK;
-}
+	unsigned long need = promised(root->reserved + 1ul, root->height);
 
-/*
- * node_subtree_last - what n->subtree_last must be, given correct values in
- * n's children.  Reads only n and its direct children.
- */
-static inline unsigned long node_subtree_last(const struct umn_itree_node *n)
-{
-	unsigned long m = n->last;
-
-	if (n->left && n->left->subtree_last > m)
-		m = n->left->subtree_last;
-	if (n->right && n->right->subtree_last > m)
-		m = n->right->subtree_last;
-	return m;
-}
-
-/*
- * replace_child - make @new take @old's place under @parent (or at the root
- * when @parent is NULL).  Does not touch @new->parent.
- */
-static inline void replace_child(struct umn_itree_root *root,
-				 struct umn_itree_node *parent,
-				 struct umn_itree_node *old,
-				 struct umn_itree_node *new)
-{
-	if (!parent)
-		root->root = new;
-	else if (parent->left == old)
-		parent->left = new;
-	else
-		parent->right = new;
+	return need > root->nfree ? need - root->nfree : 0;
 }
 
 /*
- * rotate_left - lift x->right (y) above x.  The set of nodes under the top
- * position is unchanged, so y inherits x's subtree_last as is; only x, now
- * with a smaller subtree, needs recomputing.  x->right must exist.
+ * Chunks double the index each time, up to 8 MiB: malloc'd (no alignment
+ * request, which would cost glibc a second mapping of the alignment's size)
+ * and huge-page advised over every whole 2 MiB page inside once they reach
+ * 4 MiB.  The index never calls munmap itself.
  */
-static void rotate_left(struct umn_itree_root *root, struct umn_itree_node *x)
+void *umnp_itree_chunk_new(unsigned long nodes, unsigned long nalloc)
 {
-	struct umn_itree_node *y = x->right;
-	struct umn_itree_node *p = x->parent;
+	unsigned long want = nalloc > CHUNK_MIN_NODES ? nalloc : CHUNK_MIN_NODES;
+	unsigned long most = CHUNK_MAX / sizeof(struct itx_node) - 1;
+	uintptr_t a, hs, he;
+	struct itx_chunk *c;
+	size_t bytes;
+	void *mem;
 
-	x->right = y->left;
-	if (y->left)
-		y->left->parent = x;
-	y->left = x;
-	y->parent = p;
-	x->parent = y;
-	replace_child(root, p, x, y);
-
-	y->subtree_last = x->subtree_last;
-	x->subtree_last = node_subtree_last(x);
+	if (want > most)
+		want = most;
+	if (want < nodes)
+		want = nodes;
+	bytes = (want + 1) * sizeof(struct itx_node) + 63;
+	mem = umnp_malloc(bytes);
+	if (!mem)
+		return NULL;
+	a = ((uintptr_t)mem + 63) & ~(uintptr_t)63;
+#ifdef MADV_HUGEPAGE
+	hs = ((uintptr_t)mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
+	he = ((uintptr_t)mem + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
+	if (bytes >= 2 * HUGE_PAGE && he > hs)
+		(void)madvise((void *)hs, he - hs, MADV_HUGEPAGE);
+#else
+	(void)hs;
+	(void)he;
+#endif
+	c = (struct itx_chunk *)a;
+	c->next = NULL;
+	c->mem = mem;
+	c->nodes = (bytes - (a - (uintptr_t)mem)) / sizeof(struct itx_node) - 1;
+	return c;
 }
 
-/* rotate_right - mirror of rotate_left: lift x->left above x. */
-static void rotate_right(struct umn_itree_root *root, struct umn_itree_node *x)
+void umnp_itree_chunk_add(struct umn_itree_root *root, void *chunk)
 {
-	struct umn_itree_node *y = x->left;
-	struct umn_itree_node *p = x->parent;
+	struct itx_chunk *c = chunk;
+	struct itx_node *n = (struct itx_node *)(void *)c + 1;
 
-	x->left = y->right;
-	if (y->right)
-		y->right->parent = x;
-	y->right = x;
-	y->parent = p;
-	x->parent = y;
-	replace_child(root, p, x, y);
+	c->next = root->chunks;
+	root->chunks = c;
+	for (unsigned long i = 0; i < c->nodes; i++) {
+		n[i].parent = root->free;
+		root->free = &n[i];
+	}
+	root->nfree += c->nodes;
+	root->nalloc += c->nodes;
+}
 
-	y->subtree_last = x->subtree_last;
-	x->subtree_last = node_subtree_last(x);
+void umnp_itree_promise(struct umn_itree_root *root)
+{
+	root->reserved++;
+}
+
+static struct itx_node *node_get(struct umn_itree_root *root, bool leaf)
+{
+	struct itx_node *n = root->free;
+
+	/* Cannot be NULL: every insert was promised (see the top). */
+	root->free = n->parent;
+	root->nfree--;
+	n->parent = NULL;
+	n->count = 0;
+	n->leaf = leaf;
+	return n;
+}
+
+static void node_put(struct umn_itree_root *root, struct itx_node *n)
+{
+	n->count = 0;
+	n->parent = root->free;
+	root->free = n;
+	root->nfree++;
 }
 
 void umn_itree_init(struct umn_itree_root *root)
 {
-	root->root = NULL;
-	root->leftmost = NULL;
-	root->count = 0;
+	memset(root, 0, sizeof(*root));
 }
 
-/*
- * insert_fixup - restore the red-black rules after linking red node n as a
- * leaf.  Only rotations touch subtree_last here, and they keep it exact, so
- * the values raised on the way down in umn_itree_insert stay correct.
- */
-static void insert_fixup(struct umn_itree_root *root, struct umn_itree_node *n)
+void umn_itree_destroy(struct umn_itree_root *root)
 {
-	struct umn_itree_node *p, *g, *u;
+	struct itx_chunk *c = root->chunks, *next;
 
-	while ((p = n->parent) && p->color == ITREE_RED) {
-		/* A red node is never the root, so the grandparent exists. */
-		g = p->parent;
-		if (p == g->left) {
-			u = g->right;
-			if (is_red(u)) {
-				/* Push the red up two levels and retry there. */
-				p->color = ITREE_BLACK;
-				u->color = ITREE_BLACK;
-				g->color = ITREE_RED;
-				n = g;
-				continue;
-			}
-			if (n == p->right) {
-				/* Turn the zig-zag into a straight line. */
-				rotate_left(root, p);
-				n = p;
-				p = n->parent;
-			}
-			p->color = ITREE_BLACK;
-			g->color = ITREE_RED;
-			rotate_right(root, g);
-			break;
-		} else {
-			u = g->left;
-			if (is_red(u)) {
-				p->color = ITREE_BLACK;
-				u->color = ITREE_BLACK;
-				g->color = ITREE_RED;
-				n = g;
-				continue;
-			}
-			if (n == p->left) {
-				rotate_right(root, p);
-				n = p;
-				p = n->parent;
-			}
-			p->color = ITREE_BLACK;
-			g->color = ITREE_RED;
-			rotate_left(root, g);
-			break;
-		}
+	for (; c; c = next) {
+		next = c->next;
+		umnp_free(c->mem);
 	}
-	root->root->color = ITREE_BLACK;
+	memset(root, 0, sizeof(*root));
 }
 
-/*
- * umn_itree_insert - link node into root.  The descent raises subtree_last of
- * every node it passes (they all gain node in their subtree), so no second
- * walk back up is needed.  O(log n), no allocation.
- */
-void umn_itree_insert(struct umn_itree_node *node, struct umn_itree_root *root)
+int umn_itree_reserve(struct umn_itree_root *root)
 {
-	struct umn_itree_node **link = &root->root;
-	struct umn_itree_node *parent = NULL;
-	unsigned long start = node->start, last = node->last;
-	int leftmost = 1;
+	unsigned long short_by;
 
-	while (*link) {
-		parent = *link;
-		if (parent->subtree_last < last)
-			parent->subtree_last = last;
-		/* Equal starts go right: new duplicates come last in order. */
-		if (start < parent->start) {
-			link = &parent->left;
-		} else {
-			link = &parent->right;
-			leftmost = 0;
-		}
+	while ((short_by = umnp_itree_shortfall(root)) != 0) {
+		void *c = umnp_itree_chunk_new(short_by, root->nalloc);
+
+		if (!c)
+			return -ENOMEM;
+		umnp_itree_chunk_add(root, c);
 	}
-
-	node->parent = parent;
-	node->left = NULL;
-	node->right = NULL;
-	node->subtree_last = last;
-	node->color = ITREE_RED;
-	node->linked = 1;
-	*link = node;
-
-	if (leftmost)
-		root->leftmost = node;
-	root->count++;
-
-	insert_fixup(root, node);
+	root->reserved++;
+	return 0;
 }
 
-/*
- * propagate_up - recompute subtree_last from n up towards the root after a
- * node disappeared below n.  A node whose value does not change shields its
- * ancestors, so the walk stops there - but not before it has passed @must,
- * whose cached value is known to be stale (NULL if there is no such node).
- */
-static void propagate_up(struct umn_itree_node *n, struct umn_itree_node *must)
+void umn_itree_unreserve(struct umn_itree_root *root)
 {
-	int past = must == NULL;
+	if (root->reserved)
+		root->reserved--;
+}
 
-	while (n) {
-		unsigned long v = node_subtree_last(n);
+/* ---- entries ---- */
 
-		if (n == must)
-			past = 1;
-		if (past && v == n->subtree_last)
-			break;
-		n->subtree_last = v;
-		n = n->parent;
+static inline unsigned long node_max(const struct itx_node *n)
+{
+	unsigned long m = n->hi[0];
+
+	for (unsigned int i = 1; i < n->count; i++)
+		if (n->hi[i] > m)
+			m = n->hi[i];
+	return m;
+}
+
+static inline unsigned int child_slot(const struct itx_node *p,
+				      const void *child)
+{
+	unsigned int i = 0;
+
+	while (p->ptr[i] != child)
+		i++;
+	return i;
+}
+
+/* Make entry i of n point back at n. */
+static inline void adopt(struct itx_node *n, unsigned int i)
+{
+	if (n->leaf)
+		((struct umn_itree_node *)n->ptr[i])->leaf = n;
+	else
+		((struct itx_node *)n->ptr[i])->parent = n;
+}
+
+static void put_at(struct itx_node *n, unsigned int i, unsigned long lo,
+		   unsigned long hi, void *ptr)
+{
+	unsigned int move = n->count - i;
+
+	memmove(&n->lo[i + 1], &n->lo[i], move * sizeof(n->lo[0]));
+	memmove(&n->hi[i + 1], &n->hi[i], move * sizeof(n->hi[0]));
+	memmove(&n->ptr[i + 1], &n->ptr[i], move * sizeof(n->ptr[0]));
+	n->lo[i] = lo;
+	n->hi[i] = hi;
+	n->ptr[i] = ptr;
+	n->count++;
+	adopt(n, i);
+}
+
+static void drop_at(struct itx_node *n, unsigned int i)
+{
+	unsigned int move = n->count - i - 1;
+
+	memmove(&n->lo[i], &n->lo[i + 1], move * sizeof(n->lo[0]));
+	memmove(&n->hi[i], &n->hi[i + 1], move * sizeof(n->hi[0]));
+	memmove(&n->ptr[i], &n->ptr[i + 1], move * sizeof(n->ptr[0]));
+	n->count--;
+}
+
+/* Move n's entries [from, count) to the end of dst. */
+static void move_tail(struct itx_node *dst, struct itx_node *n,
+		      unsigned int from)
+{
+	unsigned int k = n->count - from, d = dst->count;
+
+	memcpy(&dst->lo[d], &n->lo[from], k * sizeof(n->lo[0]));
+	memcpy(&dst->hi[d], &n->hi[from], k * sizeof(n->hi[0]));
+	memcpy(&dst->ptr[d], &n->ptr[from], k * sizeof(n->ptr[0]));
+	dst->count = d + k;
+	n->count = from;
+	for (unsigned int i = d; i < dst->count; i++)
+		adopt(dst, i);
+}
+
+/* Recompute n's entry in its parent, and upwards while anything changes. */
+static void refresh_up(struct itx_node *n)
+{
+	struct itx_node *p;
+
+	while ((p = n->parent)) {
+		unsigned int i = child_slot(p, n);
+		unsigned long lo = n->lo[0], hi = node_max(n);
+
+		if (p->lo[i] == lo && p->hi[i] == hi)
+			return;
+		p->lo[i] = lo;
+		p->hi[i] = hi;
+		n = p;
 	}
 }
 
-/*
- * erase_fixup - restore equal black height after a black node was unlinked.
- * x (possibly NULL) is the child that took its place and is one black short;
- * parent is x's parent (needed because x may be NULL).
- */
-static void erase_fixup(struct umn_itree_root *root, struct umn_itree_node *x,
-			struct umn_itree_node *parent)
+static void summarise(struct umn_itree_root *root)
 {
-	struct umn_itree_node *w;
+	struct itx_node *t = root->top;
 
-	while (x != root->root && is_black(x)) {
-		/*
-		 * x's side is one black short, so its sibling w is never
-		 * NULL; that also makes "x == parent->left" unambiguous
-		 * when x is NULL.
-		 */
-		if (x == parent->left) {
-			w = parent->right;
-			if (w->color == ITREE_RED) {
-				/* Make the sibling black, keeping heights. */
-				w->color = ITREE_BLACK;
-				parent->color = ITREE_RED;
-				rotate_left(root, parent);
-				w = parent->right;
-			}
-			if (is_black(w->left) && is_black(w->right)) {
-				/* Shorten w's side too; the deficit moves up. */
-				w->color = ITREE_RED;
-				x = parent;
-				parent = x->parent;
-				continue;
-			}
-			if (is_black(w->right)) {
-				w->left->color = ITREE_BLACK;
-				w->color = ITREE_RED;
-				rotate_right(root, w);
-				w = parent->right;
-			}
-			/* w's red far child pays for the missing black. */
-			w->color = parent->color;
-			parent->color = ITREE_BLACK;
-			w->right->color = ITREE_BLACK;
-			rotate_left(root, parent);
-			x = root->root;
-			break;
-		} else {
-			w = parent->left;
-			if (w->color == ITREE_RED) {
-				w->color = ITREE_BLACK;
-				parent->color = ITREE_RED;
-				rotate_right(root, parent);
-				w = parent->left;
-			}
-			if (is_black(w->left) && is_black(w->right)) {
-				w->color = ITREE_RED;
-				x = parent;
-				parent = x->parent;
-				continue;
-			}
-			if (is_black(w->left)) {
-				w->right->color = ITREE_BLACK;
-				w->color = ITREE_RED;
-				rotate_left(root, w);
-				w = parent->left;
-			}
-			w->color = parent->color;
-			parent->color = ITREE_BLACK;
-			w->left->color = ITREE_BLACK;
-			rotate_right(root, parent);
-			x = root->root;
-			break;
-		}
-	}
-	if (x)
-		x->color = ITREE_BLACK;
-}
-
-/*
- * umn_itree_remove - unlink node from root.  O(log n), no allocation.  The
- * node's links are cleared so a stale pointer cannot walk into the tree.
- */
-void umn_itree_remove(struct umn_itree_node *node, struct umn_itree_root *root)
-{
-	struct umn_itree_node *child, *parent, *succ, *stale = NULL;
-	int removed_color;
-
-	/*
-	 * The leftmost node has no left child, so its in-order successor is
-	 * the leftmost of its right subtree or else its parent.
-	 */
-	if (root->leftmost == node) {
-		struct umn_itree_node *next = node->right;
-
-		if (next) {
-			while (next->left)
-				next = next->left;
-		} else {
-			next = node->parent;
-		}
-		root->leftmost = next;
-	}
-
-	if (!node->left || !node->right) {
-		/* At most one child: splice it into node's place. */
-		child = node->left ? node->left : node->right;
-		parent = node->parent;
-		removed_color = node->color;
-		if (child)
-			child->parent = parent;
-		replace_child(root, parent, node, child);
+	if (t) {
+		root->min_start = t->lo[0];
+		root->max_last = node_max(t);
 	} else {
-		/*
-		 * Two children: the in-order successor (which has no left
-		 * child) leaves its own spot and takes node's place, colour
-		 * included, so the black deficit is at the successor's old
-		 * spot.
-		 */
-		succ = node->right;
-		while (succ->left)
-			succ = succ->left;
-		child = succ->right;
-		removed_color = succ->color;
-		if (succ->parent == node) {
-			parent = succ;
-		} else {
-			parent = succ->parent;
-			parent->left = child;
-			if (child)
-				child->parent = parent;
-			succ->right = node->right;
-			succ->right->parent = succ;
-		}
-		succ->left = node->left;
-		succ->left->parent = succ;
-		succ->parent = node->parent;
-		succ->color = node->color;
-		replace_child(root, node->parent, node, succ);
-		/*
-		 * In node's place succ holds node's old subtree minus node;
-		 * start from node's value (exact for the ancestors) and force
-		 * the walk to recompute it.
-		 */
-		succ->subtree_last = node->subtree_last;
-		stale = succ;
+		root->min_start = 0;
+		root->max_last = 0;
 	}
-
-	propagate_up(parent, stale);
-
-	if (removed_color == ITREE_BLACK)
-		erase_fixup(root, child, parent);
-
-	node->parent = NULL;
-	node->left = NULL;
-	node->right = NULL;
-	node->linked = 0;
-	root->count--;
 }
 
+/* ---- insert ---- */
+
 /*
- * subtree_search - the first node in n's subtree (in order) intersecting
- * [start, last], or NULL.  Precondition: n->subtree_last >= start.
- *
- * The left subtree is preferred whenever something in it ends at or after
- * start: if n itself starts at or before last, that left node starts no
- * later than n and so intersects too; if n starts after last, only the left
- * side can hold a match.  Either way the answer, if any, is on the left.
+ * Put (lo, hi, ptr) at slot pos of n, splitting full nodes upwards.  Every
+ * ancestor's entry already covers the new entry (raised on the descent), so
+ * only the nodes that split need their entries recomputed.
  */
-static struct umn_itree_node *subtree_search(struct umn_itree_node *n,
-					     unsigned long start,
-					     unsigned long last)
+static void insert_entry(struct umn_itree_root *root, struct itx_node *n,
+			 unsigned int pos, unsigned long lo, unsigned long hi,
+			 void *ptr)
 {
 	for (;;) {
-		struct umn_itree_node *l = n->left;
+		struct itx_node *m, *p, *top;
+		unsigned int i;
 
-		if (l && l->subtree_last >= start) {
-			n = l;
-			continue;
+		if (n->count < ITX_B) {
+			put_at(n, pos, lo, hi, ptr);
+			return;
 		}
-		/* Nothing on the left ends late enough: try n, then right. */
-		if (n->start > last)
-			return NULL;
-		if (n->last >= start)
-			return n;
-		n = n->right;
-		if (!n || n->subtree_last < start)
-			return NULL;
+		m = node_get(root, n->leaf);
+		move_tail(m, n, ITX_HALF);
+		if (pos <= ITX_HALF)
+			put_at(n, pos, lo, hi, ptr);
+		else
+			put_at(m, pos - ITX_HALF, lo, hi, ptr);
+
+		p = n->parent;
+		if (!p) {
+			top = node_get(root, false);
+			top->lo[0] = n->lo[0];
+			top->hi[0] = node_max(n);
+			top->ptr[0] = n;
+			top->lo[1] = m->lo[0];
+			top->hi[1] = node_max(m);
+			top->ptr[1] = m;
+			top->count = 2;
+			n->parent = top;
+			m->parent = top;
+			root->top = top;
+			root->height++;
+			return;
+		}
+		i = child_slot(p, n);
+		p->lo[i] = n->lo[0];
+		p->hi[i] = node_max(n);
+		n = p;
+		pos = i + 1;
+		lo = m->lo[0];
+		hi = node_max(m);
+		ptr = m;
 	}
 }
 
+void umn_itree_insert_reserved(struct umn_itree_node *node,
+			       struct umn_itree_root *root)
+{
+	unsigned long s = node->start, l = node->last;
+	struct itx_node *n = root->top;
+	unsigned int pos;
+
+	if (root->reserved)
+		root->reserved--;
+	if (!n) {
+		n = node_get(root, true);
+		root->top = n;
+		root->height = 1;
+	}
+	while (!n->leaf) {
+		unsigned int i = n->count - 1;
+
+		while (i > 0 && n->lo[i] > s)
+			i--;
+		if (n->hi[i] < l)
+			n->hi[i] = l;
+		if (n->lo[i] > s)
+			n->lo[i] = s;	/* only ever child 0 */
+		n = n->ptr[i];
+	}
+	pos = n->count;
+	while (pos > 0 && n->lo[pos - 1] > s)
+		pos--;
+	insert_entry(root, n, pos, s, l, node);
+	if (!root->count++ || s < root->min_start)
+		root->min_start = s;
+	if (root->count == 1 || l > root->max_last)
+		root->max_last = l;
+}
+
+int umn_itree_insert(struct umn_itree_node *node, struct umn_itree_root *root)
+{
+	int ret = umn_itree_reserve(root);
+
+	if (ret)
+		return ret;
+	umn_itree_insert_reserved(node, root);
+	return 0;
+}
+
+/* ---- remove ---- */
+
 /*
- * umn_itree_iter_first - see the header.  A query that ends before the
- * smallest start or begins after the largest last is answered from the two
- * cached values without touching the tree.
+ * n has just lost an entry: free it if empty, merge it with a sibling if it
+ * is thin and they fit together, and recompute the entries above.
  */
+static void rebalance(struct umn_itree_root *root, struct itx_node *n)
+{
+	for (;;) {
+		struct itx_node *p = n->parent, *l, *r;
+		unsigned int i;
+
+		if (!p) {
+			if (n->count == 0) {
+				node_put(root, n);
+				root->top = NULL;
+				root->height = 0;
+				return;
+			}
+			while (!n->leaf && n->count == 1) {
+				struct itx_node *c = n->ptr[0];
+
+				c->parent = NULL;
+				node_put(root, n);
+				root->top = c;
+				root->height--;
+				n = c;
+			}
+			return;
+		}
+		i = child_slot(p, n);
+		if (n->count == 0) {
+			drop_at(p, i);
+			node_put(root, n);
+			n = p;
+			continue;
+		}
+		/* Thin: merge into the left sibling, or take the right one. */
+		l = r = NULL;
+		if (n->count < ITX_MIN) {
+			struct itx_node *ls = i ? p->ptr[i - 1] : NULL;
+			struct itx_node *rs = i + 1 < p->count ?
+					      p->ptr[i + 1] : NULL;
+
+			if (ls && ls->count + n->count <= ITX_MERGE) {
+				l = ls;
+				r = n;
+				i--;
+			} else if (rs && rs->count + n->count <= ITX_MERGE) {
+				l = n;
+				r = rs;
+			}
+		}
+		if (l) {
+			move_tail(l, r, 0);
+			p->lo[i] = l->lo[0];
+			p->hi[i] = node_max(l);
+			drop_at(p, i + 1);
+			node_put(root, r);
+			n = p;
+			continue;
+		}
+		refresh_up(n);
+		return;
+	}
+}
+
+void umn_itree_remove(struct umn_itree_node *node, struct umn_itree_root *root)
+{
+	struct itx_node *n = node->leaf;
+
+	drop_at(n, child_slot(n, node));
+	node->leaf = NULL;
+	root->count--;
+	rebalance(root, n);
+	summarise(root);
+}
+
+/* ---- queries ---- */
+
+static inline void prefetch_node(const struct itx_node *n)
+{
+	const char *p = (const char *)n;
+
+	for (unsigned int i = 0; i < 6; i++)
+		__builtin_prefetch(p + 64 * i);
+}
+
+/*
+ * descend - the first intersecting entry under n, which is `level` levels
+ * above the leaves (1: n is a leaf), or NULL.  Precondition: something under
+ * n ends at or after start.  Counting levels instead of reading n->leaf
+ * keeps the header line out of the query: 6 lines per node, prefetched.
+ */
+static struct umn_itree_node *descend(const struct itx_node *n,
+				      unsigned int level, unsigned long start,
+				      unsigned long last)
+{
+	for (;;) {
+		unsigned int i = 0;
+
+		while (n->hi[i] < start)
+			i++;	/* stops: some hi reaches start */
+		if (n->lo[i] > last)
+			return NULL;
+		if (level == 1)
+			return n->ptr[i];
+		n = n->ptr[i];
+		level--;
+		prefetch_node(n);
+	}
+}
+
 struct umn_itree_node *umn_itree_iter_first(const struct umn_itree_root *root,
 					    unsigned long start,
 					    unsigned long last)
 {
-	struct umn_itree_node *top = root->root;
-
-	if (!top || start > top->subtree_last ||
-	    last < root->leftmost->start)
+	if (!root->count || start > root->max_last || last < root->min_start)
 		return NULL;
-	return subtree_search(top, start, last);
+	prefetch_node(root->top);
+	return descend(root->top, root->height, start, last);
 }
 
 /*
- * umn_itree_iter_next - see the header.  Walks the in-order successors of
- * node using parent pointers only, skipping right subtrees that end before
- * start, and stops as soon as the next node in order starts after last
- * (every later node starts later still).  Needs only that the tree does not
- * change between calls.
+ * umn_itree_iter_next - the entries after node's slot in its leaf, then
+ * the later children of each ancestor, climbing; the first entry that can
+ * intersect decides, as in descend.
  */
 struct umn_itree_node *umn_itree_iter_next(const struct umn_itree_node *node,
 					   unsigned long start,
 					   unsigned long last)
 {
-	const struct umn_itree_node *n = node;
+	const struct itx_node *n = node->leaf;
+	unsigned int i = child_slot(n, node), level = 1;
 
 	for (;;) {
-		const struct umn_itree_node *prev;
-		struct umn_itree_node *r = n->right;
-
-		/*
-		 * Everything after n in its own subtree is in n->right.  If
-		 * that holds a match, the first one is the answer; if it has
-		 * a candidate by subtree_last but no match, every match
-		 * there would start after last, and so would everything
-		 * above, so there is none at all.
-		 */
-		if (r && r->subtree_last >= start)
-			return subtree_search(r, start, last);
-
-		/* Climb until we arrive from a left child: that is next. */
-		do {
-			prev = n;
-			n = n->parent;
-			if (!n)
+		for (i++; i < n->count; i++) {
+			if (n->lo[i] > last)
 				return NULL;
-		} while (n->right == prev);
-
-		if (n->start > last)
+			if (n->hi[i] >= start)
+				return level == 1 ? n->ptr[i] :
+				       descend(n->ptr[i], level - 1, start,
+					       last);
+		}
+		if (!n->parent)
 			return NULL;
-		if (n->last >= start)
-			return (struct umn_itree_node *)n;
-		/* n does not match: continue with its right subtree. */
+		i = child_slot(n->parent, n);
+		n = n->parent;
+		level++;
 	}
 }
 
 /* ---- invariant checking (tests and fuzzers) ---- */
 
 struct check_state {
-	const struct umn_itree_node *prev;	/* previous node in order */
+	const struct umn_itree_root *root;
 	unsigned long visited;
+	unsigned long prev_start;
+	unsigned long nodes;
 };
 
 #define CHECK_FAIL(...)							\
@@ -496,95 +575,95 @@ struct check_state {
 		return -1;						\
 	} while (0)
 
-/*
- * check_subtree - verify n's subtree in order; sets *black_height to the
- * number of black nodes on every path from n down to a NULL (NULL counts 0).
- * Returns 0 or -1 after printing the first violation.
- */
-static int check_subtree(const struct umn_itree_node *n,
-			 const struct umn_itree_node *parent,
-			 struct check_state *st, int *black_height)
+static int check_node(const struct itx_node *n, const struct itx_node *parent,
+		      unsigned int depth, struct check_state *st)
 {
-	int lh, rh;
-	unsigned long want;
+	unsigned int h = st->root->height;
 
-	if (!n) {
-		*black_height = 0;
-		return 0;
-	}
+	st->nodes++;
 	if (n->parent != parent)
-		CHECK_FAIL("node %p [%lu, %lu]: parent %p, expected %p",
-			   (const void *)n, n->start, n->last,
+		CHECK_FAIL("node %p: parent %p, expected %p", (const void *)n,
 			   (const void *)n->parent, (const void *)parent);
-	if (n->linked != 1)
-		CHECK_FAIL("node %p [%lu, %lu]: linked is %d in the tree",
-			   (const void *)n, n->start, n->last, n->linked);
-	if (n->color != ITREE_RED && n->color != ITREE_BLACK)
-		CHECK_FAIL("node %p: bad colour %d", (const void *)n, n->color);
-	if (n->start > n->last)
-		CHECK_FAIL("node %p: start %lu > last %lu", (const void *)n,
-			   n->start, n->last);
-	if (n->color == ITREE_RED && parent && parent->color == ITREE_RED)
-		CHECK_FAIL("node %p [%lu, %lu]: red child of a red node",
-			   (const void *)n, n->start, n->last);
+	if (n->count < 1 || n->count > ITX_B)
+		CHECK_FAIL("node %p: %u entries", (const void *)n, n->count);
+	if (!parent && !n->leaf && n->count < 2)
+		CHECK_FAIL("inner top with one child");
+	if (!!n->leaf != (depth == h))
+		CHECK_FAIL("node %p at depth %u of %u: leaf %u",
+			   (const void *)n, depth, h, n->leaf);
+	for (unsigned int i = 0; i < n->count; i++) {
+		if (i && n->lo[i] < n->lo[i - 1])
+			CHECK_FAIL("node %p: lo[%u] %lu < lo[%u] %lu",
+				   (const void *)n, i, n->lo[i], i - 1,
+				   n->lo[i - 1]);
+		if (n->leaf) {
+			const struct umn_itree_node *e = n->ptr[i];
 
-	if (check_subtree(n->left, n, st, &lh))
-		return -1;
+			if (e->leaf != n)
+				CHECK_FAIL("entry [%lu, %lu]: leaf %p, in %p",
+					   e->start, e->last, e->leaf,
+					   (const void *)n);
+			if (e->start != n->lo[i] || e->last != n->hi[i])
+				CHECK_FAIL("entry [%lu, %lu] cached as "
+					   "[%lu, %lu]", e->start, e->last,
+					   n->lo[i], n->hi[i]);
+			if (e->start > e->last)
+				CHECK_FAIL("entry: start %lu > last %lu",
+					   e->start, e->last);
+			if (st->visited && e->start < st->prev_start)
+				CHECK_FAIL("order: start %lu after %lu",
+					   e->start, st->prev_start);
+			st->prev_start = e->start;
+			st->visited++;
+		} else {
+			const struct itx_node *c = n->ptr[i];
 
-	/* In-order visit: starts must never decrease. */
-	if (st->prev && st->prev->start > n->start)
-		CHECK_FAIL("order: start %lu follows start %lu",
-			   n->start, st->prev->start);
-	st->prev = n;
-	st->visited++;
-
-	if (check_subtree(n->right, n, st, &rh))
-		return -1;
-
-	if (lh != rh)
-		CHECK_FAIL("node %p [%lu, %lu]: black heights %d and %d",
-			   (const void *)n, n->start, n->last, lh, rh);
-	want = node_subtree_last(n);
-	if (n->subtree_last != want)
-		CHECK_FAIL("node %p [%lu, %lu]: subtree_last %lu, expected %lu",
-			   (const void *)n, n->start, n->last,
-			   n->subtree_last, want);
-	*black_height = lh + (n->color == ITREE_BLACK);
+			if (check_node(c, n, depth + 1, st))
+				return -1;
+			if (n->lo[i] != c->lo[0] || n->hi[i] != node_max(c))
+				CHECK_FAIL("node %p child %u: keys [%lu, %lu], "
+					   "expected [%lu, %lu]",
+					   (const void *)n, i, n->lo[i],
+					   n->hi[i], c->lo[0], node_max(c));
+		}
+	}
 	return 0;
 }
 
-/*
- * umn_itree_check - see the header.  Prints the first violation found to
- * stderr and returns -1; prints nothing and returns 0 for a valid tree.
- * O(n) time, recursion depth bounded by the tree height.
- */
 int umn_itree_check(const struct umn_itree_root *root)
 {
-	struct check_state st = { NULL, 0 };
-	const struct umn_itree_node *first;
-	int bh;
+	struct check_state st = { root, 0, 0, 0 };
+	const struct itx_node *t = root->top;
+	unsigned long nfree = 0;
 
-	if (!root->root) {
-		if (root->leftmost)
-			CHECK_FAIL("empty tree with leftmost %p",
-				   (const void *)root->leftmost);
-		if (root->count)
-			CHECK_FAIL("empty tree with count %lu", root->count);
+	for (const struct itx_node *f = root->free; f; f = f->parent)
+		nfree++;
+	if (nfree != root->nfree)
+		CHECK_FAIL("nfree %lu, %lu on the free list", root->nfree,
+			   nfree);
+	if (root->nfree < promised(root->reserved, root->height))
+		CHECK_FAIL("%lu free nodes for %u promised inserts at height "
+			   "%u", root->nfree, root->reserved, root->height);
+	if (!t) {
+		if (root->count || root->height)
+			CHECK_FAIL("empty index with count %lu, height %u",
+				   root->count, root->height);
+		if (root->nfree != root->nalloc)
+			CHECK_FAIL("empty index: %lu of %lu nodes free",
+				   root->nfree, root->nalloc);
 		return 0;
 	}
-	if (root->root->color != ITREE_BLACK)
-		CHECK_FAIL("root is not black");
-	if (check_subtree(root->root, NULL, &st, &bh))
+	if (check_node(t, NULL, 1, &st))
 		return -1;
 	if (st.visited != root->count)
-		CHECK_FAIL("count %lu, but %lu nodes in the tree",
-			   root->count, st.visited);
-
-	first = root->root;
-	while (first->left)
-		first = first->left;
-	if (root->leftmost != first)
-		CHECK_FAIL("leftmost %p, expected %p",
-			   (const void *)root->leftmost, (const void *)first);
+		CHECK_FAIL("count %lu, but %lu entries", root->count,
+			   st.visited);
+	if (st.nodes + root->nfree != root->nalloc)
+		CHECK_FAIL("%lu nodes used + %lu free != %lu allocated",
+			   st.nodes, root->nfree, root->nalloc);
+	if (root->min_start != t->lo[0] || root->max_last != node_max(t))
+		CHECK_FAIL("cached [%lu, %lu], expected [%lu, %lu]",
+			   root->min_start, root->max_last, t->lo[0],
+			   node_max(t));
 	return 0;
 }

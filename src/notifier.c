@@ -82,6 +82,7 @@ struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm)
 
 void umnp_subscriptions_destroy(struct umn_subscriptions *subs)
 {
+	umn_itree_destroy(&subs->itree);
 	pthread_mutex_destroy(&subs->lock);
 	umnp_free(subs);
 }

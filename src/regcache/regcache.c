@@ -210,7 +210,7 @@ static void atfork_child(void)
 
 		pthread_mutex_init(&rc->lock, NULL);
 		memset(t->b, 0, t->nbuckets * sizeof(t->b[0]));
-		umn_itree_init(&rc->tree);
+		umn_itree_init(&rc->tree);	/* the parent's index leaks */
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
@@ -536,7 +536,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 
 static void link_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	umn_itree_insert(&n->tnode, &rc->tree);
+	umn_itree_insert_reserved(&n->tnode, &rc->tree);	/* get_miss */
 	if (rc->hand) {
 		/* behind the hand: the last the CLOCK looks at */
 		n->cnext = rc->hand;
@@ -1046,12 +1046,24 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 		node_release(rc, n);
 		return ret;
 	}
+	/* the index nodes link_locked will need, while ENOMEM can be said */
+	pthread_mutex_lock(&rc->lock);
+	ret = umn_itree_reserve(&rc->tree);
+	pthread_mutex_unlock(&rc->lock);
+	if (ret) {
+		umn_interval_notifier_remove(&n->sub);
+		node_release(rc, n);
+		return ret;
+	}
 	for (;;) {
 		unsigned int v = 0;
 
 		seq = umn_interval_read_begin(&n->sub);
 		ret = rc->ops->reg(rc->ctx, &n->pub);
 		if (ret) {
+			pthread_mutex_lock(&rc->lock);
+			umn_itree_unreserve(&rc->tree);
+			pthread_mutex_unlock(&rc->lock);
 			umn_interval_notifier_remove(&n->sub);
 			node_release(rc, n);
 			return ret;
@@ -1385,6 +1397,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		}
 	}
 	pthread_mutex_unlock(&caches_lock);
+	umn_itree_destroy(&rc->tree);
 	for (struct rc_chunk *c = rc->chunks, *cn; c; c = cn) {
 		cn = c->next;
 		for (unsigned int s = 0; s < HIT_SLOTS; s++)

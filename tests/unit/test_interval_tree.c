@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The augmented interval tree against a brute-force oracle (the array of
- * live intervals), plus directed cases for the corners: empty tree, single
+ * The interval index against a brute-force oracle (the array of live
+ * intervals), plus directed cases for the corners: empty index, single
  * node, the O(1) rejection paths, iteration order, duplicates, re-insert
- * after remove, and umn_itree_check itself catching corruption.
+ * after remove, node reservations, memory following the live count, and
+ * umn_itree_check itself catching corruption.
  *
  * UMN_SEED replays a run; UMN_STRESS_SECONDS bounds the big random run.
  */
@@ -184,7 +185,7 @@ static unsigned long run_random(uint64_t *rng, struct item *pool, size_t n,
 				gen_interval(k, rng, &s, &l);
 				item->it.start = s;
 				item->it.last = l;
-				umn_itree_insert(&item->it, &root);
+				CHECK_EQ(umn_itree_insert(&item->it, &root), 0);
 				CHECK(umn_itree_node_linked(&item->it));
 				item->live = true;
 				live++;
@@ -227,9 +228,10 @@ static unsigned long run_random(uint64_t *rng, struct item *pool, size_t n,
 	}
 	CHECK(umn_itree_empty(&root));
 	CHECK_EQ(root.count, 0);
-	CHECK(root.leftmost == NULL);
+	CHECK(root.top == NULL);
 	CHECK_EQ(umn_itree_check(&root), 0);
 	CHECK(umn_itree_iter_first(&root, 0, ULONG_MAX) == NULL);
+	umn_itree_destroy(&root);
 	return op;
 }
 
@@ -249,11 +251,13 @@ static void test_empty(void)
 
 	/* init empties whatever was there (without touching nodes). */
 	root.count = 5;
-	root.root = (struct umn_itree_node *)&root;
+	root.top = &root;
 	umn_itree_init(&root);
 	CHECK(umn_itree_empty(&root));
-	CHECK(root.leftmost == NULL);
+	CHECK(root.top == NULL);
 	CHECK_EQ(root.count, 0);
+	CHECK_EQ(umn_itree_check(&root), 0);
+	umn_itree_destroy(&root);	/* nothing allocated: a no-op */
 	CHECK_EQ(umn_itree_check(&root), 0);
 }
 
@@ -267,10 +271,11 @@ static void test_single(void)
 	CHECK(!umn_itree_node_linked(&n));
 	n.start = 10;
 	n.last = 20;
-	umn_itree_insert(&n, &root);
+	CHECK_EQ(umn_itree_insert(&n, &root), 0);
 	CHECK(umn_itree_node_linked(&n));
 	CHECK(!umn_itree_empty(&root));
-	CHECK(root.leftmost == &n);
+	CHECK_EQ(root.min_start, 10);
+	CHECK_EQ(root.max_last, 20);
 	CHECK_EQ(root.count, 1);
 	CHECK_EQ(umn_itree_check(&root), 0);
 
@@ -286,33 +291,37 @@ static void test_single(void)
 	umn_itree_remove(&n, &root);
 	CHECK(!umn_itree_node_linked(&n));
 	CHECK(umn_itree_empty(&root));
-	CHECK(root.leftmost == NULL);
+	CHECK(root.top == NULL);
 	CHECK_EQ(root.count, 0);
 	CHECK_EQ(umn_itree_check(&root), 0);
 	CHECK(umn_itree_iter_first(&root, 0, ULONG_MAX) == NULL);
+	umn_itree_destroy(&root);
 }
 
 /*
- * The rejection paths must answer from root->leftmost and the root's
- * subtree_last alone.  To see that they do not descend, hang a trap node
- * under the root (a corrupt tree, on purpose): it covers everything, so any
- * descent would return it.
+ * The rejection paths must answer from the cached min_start and max_last
+ * alone.  To see that they do not descend, swap in the top node of another
+ * index holding one node that covers everything: any descent returns it.
  */
 static void test_rejection(void)
 {
 	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
-	struct umn_itree_node nodes[64], trap, *saved_l, *saved_r;
+	struct umn_itree_root other = UMN_ITREE_ROOT_INIT;
+	struct umn_itree_node nodes[64], trap;
+	void *saved;
+	unsigned int saved_height;
 	unsigned long i;
 
 	memset(nodes, 0, sizeof(nodes));
 	for (i = 0; i < 64; i++) {
 		nodes[i].start = 1000 + i * 10;
 		nodes[i].last = 1000 + i * 10 + 5;
-		umn_itree_insert(&nodes[i], &root);
+		CHECK_EQ(umn_itree_insert(&nodes[i], &root), 0);
 	}
 	CHECK_EQ(umn_itree_check(&root), 0);
-	CHECK_EQ(root.root->subtree_last, 1000 + 63 * 10 + 5);
-	CHECK_EQ(root.leftmost->start, 1000);
+	CHECK_EQ(root.max_last, 1000 + 63 * 10 + 5);
+	CHECK_EQ(root.min_start, 1000);
+	CHECK(root.height >= 2);
 
 	/* Honest answers first. */
 	CHECK(umn_itree_iter_first(&root, 0, 999) == NULL);
@@ -326,13 +335,11 @@ static void test_rejection(void)
 	memset(&trap, 0, sizeof(trap));
 	trap.start = 0;
 	trap.last = ULONG_MAX;
-	trap.subtree_last = ULONG_MAX;
-	trap.parent = root.root;
-	trap.linked = 1;
-	saved_l = root.root->left;
-	saved_r = root.root->right;
-	root.root->left = &trap;
-	root.root->right = &trap;
+	CHECK_EQ(umn_itree_insert(&trap, &other), 0);
+	saved = root.top;
+	saved_height = root.height;
+	root.top = other.top;
+	root.height = other.height;
 
 	CHECK(umn_itree_iter_first(&root, 0, 999) == NULL);
 	CHECK(umn_itree_iter_first(&root, 0, 0) == NULL);
@@ -341,9 +348,12 @@ static void test_rejection(void)
 	/* And the trap does spring on a query that must descend. */
 	CHECK(umn_itree_iter_first(&root, 0, ULONG_MAX) == &trap);
 
-	root.root->left = saved_l;
-	root.root->right = saved_r;
+	root.top = saved;
+	root.height = saved_height;
 	CHECK_EQ(umn_itree_check(&root), 0);
+	umn_itree_remove(&trap, &other);
+	umn_itree_destroy(&other);
+	umn_itree_destroy(&root);
 }
 
 /* Full iteration is sorted by start; equal starts keep insertion order. */
@@ -361,7 +371,7 @@ static void test_order(void)
 		pool[i].it.start = t_rand(&rng) % 97;
 		pool[i].it.last = pool[i].it.start + t_rand(&rng) % 5;
 		pool[i].live = true;
-		umn_itree_insert(&pool[i].it, &root);
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
 	}
 	CHECK_EQ(umn_itree_check(&root), 0);
 	for (node = umn_itree_iter_first(&root, 0, ULONG_MAX); node;
@@ -381,6 +391,7 @@ static void test_order(void)
 		verify_query(&root, pool, N, i, i);
 		verify_query(&root, pool, N, i, i + 2);
 	}
+	umn_itree_destroy(&root);
 }
 
 /* Many copies of one interval, plus a few neighbours. */
@@ -396,7 +407,7 @@ static void test_duplicates(void)
 		pool[i].it.start = i % 10 == 0 ? 5 : 50;
 		pool[i].it.last = i % 10 == 0 ? 60 : 100;
 		pool[i].live = true;
-		umn_itree_insert(&pool[i].it, &root);
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
 	}
 	CHECK_EQ(umn_itree_check(&root), 0);
 	CHECK_EQ(verify_query(&root, pool, N, 0, ULONG_MAX), N);
@@ -413,6 +424,7 @@ static void test_duplicates(void)
 	CHECK_EQ(umn_itree_check(&root), 0);
 	CHECK_EQ(verify_query(&root, pool, N, 0, ULONG_MAX), N / 2);
 	CHECK_EQ(verify_query(&root, pool, N, 50, 60), N / 2);
+	umn_itree_destroy(&root);
 }
 
 /* Intervals touching 0 and ULONG_MAX, queried at the very ends. */
@@ -431,7 +443,7 @@ static void test_extremes(void)
 		pool[i].it.start = iv[i][0];
 		pool[i].it.last = iv[i][1];
 		pool[i].live = true;
-		umn_itree_insert(&pool[i].it, &root);
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
 		CHECK_EQ(umn_itree_check(&root), 0);
 	}
 	CHECK_EQ(verify_query(&root, pool, 4, 0, 0), 2);
@@ -446,11 +458,12 @@ static void test_extremes(void)
 	CHECK_EQ(verify_query(&root, pool, 4, ULONG_MAX, ULONG_MAX), 1);
 	CHECK(umn_itree_iter_first(&root, 0, 0) == &pool[0].it);
 	CHECK(umn_itree_iter_next(&pool[0].it, 0, 0) == NULL);
+	umn_itree_destroy(&root);
 }
 
 /*
  * Remove and re-insert the same nodes with new bounds; also keep removing
- * the leftmost so its cached pointer has to follow.
+ * the first so the cached min_start has to follow.
  */
 static void test_reinsert(void)
 {
@@ -465,7 +478,7 @@ static void test_reinsert(void)
 		pool[i].it.start = i * 3;
 		pool[i].it.last = i * 3 + 1;
 		pool[i].live = true;
-		umn_itree_insert(&pool[i].it, &root);
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
 	}
 	for (round = 0; round < 3; round++) {
 		for (i = 0; i < N; i++) {
@@ -477,7 +490,7 @@ static void test_reinsert(void)
 			CHECK_EQ(umn_itree_check(&root), 0);
 			gen_interval(KEYS_MIXED, &rng, &item->it.start,
 				     &item->it.last);
-			umn_itree_insert(&item->it, &root);
+			CHECK_EQ(umn_itree_insert(&item->it, &root), 0);
 			CHECK(umn_itree_node_linked(&item->it));
 			item->live = true;
 			CHECK_EQ(umn_itree_check(&root), 0);
@@ -485,20 +498,38 @@ static void test_reinsert(void)
 		}
 		verify_query(&root, pool, N, 0, ULONG_MAX);
 	}
-	/* Pop the leftmost until empty. */
+	/* Pop the first until empty. */
 	for (i = 0; i < N; i++) {
-		struct item *first = (struct item *)root.leftmost;
+		struct item *first = (struct item *)umn_itree_iter_first(
+			&root, 0, ULONG_MAX);
+		unsigned long min = ULONG_MAX;
 
 		CHECK(first != NULL);
-		CHECK(umn_itree_iter_first(&root, 0, ULONG_MAX) != NULL);
-		CHECK(umn_itree_iter_first(&root, 0, ULONG_MAX)->start ==
-		      first->it.start);
+		for (unsigned long j = 0; j < N; j++)
+			if (pool[j].live && pool[j].it.start < min)
+				min = pool[j].it.start;
+		CHECK_EQ(first->it.start, min);
+		CHECK_EQ(root.min_start, min);
 		umn_itree_remove(&first->it, &root);
 		first->live = false;
 		CHECK_EQ(umn_itree_check(&root), 0);
 	}
 	CHECK(umn_itree_empty(&root));
+	umn_itree_destroy(&root);
 }
+
+/*
+ * White-box: the layout of an index node in src/interval_tree.c, so the
+ * test can corrupt inner keys on purpose.
+ */
+struct itx_mirror {
+	unsigned long lo[16];
+	unsigned long hi[16];
+	void *ptr[16];
+	struct itx_mirror *parent;
+	unsigned int count;
+	unsigned int leaf;
+} __attribute__((aligned(64)));
 
 /*
  * umn_itree_check must see corruption, or the random runs prove nothing.
@@ -506,69 +537,191 @@ static void test_reinsert(void)
  */
 static void test_check_catches(void)
 {
-	enum { N = 50 };
+	enum { N = 500 };
 	static struct item pool[N];
 	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
-	struct umn_itree_node *n, *leaf;
+	struct itx_mirror *top, *leaf;
 	unsigned long i, saved;
-	int c;
+	void *p;
 
 	memset(pool, 0, sizeof(pool));
 	for (i = 0; i < N; i++) {
 		pool[i].it.start = i * 10;
 		pool[i].it.last = i * 10 + (i % 3) * 100;
-		umn_itree_insert(&pool[i].it, &root);
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
 	}
 	CHECK_EQ(umn_itree_check(&root), 0);
+	CHECK(root.height >= 3);
+	top = root.top;
+	leaf = pool[N / 2].it.leaf;
+	CHECK_EQ(leaf->leaf, 1);
+	CHECK_EQ(top->leaf, 0);
 	fprintf(stderr, "# expected umn_itree_check complaints follow\n");
 
-	/* A stale subtree_last anywhere (a leaf here). */
-	for (leaf = root.root; leaf->left || leaf->right;)
-		leaf = leaf->left ? leaf->left : leaf->right;
-	saved = leaf->subtree_last;
-	leaf->subtree_last = saved + 1;
+	/* A stale max last in an inner node, too big and too small. */
+	top->hi[0]++;
 	CHECK_EQ(umn_itree_check(&root), -1);
-	leaf->subtree_last = saved;
+	top->hi[0] -= 2;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	top->hi[0]++;
+	/* A stale min start in an inner node. */
+	top->lo[1]--;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	top->lo[1]++;
+	/* A leaf key that differs from its node. */
+	leaf->hi[0]++;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	leaf->hi[0]--;
+	pool[N / 2].it.start++;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	pool[N / 2].it.start--;
 
-	/* Root subtree_last too small. */
-	root.root->subtree_last--;
+	/* Order: swap two entries of a leaf. */
+	p = leaf->ptr[0];
+	leaf->ptr[0] = leaf->ptr[1];
+	leaf->ptr[1] = p;
+	saved = leaf->lo[0];
+	leaf->lo[0] = leaf->lo[1];
+	leaf->lo[1] = saved;
+	saved = leaf->hi[0];
+	leaf->hi[0] = leaf->hi[1];
+	leaf->hi[1] = saved;
 	CHECK_EQ(umn_itree_check(&root), -1);
-	root.root->subtree_last++;
+	p = leaf->ptr[0];
+	leaf->ptr[0] = leaf->ptr[1];
+	leaf->ptr[1] = p;
+	saved = leaf->lo[0];
+	leaf->lo[0] = leaf->lo[1];
+	leaf->lo[1] = saved;
+	saved = leaf->hi[0];
+	leaf->hi[0] = leaf->hi[1];
+	leaf->hi[1] = saved;
+	CHECK_EQ(umn_itree_check(&root), 0);
 
-	/* Colours: a red root; a black leaf breaks the black height. */
-	c = root.root->color;
-	root.root->color = !c;
-	CHECK_EQ(umn_itree_check(&root), -1);
-	root.root->color = c;
-	c = leaf->color;
-	leaf->color = !c;
-	CHECK_EQ(umn_itree_check(&root), -1);
-	leaf->color = c;
-
-	/* Order: swap two starts. */
-	n = root.root->left;
-	saved = n->start;
-	n->start = root.root->start + 1;
-	CHECK_EQ(umn_itree_check(&root), -1);
-	n->start = saved;
-
-	/* count, leftmost, linked, parent. */
+	/* count, cached bounds, height, back pointers, parents, fill. */
 	root.count++;
 	CHECK_EQ(umn_itree_check(&root), -1);
 	root.count--;
-	root.leftmost = root.root;
+	root.min_start++;
 	CHECK_EQ(umn_itree_check(&root), -1);
-	root.leftmost = &pool[0].it;
-	leaf->linked = 0;
+	root.min_start--;
+	root.max_last--;
 	CHECK_EQ(umn_itree_check(&root), -1);
-	leaf->linked = 1;
-	n = leaf->parent;
+	root.max_last++;
+	root.height++;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	root.height--;
+	p = pool[N / 2].it.leaf;
+	pool[N / 2].it.leaf = top;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	pool[N / 2].it.leaf = p;
+	p = leaf->parent;
 	leaf->parent = leaf;
 	CHECK_EQ(umn_itree_check(&root), -1);
-	leaf->parent = n;
+	leaf->parent = p;
+	saved = leaf->count;
+	leaf->count = 17;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	leaf->count = (unsigned int)saved;
+
+	/* The free list: its count, and enough for the promises. */
+	root.nfree++;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	root.nfree--;
+	root.reserved += 1000;
+	CHECK_EQ(umn_itree_check(&root), -1);
+	root.reserved -= 1000;
 
 	CHECK_EQ(umn_itree_check(&root), 0);
 	fprintf(stderr, "# end of expected complaints\n");
+	for (i = 0; i < N; i++)
+		umn_itree_remove(&pool[i].it, &root);
+	umn_itree_destroy(&root);
+}
+
+/*
+ * Promises: after reserve, insert_reserved takes no new memory, however
+ * many promises are outstanding and whatever the splits need; unreserve
+ * gives a promise back.
+ */
+static void test_reserve(void)
+{
+	enum { N = 3000, R = 40 };
+	static struct item pool[N];
+	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
+	uint64_t rng = seed ^ 0x4e5;
+	unsigned long i, r, nalloc;
+
+	memset(pool, 0, sizeof(pool));
+	for (i = 0; i < N; i += R) {
+		for (r = 0; r < R; r++)
+			CHECK_EQ(umn_itree_reserve(&root), 0);
+		CHECK_EQ(root.reserved, R);
+		CHECK_EQ(umn_itree_check(&root), 0);
+		nalloc = root.nalloc;
+		/* Sorted keys split the same path again and again. */
+		for (r = 0; r < R; r++) {
+			pool[i + r].it.start = (i + r) * 4;
+			pool[i + r].it.last = pool[i + r].it.start +
+					      t_rand(&rng) % 8;
+			umn_itree_insert_reserved(&pool[i + r].it, &root);
+			CHECK_EQ(umn_itree_check(&root), 0);
+		}
+		CHECK_EQ(root.nalloc, nalloc);
+		CHECK_EQ(root.reserved, 0);
+	}
+	CHECK_EQ(umn_itree_reserve(&root), 0);
+	CHECK_EQ(umn_itree_reserve(&root), 0);
+	umn_itree_unreserve(&root);
+	CHECK_EQ(root.reserved, 1);
+	umn_itree_unreserve(&root);
+	CHECK_EQ(root.reserved, 0);
+	umn_itree_unreserve(&root);	/* none left: stays 0 */
+	CHECK_EQ(root.reserved, 0);
+	CHECK_EQ(umn_itree_check(&root), 0);
+	for (i = 0; i < N; i++)
+		umn_itree_remove(&pool[i].it, &root);
+	umn_itree_destroy(&root);
+}
+
+/*
+ * Memory follows the live count: after most nodes are removed, in an order
+ * that thins every leaf, the index holds few nodes (merges and frees work),
+ * and the used + free accounting stays exact (umn_itree_check).
+ */
+static void test_shrink(void)
+{
+	enum { N = 20000 };
+	static struct item pool[N];
+	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
+	unsigned long i, used_full, used_thin;
+
+	memset(pool, 0, sizeof(pool));
+	for (i = 0; i < N; i++) {
+		pool[i].it.start = i * 2;
+		pool[i].it.last = i * 2 + 1;
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
+	}
+	CHECK_EQ(umn_itree_check(&root), 0);
+	used_full = root.nalloc - root.nfree;
+	/* Keep 1 in 16: every leaf loses most of its entries. */
+	for (i = 0; i < N; i++)
+		if (i % 16)
+			umn_itree_remove(&pool[i].it, &root);
+	CHECK_EQ(umn_itree_check(&root), 0);
+	used_thin = root.nalloc - root.nfree;
+	printf("# shrink: %lu index nodes for %d, %lu for %d\n", used_full,
+	       N, used_thin, N / 16);
+	/* At least 4 entries per node on average once thin (merges). */
+	CHECK(used_thin * 4 <= N / 16 + 64);
+	/* Ascending inserts leave half-full leaves: 8 or 9 entries. */
+	CHECK(used_full * 6 <= N + 64);
+	for (i = 0; i < N; i += 16)
+		umn_itree_remove(&pool[i].it, &root);
+	CHECK(umn_itree_empty(&root));
+	CHECK_EQ(root.nfree, root.nalloc);
+	CHECK_EQ(umn_itree_check(&root), 0);
+	umn_itree_destroy(&root);
 }
 
 /* ---- random runs ---- */
@@ -633,6 +786,8 @@ int main(void)
 	RUN(test_extremes);
 	RUN(test_reinsert);
 	RUN(test_check_catches);
+	RUN(test_reserve);
+	RUN(test_shrink);
 	RUN(test_random_small);
 	RUN(test_random_big);
 	return 0;
