@@ -45,6 +45,7 @@
 
 #include <umn/interval_tree.h>
 #include "alloc.h"
+#include "debug.h"
 #include "interval_tree_internal.h"
 
 #define ITX_B		16
@@ -362,15 +363,19 @@ static void insert_entry(struct umn_itree_root *root, struct itx_node *n,
 	}
 }
 
-void umn_itree_insert_reserved(struct umn_itree_node *node,
-			       struct umn_itree_root *root)
+int umn_itree_insert_reserved(struct umn_itree_node *node,
+			      struct umn_itree_root *root)
 {
 	unsigned long s = node->start, l = node->last;
 	struct itx_node *n = root->top;
 	unsigned int pos;
 
-	if (root->reserved)
-		root->reserved--;
+	if (__builtin_expect(!root->reserved, 0)) {
+		umnp_warn(__func__, "no promise left: call umn_itree_reserve() "
+			  "first; node %#lx-%#lx not inserted", s, l);
+		return -EINVAL;
+	}
+	root->reserved--;
 	if (!n) {
 		n = node_get(root, true);
 		root->top = n;
@@ -395,6 +400,7 @@ void umn_itree_insert_reserved(struct umn_itree_node *node,
 		root->min_start = s;
 	if (root->count == 1 || l > root->max_last)
 		root->max_last = l;
+	return 0;
 }
 
 int umn_itree_insert(struct umn_itree_node *node, struct umn_itree_root *root)
@@ -403,8 +409,7 @@ int umn_itree_insert(struct umn_itree_node *node, struct umn_itree_root *root)
 
 	if (ret)
 		return ret;
-	umn_itree_insert_reserved(node, root);
-	return 0;
+	return umn_itree_insert_reserved(node, root);
 }
 
 /* ---- remove ---- */

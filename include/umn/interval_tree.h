@@ -78,9 +78,11 @@ void umn_itree_unreserve(struct umn_itree_root *root);
  * start <= last), using one promise from umn_itree_reserve.  Duplicates
  * (same start, even same interval) are allowed; among equal starts a new
  * node comes last.  Never blocks, never allocates.
+ * Returns 0, or -EINVAL (reported, node not inserted) if no promise is
+ * left.
  */
-void umn_itree_insert_reserved(struct umn_itree_node *node,
-			       struct umn_itree_root *root);
+int umn_itree_insert_reserved(struct umn_itree_node *node,
+			      struct umn_itree_root *root);
 
 /*
  * umn_itree_insert - umn_itree_reserve + umn_itree_insert_reserved.

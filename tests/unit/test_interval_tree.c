@@ -8,12 +8,21 @@
  *
  * UMN_SEED replays a run; UMN_STRESS_SECONDS bounds the big random run.
  */
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "harness.h"
 #include <umn/interval_tree.h>
+#include <umn/debug.h>
+
+static void quiet_warn(const char *func, const char *msg, void *arg)
+{
+	(void)func;
+	(void)msg;
+	(void)arg;
+}
 
 struct item {
 	struct umn_itree_node it;	/* first: a node pointer is an item */
@@ -679,6 +688,20 @@ static void test_reserve(void)
 	umn_itree_unreserve(&root);	/* none left: stays 0 */
 	CHECK_EQ(root.reserved, 0);
 	CHECK_EQ(umn_itree_check(&root), 0);
+	/* an insert without a promise is refused and reported, not done */
+	{
+		struct item extra = { .it = { .start = 5, .last = 6 } };
+		unsigned long warns = umn_warn_count();
+		unsigned long count = root.count;
+
+		umn_set_warn_handler(quiet_warn, NULL);
+		CHECK_EQ(umn_itree_insert_reserved(&extra.it, &root), -EINVAL);
+		umn_set_warn_handler(NULL, NULL);
+		CHECK_EQ(umn_warn_count(), warns + 1);
+		CHECK_EQ(root.count, count);
+		CHECK(!umn_itree_node_linked(&extra.it));
+		CHECK_EQ(umn_itree_check(&root), 0);
+	}
 	for (i = 0; i < N; i++)
 		umn_itree_remove(&pool[i].it, &root);
 	umn_itree_destroy(&root);
