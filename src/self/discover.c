@@ -78,7 +78,8 @@
 
 struct fn {
 	uintptr_t start;
-	uintptr_t end; /* 0: unknown */
+	uintptr_t end;  /* 0: unknown */
+	uintptr_t next; /* end 0: the next function's start, 0 if none */
 	bool skip;
 };
 
@@ -380,6 +381,7 @@ static bool fn_push(struct fnvec *v, uintptr_t start, uintptr_t end,
 	}
 	v->v[v->n].start = start;
 	v->v[v->n].end = end;
+	v->v[v->n].next = 0;
 	v->v[v->n].skip = skip;
 	v->n++;
 	return true;
@@ -432,10 +434,12 @@ static void fn_sort(struct fn *v, size_t n)
 
 static bool name_is_sanitizer(const char *s)
 {
-	return strstr(s, "__asan") || strstr(s, "__tsan") ||
+	/* every prefix below starts with "__": most names have none */
+	s = strstr(s, "__");
+	return s && (strstr(s, "__asan") || strstr(s, "__tsan") ||
 	       strstr(s, "__lsan") || strstr(s, "__ubsan") ||
 	       strstr(s, "__msan") || strstr(s, "__sanitizer") ||
-	       strstr(s, "__interception") || strstr(s, "__interceptor");
+	       strstr(s, "__interception") || strstr(s, "__interceptor"));
 }
 
 /* The file's PT_LOAD headers are those of the loaded image. */
@@ -879,6 +883,39 @@ static uintptr_t last_cand(const struct cands *c, uintptr_t start,
 	return lo && c->v[lo - 1] >= start ? c->v[lo - 1] : 0;
 }
 
+/*
+ * Drop the functions discovery would not decode, before sorting (sorting
+ * the thousands of symbols and FDEs of libc cost more than the rest of a
+ * scan): keep a function if its known range holds a candidate, if its end
+ * is unknown, or if it is to be skipped (a group of entries with the same
+ * start is skipped if any is).  A function of unknown end is decoded up to
+ * the next start among all functions, so that start is found here first
+ * (fn.next).  The result decodes exactly what sorting everything did; with
+ * many functions of unknown end, everything is kept and sorted instead.
+ */
+static void keep_candidate_functions(struct fnvec *v, const struct cands *c)
+{
+	size_t n = 0, unknown = 0;
+
+	for (size_t i = 0; i < v->n; i++)
+		if (!v->v[i].end && ++unknown > 32)
+			return;
+	for (size_t i = 0; i < v->n; i++) {
+		struct fn f = v->v[i];
+
+		if (!f.end) {
+			for (size_t k = 0; k < v->n; k++)
+				if (v->v[k].start > f.start &&
+				    (!f.next || v->v[k].start < f.next))
+					f.next = v->v[k].start;
+		} else if (!f.skip && !last_cand(c, f.start, f.end)) {
+			continue;
+		}
+		v->v[n++] = f;
+	}
+	v->n = n;
+}
+
 static void scan_object(const struct dl_phdr_info *info)
 {
 	struct fnvec v = { 0 };
@@ -903,9 +940,12 @@ static void scan_object(const struct dl_phdr_info *info)
 		goto out;
 	add_file_symbols(info, &v);
 	add_eh_frame(info, &v);
+	if (!full_decode)
+		keep_candidate_functions(&v, &c);
 	fn_sort(v.v, v.n);
 	for (size_t i = 0; i < v.n;) {
 		uintptr_t start = v.v[i].start, end = v.v[i].end, seg;
+		uintptr_t next = v.v[i].next;
 		bool skip = v.v[i].skip;
 		size_t j = i + 1;
 		struct found f[16];
@@ -915,13 +955,17 @@ static void scan_object(const struct dl_phdr_info *info)
 			skip |= v.v[j].skip;
 			if (v.v[j].end > end)
 				end = v.v[j].end;
+			if (v.v[j].next)
+				next = v.v[j].next;
 		}
 		i = j;
 		seg = exec_seg_end(info, start);
 		if (skip || !seg)
 			continue;
+		if (!end && !next && j < v.n)
+			next = v.v[j].start;
 		if (!end)
-			end = j < v.n ? v.v[j].start : seg;
+			end = next ? next : seg;
 		if (end > seg)
 			end = seg;
 		if (end <= start || end - start > (4u << 20))
