@@ -17,8 +17,11 @@
  *     giving a function's start and length, also for stripped objects.
  * A function is decoded from its start to its end (a symbol's or FDE's
  * length; without one, up to the next known start).  Functions whose bytes
- * contain no `0f 05` pair are not decoded (a filter only: what is patched
- * is decided on decoded instructions).  A site is an instruction `mov
+ * contain no candidate (a `0f 05` pair right after the bytes of a
+ * map-changing mov) are not decoded, and the others only up to their last
+ * candidate: a filter only, what is patched is decided on decoded
+ * instructions.  self.discover_same checks that the filter finds what
+ * decoding every function whole finds (UMN_SELF_DISCOVER_FULL=1).  A site is an instruction `mov
  * $NR,%eax` (b8, 5 bytes) or `mov $NR,%rax` (48 c7 c0, 7 bytes) directly
  * followed by the instruction `syscall`, with NR one of munmap, mremap,
  * madvise, process_madvise, mmap, mprotect, pkey_mprotect, brk, shmat,
