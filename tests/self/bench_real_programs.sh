@@ -5,7 +5,8 @@
 # callback) and under `umn trace -q`, interleaved; prints the median wall
 # and task-clock (children included) in ms.  doc/sources.md quotes it.
 # BUILD_DIR (default build-rel) needs targets umn_tool, umn_trace and
-# self_bench_preload.  Not a test.
+# self_bench_preload.  UMN_BENCH_ROWS="make awk" runs those rows only.
+# Not a test.
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=$(cd "${2:-$SRC/build-rel}" && pwd)
 UMN=$B/tools/umn
@@ -47,6 +48,9 @@ med() { sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 printf "%-8s %6s %6s %6s %6s %6s | %6s %6s %6s %6s %6s\n" prog b_wall u_wall t_wall u/b t/b b_cpu u_cpu t_cpu u/b t/b
 for w in "${W[@]}"; do
   name=${w%%|*}; cmd=${w#*|}
+  if [ -n "$UMN_BENCH_ROWS" ] && [[ " $UMN_BENCH_ROWS " != *" $name "* ]]; then
+    continue
+  fi
   one bare "$cmd" >/dev/null; one trace "$cmd" >/dev/null   # warm caches
   : > $T/b.$$; : > $T/u.$$; : > $T/t.$$
   for i in $(seq 1 $R); do one bare "$cmd" >> $T/b.$$; one umn "$cmd" >> $T/u.$$; one trace "$cmd" >> $T/t.$$; done
