@@ -132,6 +132,9 @@ struct umn_regcache {
 	unsigned long nlinked, linked_bytes;
 	struct rc_chunk *chunks;		/* every node, newest first */
 	struct rc_node *free_nodes;
+	/* in a fork child: the parent's chunks, until adopt_orphans() takes
+	 * their nodes back (written by atfork_child, then under the lock) */
+	struct rc_chunk *orphans;
 	struct umn_regcache *list_next;		/* all caches (fork) */
 
 	/* counters other than hits: atomics, off the hit path */
@@ -180,7 +183,18 @@ static void atfork_child(void)
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
-		rc->chunks = NULL;	/* the parent's nodes are leaked */
+		/* the parent's nodes wait for adopt_orphans(), which runs
+		 * in a blockable context (a miss, destroy): it may have to
+		 * remove their subscriptions */
+		if (rc->chunks) {
+			struct rc_chunk *c = rc->chunks;
+
+			while (c->next)
+				c = c->next;
+			c->next = rc->orphans;
+			rc->orphans = rc->chunks;
+		}
+		rc->chunks = NULL;
 		rc->free_nodes = NULL;
 		rc->epoch++;
 		rc->misses = rc->retries = rc->invalidated = rc->deferred = 0;
@@ -761,6 +775,56 @@ static void node_release(struct umn_regcache *rc, struct rc_node *n)
 	pthread_mutex_unlock(&rc->lock);
 }
 
+/*
+ * In a fork child: take the parent's nodes back (blockable, no lock held).
+ * On a managed address space their subscriptions are still in its tree
+ * (the child inherited it): remove them first, so that no callback reaches
+ * a node once it is reused.  On umn_mm_self() they are in the parent's
+ * address space, which the child abandoned untouched (its locks may be held
+ * by threads that do not exist here): leave that tree alone, nothing walks
+ * it.  A node some thread held at fork time stays out of use until destroy
+ * (its put in the child only drops the count: the registration is the
+ * parent's).  The chunks join the cache's own list, so destroy frees them.
+ */
+static void adopt_orphans(struct umn_regcache *rc)
+{
+	struct rc_chunk *orphans, *c, *last = NULL;
+	struct rc_node *freed = NULL, *tail = NULL;
+
+	pthread_mutex_lock(&rc->lock);
+	orphans = rc->orphans;
+	rc->orphans = NULL;
+	pthread_mutex_unlock(&rc->lock);
+	if (!orphans)
+		return;
+	for (c = orphans; c; last = c, c = c->next) {
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
+			unsigned int v = __atomic_load_n(&n->refs,
+							 __ATOMIC_ACQUIRE);
+
+			if (rc->mm && n->sub.mm &&
+			    umn_interval_notifier_remove(&n->sub))
+				continue;	/* reported; stays unused */
+			if (v != R_FREE && (v & R_USERS))
+				continue;	/* held at fork time */
+			__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELEASE);
+			n->lnext = freed;
+			freed = n;
+			if (!tail)
+				tail = n;
+		}
+	}
+	pthread_mutex_lock(&rc->lock);
+	last->next = rc->chunks;
+	rc->chunks = orphans;
+	if (freed) {
+		tail->lnext = rc->free_nodes;
+		__atomic_store_n(&rc->free_nodes, freed, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&rc->lock);
+}
+
 static int get_miss(struct umn_regcache *rc, unsigned long start,
 		    unsigned long end, struct rc_node **out)
 {
@@ -768,6 +832,8 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 	unsigned long seq;
 	int ret;
 
+	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
+		adopt_orphans(rc);
 	n = node_alloc(rc);
 	if (!n)
 		return -ENOMEM;
@@ -1008,12 +1074,18 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	}
 	if (in_callback(__func__))
 		return -EDEADLK;
+	adopt_orphans(rc);	/* a fork child's: their subscriptions */
 	pthread_mutex_lock(&rc->lock);
 	for (struct rc_chunk *c = rc->chunks; c; c = c->next)
-		for (unsigned long i = 0; i < c->used; i++)
-			if (__atomic_load_n(&chunk_node(rc, c, i)->refs,
-					    __ATOMIC_ACQUIRE) & R_USERS)
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
+
+			/* a node held in the parent at fork is not ours */
+			if (n->epoch == rc->epoch &&
+			    (__atomic_load_n(&n->refs, __ATOMIC_ACQUIRE) &
+			     R_USERS))
 				held++;
+		}
 	if (held) {
 		pthread_mutex_unlock(&rc->lock);
 		umnp_warn(__func__, "%lu regions still held", held);
@@ -1109,7 +1181,8 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 			n = chunk_node(rc, c, i);
 			v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
 			/* unlinked but not yet deregistered */
-			if ((v & (R_PUB | R_UNLINKED)) == (R_PUB | R_UNLINKED))
+			if ((v & (R_PUB | R_UNLINKED)) ==
+			    (R_PUB | R_UNLINKED) && n->epoch == rc->epoch)
 				ret = fn(arg, &n->pub, v & R_USERS,
 					 UMN_REGCACHE_REGION_INVALID);
 		}
