@@ -52,6 +52,7 @@
 #include <umn/interval.h>
 #include <umn/regcache.h>
 #include "debug.h"
+#include "interval_walk.h"
 
 #define R_USERS    0x0fffffffu
 #define R_PUB      0x10000000u
@@ -66,8 +67,10 @@
 #define CACHELINE 64
 
 struct rc_node {
+	/* first: a callback's sub is its node.  It is also the cache's
+	 * address index: linked regions are found by walking the address
+	 * space's subscription tree (umnp_interval_walk), no second tree */
 	struct umn_interval_notifier sub;	/* the region's pages */
-	struct umn_itree_node tnode;		/* in rc->tree while linked */
 	struct rc_node *cnext, *cprev;		/* CLOCK ring while linked */
 	struct rc_node *lnext;			/* pending stack, free list,
 						 * reclaim batches */
@@ -75,6 +78,7 @@ struct rc_node {
 	unsigned int epoch;			/* rc->epoch at allocation */
 	unsigned char pending;			/* counted in pending_dereg */
 	unsigned char in_hash;
+	unsigned char linked;			/* in the index (the lock) */
 	/* what a hit touches, 32 bytes that never straddle a cache line
 	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
 	 * link, the word, the CLOCK bit, then the public part */
@@ -127,7 +131,6 @@ struct umn_regcache {
 	void *ctx;
 	size_t node_size;
 	unsigned long max_regions, max_bytes;
-	struct umn_itree_root tree;		/* linked regions */
 	struct rc_node *hand;			/* CLOCK hand (ring) */
 	unsigned long nlinked, linked_bytes;
 	struct rc_chunk *chunks;		/* every node, newest first */
@@ -179,7 +182,6 @@ static void atfork_child(void)
 
 		pthread_mutex_init(&rc->lock, NULL);
 		memset(t->b, 0, t->nbuckets * sizeof(t->b[0]));
-		umn_itree_init(&rc->tree);
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
@@ -224,10 +226,18 @@ static inline struct rc_node *node_of(struct umn_regcache_region *region)
 					  offsetof(struct rc_node, pub));
 }
 
-static inline struct rc_node *tnode_of(struct umn_itree_node *n)
+static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
 {
-	return (struct rc_node *)(void *)((char *)n -
-					  offsetof(struct rc_node, tnode));
+	return (struct rc_node *)(void *)sub;
+}
+
+/* A node of this cache in its index (a walk also meets other caches'
+ * nodes, nodes a miss has not linked yet or that wait for deregistration,
+ * and in a fork child the parent's). */
+static inline bool mine_linked(const struct umn_regcache *rc,
+			       const struct rc_node *n)
+{
+	return n->rc == rc && n->epoch == rc->epoch && n->linked;
 }
 
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
@@ -346,7 +356,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 
 static void link_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	umn_itree_insert(&n->tnode, &rc->tree);
+	n->linked = 1;
 	if (rc->hand) {
 		/* behind the hand: the last the CLOCK looks at */
 		n->cnext = rc->hand;
@@ -372,7 +382,7 @@ static bool unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 
 	if (n->in_hash)
 		hash_del_locked(rc, n);
-	umn_itree_remove(&n->tnode, &rc->tree);
+	n->linked = 0;
 	if (n->cnext == n) {
 		rc->hand = NULL;
 	} else {
@@ -468,7 +478,7 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 			      const struct umn_notifier_range *range,
 			      unsigned long cur_seq)
 {
-	struct rc_node *n = (struct rc_node *)(void *)sub;
+	struct rc_node *n = sub_node(sub);
 	struct umn_regcache *rc = n->rc;
 	unsigned int old;
 
@@ -574,7 +584,6 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->max_regions = p->max_regions;
 	rc->max_bytes = p->max_bytes;
 	pthread_mutex_init(&rc->lock, NULL);
-	umn_itree_init(&rc->tree);
 	pthread_once(&fork_once, fork_setup);
 	pthread_mutex_lock(&caches_lock);
 	rc->list_next = caches;
@@ -647,49 +656,80 @@ static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 	return n;
 }
 
+/* A walk of the index over [start, end) (cache lock held). */
+struct rc_walk {
+	struct umn_regcache *rc;
+	unsigned long start, end;
+	struct rc_node *found;		/* lookup */
+	struct rc_node **out;		/* merge, invalidate */
+};
+
+static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
+			unsigned long first, unsigned long last,
+			bool (*fn)(void *arg, struct umn_interval_notifier *sub))
+{
+	umnp_interval_walk(rc_mm(rc), first, last, &region_ops, fn, w);
+}
+
+static bool lookup_one(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_node *n = sub_node(sub);
+
+	if (!mine_linked(w->rc, n) || n->pub.start > w->start ||
+	    n->pub.start + n->pub.len < w->end || !tryget(n))
+		return true;
+	w->found = n;
+	return false;
+}
+
 /* Locked: a valid region covering [start, end), with a reference. */
 static struct rc_node *lookup_locked(struct umn_regcache *rc,
 				     unsigned long start, unsigned long end)
 {
-	struct umn_itree_node *it;
+	struct rc_walk w = { .rc = rc, .start = start, .end = end };
 
-	for (it = umn_itree_iter_first(&rc->tree, start, end - 1); it;
-	     it = umn_itree_iter_next(it, start, end - 1)) {
-		struct rc_node *n = tnode_of(it);
-
-		if (n->pub.start <= start && n->pub.start + n->pub.len >= end &&
-		    tryget(n)) {
-			hash_offer_locked(rc, n);
-			return n;
-		}
-	}
-	return NULL;
+	if (!rc->nlinked)
+		return NULL;
+	walk_locked(rc, &w, start, end - 1, lookup_one);
+	if (w.found)
+		hash_offer_locked(rc, w.found);
+	return w.found;
 }
 
 /* Retire the valid regions overlapping or touching [*start, *end) and
  * widen the range to their union (UMN_REGCACHE_MERGE). */
+static bool merge_one(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_node *n = sub_node(sub);
+	struct umn_regcache *rc = w->rc;
+
+	if (!mine_linked(rc, n) || !kill(n))
+		return true;	/* not ours, or dead already: queued */
+	if (n->pub.start < w->start)
+		w->start = n->pub.start;
+	if (n->pub.start + n->pub.len > w->end)
+		w->end = n->pub.start + n->pub.len;
+	INC_LOCKED(rc->merged, 1);
+	if (unlink_locked(rc, n)) {
+		n->lnext = *w->out;
+		*w->out = n;
+	}
+	return true;
+}
+
 static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 			 unsigned long *end, struct rc_node **out)
 {
-	unsigned long s = *start ? *start - 1 : 0, l = *end;
-	struct umn_itree_node *it, *next;
+	struct rc_walk w = { .rc = rc, .start = *start, .end = *end,
+			     .out = out };
 
-	for (it = umn_itree_iter_first(&rc->tree, s, l); it; it = next) {
-		struct rc_node *n = tnode_of(it);
-
-		next = umn_itree_iter_next(it, s, l);
-		if (!kill(n))
-			continue;	/* dead already: queued */
-		if (n->pub.start < *start)
-			*start = n->pub.start;
-		if (n->pub.start + n->pub.len > *end)
-			*end = n->pub.start + n->pub.len;
-		INC_LOCKED(rc->merged, 1);
-		if (unlink_locked(rc, n)) {
-			n->lnext = *out;
-			*out = n;
-		}
-	}
+	if (!rc->nlinked)
+		return;
+	walk_locked(rc, &w, *start ? *start - 1 : 0, *end, merge_one);
+	*start = w.start;
+	*end = w.end;
 }
 
 /*
@@ -731,17 +771,16 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 	}
 }
 
-/* A node from the free list, or carved from the current chunk. */
-static struct rc_node *node_alloc(struct umn_regcache *rc)
+/* A node from the free list, or carved from the current chunk (cache lock
+ * held: the miss takes it in the same section as its locked lookup). */
+static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 {
 	struct rc_chunk *c;
 	struct rc_node *n;
 
-	pthread_mutex_lock(&rc->lock);
 	n = rc->free_nodes;
 	if (n) {
 		__atomic_store_n(&rc->free_nodes, n->lnext, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&rc->lock);
 		return n;
 	}
 	c = rc->chunks;
@@ -751,10 +790,8 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 		if (cap < 1)
 			cap = 1;
 		if (posix_memalign((void **)&c, CACHELINE,
-				   sizeof(*c) + cap * rc->node_size)) {
-			pthread_mutex_unlock(&rc->lock);
+				   sizeof(*c) + cap * rc->node_size))
 			return NULL;
-		}
 		c->used = 0;
 		c->cap = cap;
 		c->next = rc->chunks;
@@ -764,7 +801,6 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 	memset(n, 0, rc->node_size);
 	__atomic_store_n(&n->refs, R_FREE, __ATOMIC_RELAXED);
 	c->used++;
-	pthread_mutex_unlock(&rc->lock);
 	return n;
 }
 
@@ -825,29 +861,23 @@ static void adopt_orphans(struct umn_regcache *rc)
 	pthread_mutex_unlock(&rc->lock);
 }
 
-static int get_miss(struct umn_regcache *rc, unsigned long start,
-		    unsigned long end, struct rc_node **out)
+/* A miss with node n (from node_alloc_locked, no lock held now). */
+static int get_miss(struct umn_regcache *rc, struct rc_node *n,
+		    unsigned long start, unsigned long end, struct rc_node **out)
 {
-	struct rc_node *n, *list = NULL;
+	struct rc_node *list = NULL;
 	unsigned long seq;
 	int ret;
 
-	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
-		adopt_orphans(rc);
-	n = node_alloc(rc);
-	if (!n)
-		return -ENOMEM;
 	memset(&n->sub, 0, sizeof(n->sub));
-	memset(&n->tnode, 0, sizeof(n->tnode));
 	n->rc = rc;
 	n->epoch = rc->epoch;
 	n->pending = 0;
 	n->in_hash = 0;
+	n->linked = 0;
 	STORE(n->referenced, 0);
 	STORE(n->pub.start, start);
 	STORE(n->pub.len, end - start);
-	n->tnode.start = start;
-	n->tnode.last = end - 1;
 	/* 0: owned by this miss; a callback can only add DEAD */
 	__atomic_store_n(&n->refs, 0, __ATOMIC_RELEASE);
 	ret = umn_interval_notifier_insert(&n->sub, rc_mm(rc), start,
@@ -894,13 +924,18 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 static int get_slow(struct umn_regcache *rc, unsigned long start,
 		    unsigned long end, struct rc_node **out)
 {
-	struct rc_node *n, *list = NULL;
+	struct rc_node *n, *fresh = NULL, *list = NULL;
 
+	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
+		adopt_orphans(rc);
 	pthread_mutex_lock(&rc->lock);
 	drain_locked(rc, &list);
 	n = lookup_locked(rc, start, end);
-	if (!n && (rc->flags & UMN_REGCACHE_MERGE))
-		merge_locked(rc, &start, &end, &list);
+	if (!n) {
+		if (rc->flags & UMN_REGCACHE_MERGE)
+			merge_locked(rc, &start, &end, &list);
+		fresh = node_alloc_locked(rc);
+	}
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
 	if (n) {
@@ -910,7 +945,9 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 		*out = n;
 		return 0;
 	}
-	return get_miss(rc, start, end, out);
+	if (!fresh)
+		return -ENOMEM;
+	return get_miss(rc, fresh, start, end, out);
 }
 
 int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
@@ -993,11 +1030,30 @@ void umn_regcache_put(struct umn_regcache *rc,
 
 /* ---- invalidate, flush, destroy ---- */
 
+static bool invalidate_one(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_node *n = sub_node(sub);
+	struct umn_regcache *rc = w->rc;
+
+	if (!mine_linked(rc, n) || !kill(n))
+		return true;
+	ADD(rc->invalidated, 1);
+	n->pending = 1;
+	ADD(rc->pending_dereg, 1);
+	ADD(rc->pending_bytes, n->pub.len);
+	if (unlink_locked(rc, n)) {
+		n->lnext = *w->out;
+		*w->out = n;
+	}
+	return true;
+}
+
 int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 			    unsigned long len)
 {
 	struct rc_node *list = NULL;
-	struct umn_itree_node *it, *next;
+	struct rc_walk w = { .rc = rc, .out = &list };
 	unsigned long start, end;
 
 	if (!rc) {
@@ -1010,22 +1066,8 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 		return -EINVAL;
 	pthread_mutex_lock(&rc->lock);
 	drain_locked(rc, &list);
-	for (it = umn_itree_iter_first(&rc->tree, start, end - 1); it;
-	     it = next) {
-		struct rc_node *n = tnode_of(it);
-
-		next = umn_itree_iter_next(it, start, end - 1);
-		if (!kill(n))
-			continue;
-		ADD(rc->invalidated, 1);
-		n->pending = 1;
-		ADD(rc->pending_dereg, 1);
-		ADD(rc->pending_bytes, n->pub.len);
-		if (unlink_locked(rc, n)) {
-			n->lnext = list;
-			list = n;
-		}
-	}
+	if (rc->nlinked)
+		walk_locked(rc, &w, start, end - 1, invalidate_one);
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
 	return 0;
@@ -1034,15 +1076,14 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 /* Kill and unlink every unused linked region (cache lock held). */
 static void flush_locked(struct umn_regcache *rc, struct rc_node **out)
 {
-	struct umn_itree_node *it, *next;
-
 	drain_locked(rc, out);
-	for (it = umn_itree_iter_first(&rc->tree, 0, ~0ul); it; it = next) {
-		struct rc_node *n = tnode_of(it);
+	for (struct rc_chunk *c = rc->chunks; c && rc->nlinked; c = c->next)
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
 
-		next = umn_itree_iter_next(it, 0, ~0ul);
-		retire_unused_locked(rc, n, out);
-	}
+			if (mine_linked(rc, n))
+				retire_unused_locked(rc, n, out);
+		}
 }
 
 int umn_regcache_flush(struct umn_regcache *rc)
@@ -1154,7 +1195,6 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 				    unsigned long users, unsigned int flags),
 			  void *arg)
 {
-	struct umn_itree_node *it;
 	struct rc_node *n;
 	int ret = 0;
 
@@ -1165,14 +1205,18 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 	if (in_callback(__func__))
 		return -EDEADLK;
 	pthread_mutex_lock(&rc->lock);
-	for (it = umn_itree_iter_first(&rc->tree, 0, ~0ul); it && !ret;
-	     it = umn_itree_iter_next(it, 0, ~0ul)) {
-		unsigned int v;
+	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
+		for (unsigned long i = 0; i < c->used && !ret; i++) {
+			unsigned int v;
 
-		n = tnode_of(it);
-		v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
-		ret = fn(arg, &n->pub, v & R_USERS,
-			 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID : 0);
+			n = chunk_node(rc, c, i);
+			if (!mine_linked(rc, n))
+				continue;
+			v = __atomic_load_n(&n->refs, __ATOMIC_ACQUIRE);
+			ret = fn(arg, &n->pub, v & R_USERS,
+				 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID :
+				 0);
+		}
 	}
 	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
 		for (unsigned long i = 0; i < c->used && !ret; i++) {
