@@ -771,6 +771,26 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 	}
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
+/*
+ * Fault a new chunk's whole pages in with one system call instead of one
+ * page fault per page as the misses reach them (a fresh cache's misses
+ * spent about a fifth of their time in those faults).  Best effort: an
+ * older kernel says EINVAL and the pages fault in one by one.
+ */
+static void chunk_prefault(void *p, size_t len)
+{
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+	unsigned long a = ((unsigned long)p + page - 1) & ~(page - 1);
+	unsigned long e = ((unsigned long)p + len) & ~(page - 1);
+
+	if (e > a)
+		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+}
+
 /* A node from the free list, or carved from the current chunk (cache lock
  * held: the miss takes it in the same section as its locked lookup). */
 static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
@@ -792,6 +812,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 		if (posix_memalign((void **)&c, CACHELINE,
 				   sizeof(*c) + cap * rc->node_size))
 			return NULL;
+		chunk_prefault(c, sizeof(*c) + cap * rc->node_size);
 		c->used = 0;
 		c->cap = cap;
 		c->next = rc->chunks;
