@@ -48,6 +48,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <umn/interval.h>
 #include <umn/regcache.h>
@@ -787,8 +788,10 @@ static void chunk_prefault(void *p, size_t len)
 	unsigned long a = ((unsigned long)p + page - 1) & ~(page - 1);
 	unsigned long e = ((unsigned long)p + len) & ~(page - 1);
 
+	/* the system call itself: populating changes no mapping, so no
+	 * interposer (umn's own, a peer's) needs to see it */
 	if (e > a)
-		(void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+		(void)syscall(SYS_madvise, a, e - a, MADV_POPULATE_WRITE);
 }
 
 /* A node from the free list, or carved from the current chunk (cache lock
