@@ -134,6 +134,10 @@ struct umn_regcache {
 	unsigned long max_regions, max_bytes;
 	struct rc_node *hand;			/* CLOCK hand (ring) */
 	unsigned long nlinked, linked_bytes;
+	/* every linked region lies in [span_first, span_last] (widened by
+	 * link, reset when the cache empties): a walk of a range outside it
+	 * is skipped without taking the address space's lock */
+	unsigned long span_first, span_last;
 	struct rc_chunk *chunks;		/* every node, newest first */
 	struct rc_node *free_nodes;
 	/* in a fork child: the parent's chunks, until adopt_orphans() takes
@@ -358,6 +362,10 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 static void link_locked(struct umn_regcache *rc, struct rc_node *n)
 {
 	n->linked = 1;
+	if (!rc->nlinked || n->pub.start < rc->span_first)
+		rc->span_first = n->pub.start;
+	if (!rc->nlinked || n->pub.start + n->pub.len - 1 > rc->span_last)
+		rc->span_last = n->pub.start + n->pub.len - 1;
 	if (rc->hand) {
 		/* behind the hand: the last the CLOCK looks at */
 		n->cnext = rc->hand;
@@ -669,6 +677,8 @@ static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
 			unsigned long first, unsigned long last,
 			bool (*fn)(void *arg, struct umn_interval_notifier *sub))
 {
+	if (!rc->nlinked || last < rc->span_first || first > rc->span_last)
+		return;
 	umnp_interval_walk(rc_mm(rc), first, last, &region_ops, fn, w);
 }
 
