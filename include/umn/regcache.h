@@ -193,8 +193,9 @@ int umn_regcache_stats(struct umn_regcache *rc,
 
 /*
  * umn_regcache_for_each - call fn for every registered region, the cached
- * ones first, then the invalid ones (no address order), with its user count and
- * flags; a non-zero return stops the walk and is returned.  For debugging:
+ * ones first, then the invalid ones (in no address order), with its user
+ * count and flags; a non-zero return stops the walk and is returned.  For
+ * debugging:
  * runs under the cache lock, so fn must not call the cache.
  * Context: blockable; not from a umn callback.
  * Returns 0, fn's non-zero value, -EINVAL or -EDEADLK (reported).
