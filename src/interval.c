@@ -28,6 +28,7 @@
 #include <umn/interval.h>
 #include "debug.h"
 #include "interval_tree_internal.h"
+#include "interval_walk.h"
 #include "notifier_internal.h"
 #include "probes.h"
 #include "test_hook.h"
@@ -493,6 +494,29 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 	sub->subs_seq = NULL;
 	umn_mm_drop(mm);	/* pairs with the grab in insert */
 	return 0;
+}
+
+void umnp_interval_walk(struct umn_mm *mm, unsigned long start,
+			unsigned long last,
+			const struct umn_interval_notifier_ops *ops,
+			bool (*fn)(void *arg, struct umn_interval_notifier *sub),
+			void *arg)
+{
+	struct umn_subscriptions *subs = mm ? umnp_subs(mm) : NULL;
+	struct umn_itree_node *node;
+	sigset_t saved;
+
+	if (!subs || !__atomic_load_n(&subs->has_itree, __ATOMIC_ACQUIRE))
+		return;
+	umnp_subs_lock(subs, &saved);
+	for (node = umn_itree_iter_first(&subs->itree, start, last); node;
+	     node = umn_itree_iter_next(node, start, last)) {
+		struct umn_interval_notifier *sub = to_isub(node);
+
+		if (sub->ops == ops && !fn(arg, sub))
+			break;
+	}
+	umnp_subs_unlock(subs, &saved);
 }
 
 const int umn__debug_checks = UMN_LIB_DEBUG;

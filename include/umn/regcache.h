@@ -195,9 +195,10 @@ int umn_regcache_stats(struct umn_regcache *rc,
 #define UMN_REGCACHE_REGION_INVALID 0x1u
 
 /*
- * umn_regcache_for_each - call fn for every registered region, in address
- * order for cached ones, then the invalid ones, with its user count and
- * flags; a non-zero return stops the walk and is returned.  For debugging:
+ * umn_regcache_for_each - call fn for every registered region, the cached
+ * ones first, then the invalid ones (in no address order), with its user
+ * count and flags; a non-zero return stops the walk and is returned.  For
+ * debugging:
  * runs under the cache lock, so fn must not call the cache.
  * Context: blockable; not from a umn callback.
  * Returns 0, fn's non-zero value, -EINVAL or -EDEADLK (reported).

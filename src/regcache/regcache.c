@@ -54,11 +54,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <umn/interval.h>
 #include <umn/regcache.h>
 #include "alloc.h"
 #include "debug.h"
+#include "interval_walk.h"
 #include "test_hook.h"
 
 #define R_PUB      0x1u
@@ -79,8 +81,10 @@
 #define CACHELINE 64
 
 struct rc_node {
+	/* first: a callback's sub is its node.  It is also the cache's
+	 * address index: linked regions are found by walking the address
+	 * space's subscription tree (umnp_interval_walk), no second tree */
 	struct umn_interval_notifier sub;	/* the region's pages */
-	struct umn_itree_node tnode;		/* in rc->tree while linked */
 	struct rc_node *cnext, *cprev;		/* CLOCK ring while linked */
 	struct rc_node *lnext;			/* pending stack, free list,
 						 * reclaim batches */
@@ -91,6 +95,7 @@ struct rc_node {
 	unsigned int idx;			/* index in its chunk, fixed */
 	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
+	unsigned char linked;			/* in the index (the lock) */
 	/* what a hit touches, 32 bytes that never straddle a cache line
 	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
 	 * link, the word, the CLOCK bit, then the public part */
@@ -153,11 +158,17 @@ struct umn_regcache {
 	const struct umn_regcache_ops *ops;
 	void *ctx;
 	unsigned long max_regions, max_bytes;
-	struct umn_itree_root tree;		/* linked regions */
 	struct rc_node *hand;			/* CLOCK hand (ring) */
 	unsigned long nlinked, linked_bytes;
+	/* every linked region lies in [span_first, span_last] (widened by
+	 * link, reset when the cache empties): a walk of a range outside it
+	 * is skipped without taking the address space's lock */
+	unsigned long span_first, span_last;
 	struct rc_chunk *chunks;		/* every node, newest first */
 	struct rc_node *free_nodes;
+	/* in a fork child: the parent's chunks, until adopt_orphans() takes
+	 * their nodes back (written by atfork_child, then under the lock) */
+	struct rc_chunk *orphans;
 	struct umn_regcache *list_next;		/* all caches (fork) */
 
 	/* counters other than hits: atomics, off the hit path */
@@ -210,11 +221,21 @@ static void atfork_child(void)
 
 		pthread_mutex_init(&rc->lock, NULL);
 		memset(t->b, 0, t->nbuckets * sizeof(t->b[0]));
-		umn_itree_init(&rc->tree);	/* the parent's index leaks */
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
-		rc->chunks = NULL;	/* the parent's nodes are leaked */
+		/* the parent's nodes wait for adopt_orphans(), which runs
+		 * in a blockable context (a miss, destroy): it may have to
+		 * remove their subscriptions */
+		if (rc->chunks) {
+			struct rc_chunk *c = rc->chunks;
+
+			while (c->next)
+				c = c->next;
+			c->next = rc->orphans;
+			rc->orphans = rc->chunks;
+		}
+		rc->chunks = NULL;
 		rc->free_nodes = NULL;
 		rc->epoch++;
 		rc->misses = rc->retries = rc->invalidated = rc->deferred = 0;
@@ -244,10 +265,18 @@ static inline struct rc_node *node_of(struct umn_regcache_region *region)
 					  offsetof(struct rc_node, pub));
 }
 
-static inline struct rc_node *tnode_of(struct umn_itree_node *n)
+static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
 {
-	return (struct rc_node *)(void *)((char *)n -
-					  offsetof(struct rc_node, tnode));
+	return (struct rc_node *)(void *)sub;
+}
+
+/* A node of this cache in its index (a walk also meets other caches'
+ * nodes, nodes a miss has not linked yet or that wait for deregistration,
+ * and in a fork child the parent's). */
+static inline bool mine_linked(const struct umn_regcache *rc,
+			       const struct rc_node *n)
+{
+	return n->rc == rc && n->epoch == rc->epoch && n->linked;
 }
 
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
@@ -536,7 +565,11 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 
 static void link_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	umn_itree_insert_reserved(&n->tnode, &rc->tree);	/* get_miss */
+	n->linked = 1;
+	if (!rc->nlinked || n->pub.start < rc->span_first)
+		rc->span_first = n->pub.start;
+	if (!rc->nlinked || n->pub.start + n->pub.len - 1 > rc->span_last)
+		rc->span_last = n->pub.start + n->pub.len - 1;
 	if (rc->hand) {
 		/* behind the hand: the last the CLOCK looks at */
 		n->cnext = rc->hand;
@@ -576,7 +609,7 @@ static bool unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 {
 	if (n->in_hash)
 		hash_del_locked(rc, n);
-	umn_itree_remove(&n->tnode, &rc->tree);
+	n->linked = 0;
 	if (n->cnext == n) {
 		rc->hand = NULL;
 	} else {
@@ -672,7 +705,7 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 			      const struct umn_notifier_range *range,
 			      unsigned long cur_seq)
 {
-	struct rc_node *n = (struct rc_node *)(void *)sub;
+	struct rc_node *n = sub_node(sub);
 	struct umn_regcache *rc = n->rc;
 	unsigned int old;
 
@@ -778,7 +811,6 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->max_regions = p->max_regions;
 	rc->max_bytes = p->max_bytes;
 	pthread_mutex_init(&rc->lock, NULL);
-	umn_itree_init(&rc->tree);
 	pthread_once(&fork_once, fork_setup);
 	pthread_mutex_lock(&caches_lock);
 	rc->list_next = caches;
@@ -878,49 +910,97 @@ static bool tryget_locked(struct umn_regcache *rc, struct rc_node *n,
 	return false;
 }
 
+/* A walk of the index over [start, end) (cache lock held). */
+struct rc_walk {
+	struct umn_regcache *rc;
+	unsigned long start, end;
+	struct rc_node *found;		/* lookup */
+	struct rc_node **out;		/* merge, invalidate */
+};
+
+static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
+			unsigned long first, unsigned long last,
+			bool (*fn)(void *arg, struct umn_interval_notifier *sub))
+{
+	if (!rc->nlinked || last < rc->span_first || first > rc->span_last)
+		return;
+	umnp_interval_walk(rc_mm(rc), first, last, &region_ops, fn, w);
+}
+
+/* The first linked, valid region covering the walk's range; no reference
+ * is taken here: the walk holds the address space's subscriptions lock,
+ * under which a counter array may not be allocated (malloc may unmap, and
+ * an unmap's invalidation takes that lock). */
+static bool lookup_one(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_node *n = sub_node(sub);
+	unsigned int st;
+
+	if (!mine_linked(w->rc, n) || n->pub.start > w->start ||
+	    n->pub.start + n->pub.len < w->end)
+		return true;
+	st = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
+	if ((st & (R_PUB | R_DEAD)) != R_PUB)
+		return true;
+	w->found = n;
+	return false;
+}
+
 /* Locked: a valid region covering [start, end), with a reference. */
 static struct rc_node *lookup_locked(struct umn_regcache *rc,
 				     unsigned long start, unsigned long end)
 {
-	struct umn_itree_node *it;
+	struct rc_walk w = { .rc = rc, .start = start, .end = end };
 
-	for (it = umn_itree_iter_first(&rc->tree, start, end - 1); it;
-	     it = umn_itree_iter_next(it, start, end - 1)) {
-		struct rc_node *n = tnode_of(it);
-
-		if (n->pub.start <= start && n->pub.start + n->pub.len >= end &&
-		    tryget_locked(rc, n, slot_idx())) {
-			hash_offer_locked(rc, n);
-			return n;
+	/* a region found valid can die before its reference is taken (a
+	 * callback does not take the cache lock): walk again then; each
+	 * round skips the regions dead by then */
+	for (;;) {
+		w.found = NULL;
+		walk_locked(rc, &w, start, end - 1, lookup_one);
+		if (!w.found)
+			return NULL;
+		if (tryget_locked(rc, w.found, slot_idx())) {
+			hash_offer_locked(rc, w.found);
+			return w.found;
 		}
 	}
-	return NULL;
 }
 
 /* Retire the valid regions overlapping or touching [*start, *end) and
  * widen the range to their union (UMN_REGCACHE_MERGE). */
+static bool merge_one(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_node *n = sub_node(sub);
+	struct umn_regcache *rc = w->rc;
+
+	if (!mine_linked(rc, n) || !kill(n))
+		return true;	/* not ours, or dead already: queued */
+	if (n->pub.start < w->start)
+		w->start = n->pub.start;
+	if (n->pub.start + n->pub.len > w->end)
+		w->end = n->pub.start + n->pub.len;
+	INC_LOCKED(rc->merged, 1);
+	if (unlink_locked(rc, n)) {
+		n->lnext = *w->out;
+		*w->out = n;
+	}
+	return true;
+}
+
 static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 			 unsigned long *end, struct rc_node **out)
 {
-	unsigned long s = *start ? *start - 1 : 0, l = *end;
-	struct umn_itree_node *it, *next;
+	struct rc_walk w = { .rc = rc, .start = *start, .end = *end,
+			     .out = out };
 
-	for (it = umn_itree_iter_first(&rc->tree, s, l); it; it = next) {
-		struct rc_node *n = tnode_of(it);
-
-		next = umn_itree_iter_next(it, s, l);
-		if (!kill(n))
-			continue;	/* dead already: queued */
-		if (n->pub.start < *start)
-			*start = n->pub.start;
-		if (n->pub.start + n->pub.len > *end)
-			*end = n->pub.start + n->pub.len;
-		INC_LOCKED(rc->merged, 1);
-		if (unlink_locked(rc, n)) {
-			n->lnext = *out;
-			*out = n;
-		}
-	}
+	if (!rc->nlinked)
+		return;
+	walk_locked(rc, &w, *start ? *start - 1 : 0, *end, merge_one);
+	*start = w.start;
+	*end = w.end;
 }
 
 /*
@@ -970,17 +1050,38 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 	}
 }
 
-/* A node from the free list, or carved from the current chunk. */
-static struct rc_node *node_alloc(struct umn_regcache *rc)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23	/* Linux 5.14 */
+#endif
+
+/*
+ * Fault a new chunk's whole pages in with one system call instead of one
+ * page fault per page as the misses reach them (a fresh cache's misses
+ * spent about a fifth of their time in those faults).  Best effort: an
+ * older kernel says EINVAL and the pages fault in one by one.
+ */
+static void chunk_prefault(void *p, size_t len)
+{
+	unsigned long page = (unsigned long)sysconf(_SC_PAGESIZE);
+	unsigned long a = ((unsigned long)p + page - 1) & ~(page - 1);
+	unsigned long e = ((unsigned long)p + len) & ~(page - 1);
+
+	/* the system call itself: populating changes no mapping, so no
+	 * interposer (umn's own, a peer's) needs to see it */
+	if (e > a)
+		(void)syscall(SYS_madvise, a, e - a, MADV_POPULATE_WRITE);
+}
+
+/* A node from the free list, or carved from the current chunk (cache lock
+ * held: the miss takes it in the same section as its locked lookup). */
+static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 {
 	struct rc_chunk *c;
 	struct rc_node *n;
 
-	pthread_mutex_lock(&rc->lock);
 	n = rc->free_nodes;
 	if (n) {
 		__atomic_store_n(&rc->free_nodes, n->lnext, __ATOMIC_RELAXED);
-		pthread_mutex_unlock(&rc->lock);
 		return n;
 	}
 	c = rc->chunks;
@@ -990,10 +1091,9 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 		if (cap < 1)
 			cap = 1;
 		if (posix_memalign((void **)&c, CACHELINE,
-				   sizeof(*c) + cap * rc->node_size)) {
-			pthread_mutex_unlock(&rc->lock);
+				   sizeof(*c) + cap * rc->node_size))
 			return NULL;
-		}
+		chunk_prefault(c, sizeof(*c) + cap * rc->node_size);
 		c->used = 0;
 		c->cap = cap;
 		memset(c->ctr, 0, sizeof(c->ctr));
@@ -1006,7 +1106,6 @@ static struct rc_node *node_alloc(struct umn_regcache *rc)
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
 	n->idx = (unsigned int)c->used;
 	c->used++;
-	pthread_mutex_unlock(&rc->lock);
 	return n;
 }
 
@@ -1017,41 +1116,78 @@ static void node_release(struct umn_regcache *rc, struct rc_node *n)
 	pthread_mutex_unlock(&rc->lock);
 }
 
-static int get_miss(struct umn_regcache *rc, unsigned long start,
-		    unsigned long end, struct rc_node **out)
+/*
+ * In a fork child: take the parent's nodes back (blockable, no lock held).
+ * On a managed address space their subscriptions are still in its tree
+ * (the child inherited it): remove them first, so that no callback reaches
+ * a node once it is reused.  On umn_mm_self() they are in the parent's
+ * address space, which the child abandoned untouched (its locks may be held
+ * by threads that do not exist here): leave that tree alone, nothing walks
+ * it.  A node some thread held at fork time stays out of use until destroy
+ * (its put in the child only drops the count: the registration is the
+ * parent's).  The chunks join the cache's own list, so destroy frees them.
+ */
+static void adopt_orphans(struct umn_regcache *rc)
 {
-	struct rc_node *n, *list = NULL;
+	struct rc_chunk *orphans, *c, *last = NULL;
+	struct rc_node *freed = NULL, *tail = NULL;
+
+	pthread_mutex_lock(&rc->lock);
+	orphans = rc->orphans;
+	rc->orphans = NULL;
+	pthread_mutex_unlock(&rc->lock);
+	if (!orphans)
+		return;
+	for (c = orphans; c; last = c, c = c->next) {
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
+			unsigned int v = __atomic_load_n(&n->state,
+							 __ATOMIC_ACQUIRE);
+
+			if (rc->mm && n->sub.mm &&
+			    umn_interval_notifier_remove(&n->sub))
+				continue;	/* reported; stays unused */
+			if (v != R_FREE && users_locked(rc, n))
+				continue;	/* held at fork time */
+			__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELEASE);
+			n->lnext = freed;
+			freed = n;
+			if (!tail)
+				tail = n;
+		}
+	}
+	pthread_mutex_lock(&rc->lock);
+	last->next = rc->chunks;
+	rc->chunks = orphans;
+	if (freed) {
+		tail->lnext = rc->free_nodes;
+		__atomic_store_n(&rc->free_nodes, freed, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&rc->lock);
+}
+
+/* A miss with node n (from node_alloc_locked, no lock held now). */
+static int get_miss(struct umn_regcache *rc, struct rc_node *n,
+		    unsigned long start, unsigned long end, struct rc_node **out)
+{
+	struct rc_node *list = NULL;
 	unsigned long seq;
 	int ret;
 
-	n = node_alloc(rc);
-	if (!n)
-		return -ENOMEM;
 	memset(&n->sub, 0, sizeof(n->sub));
-	memset(&n->tnode, 0, sizeof(n->tnode));
 	n->rc = rc;
 	n->epoch = rc->epoch;
 	n->pending = 0;
 	n->in_hash = 0;
+	n->linked = 0;
 	STORE(n->referenced, 0);
 	STORE(n->pub.start, start);
 	STORE(n->pub.len, end - start);
-	n->tnode.start = start;
-	n->tnode.last = end - 1;
 	/* 0: owned by this miss; a callback can only add DEAD */
 	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
 	ret = umn_interval_notifier_insert(&n->sub, rc_mm(rc), start,
 					   end - start, &region_ops);
 	if (ret) {
-		node_release(rc, n);
-		return ret;
-	}
-	/* the index nodes link_locked will need, while ENOMEM can be said */
-	pthread_mutex_lock(&rc->lock);
-	ret = umn_itree_reserve(&rc->tree);
-	pthread_mutex_unlock(&rc->lock);
-	if (ret) {
-		umn_interval_notifier_remove(&n->sub);
 		node_release(rc, n);
 		return ret;
 	}
@@ -1061,9 +1197,6 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 		seq = umn_interval_read_begin(&n->sub);
 		ret = rc->ops->reg(rc->ctx, &n->pub);
 		if (ret) {
-			pthread_mutex_lock(&rc->lock);
-			umn_itree_unreserve(&rc->tree);
-			pthread_mutex_unlock(&rc->lock);
 			umn_interval_notifier_remove(&n->sub);
 			node_release(rc, n);
 			return ret;
@@ -1098,13 +1231,18 @@ static int get_miss(struct umn_regcache *rc, unsigned long start,
 static int get_slow(struct umn_regcache *rc, unsigned long start,
 		    unsigned long end, struct rc_node **out)
 {
-	struct rc_node *n, *list = NULL;
+	struct rc_node *n, *fresh = NULL, *list = NULL;
 
+	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
+		adopt_orphans(rc);
 	pthread_mutex_lock(&rc->lock);
 	drain_locked(rc, &list);
 	n = lookup_locked(rc, start, end);
-	if (!n && (rc->flags & UMN_REGCACHE_MERGE))
-		merge_locked(rc, &start, &end, &list);
+	if (!n) {
+		if (rc->flags & UMN_REGCACHE_MERGE)
+			merge_locked(rc, &start, &end, &list);
+		fresh = node_alloc_locked(rc);
+	}
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
 	if (n) {
@@ -1114,7 +1252,9 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 		*out = n;
 		return 0;
 	}
-	return get_miss(rc, start, end, out);
+	if (!fresh)
+		return -ENOMEM;
+	return get_miss(rc, fresh, start, end, out);
 }
 
 int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
@@ -1294,11 +1434,30 @@ void umn_regcache_put(struct umn_regcache *rc,
 
 /* ---- invalidate, flush, destroy ---- */
 
+static bool invalidate_one(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_node *n = sub_node(sub);
+	struct umn_regcache *rc = w->rc;
+
+	if (!mine_linked(rc, n) || !kill(n))
+		return true;
+	ADD(rc->invalidated, 1);
+	n->pending = 1;
+	ADD(rc->pending_dereg, 1);
+	ADD(rc->pending_bytes, n->pub.len);
+	if (unlink_locked(rc, n)) {
+		n->lnext = *w->out;
+		*w->out = n;
+	}
+	return true;
+}
+
 int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 			    unsigned long len)
 {
 	struct rc_node *list = NULL;
-	struct umn_itree_node *it, *next;
+	struct rc_walk w = { .rc = rc, .out = &list };
 	unsigned long start, end;
 
 	if (!rc) {
@@ -1311,22 +1470,8 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 		return -EINVAL;
 	pthread_mutex_lock(&rc->lock);
 	drain_locked(rc, &list);
-	for (it = umn_itree_iter_first(&rc->tree, start, end - 1); it;
-	     it = next) {
-		struct rc_node *n = tnode_of(it);
-
-		next = umn_itree_iter_next(it, start, end - 1);
-		if (!kill(n))
-			continue;
-		ADD(rc->invalidated, 1);
-		n->pending = 1;
-		ADD(rc->pending_dereg, 1);
-		ADD(rc->pending_bytes, n->pub.len);
-		if (unlink_locked(rc, n)) {
-			n->lnext = list;
-			list = n;
-		}
-	}
+	if (rc->nlinked)
+		walk_locked(rc, &w, start, end - 1, invalidate_one);
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
 	return 0;
@@ -1335,15 +1480,14 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 /* Kill and unlink every unused linked region (cache lock held). */
 static void flush_locked(struct umn_regcache *rc, struct rc_node **out)
 {
-	struct umn_itree_node *it, *next;
-
 	drain_locked(rc, out);
-	for (it = umn_itree_iter_first(&rc->tree, 0, ~0ul); it; it = next) {
-		struct rc_node *n = tnode_of(it);
+	for (struct rc_chunk *c = rc->chunks; c && rc->nlinked; c = c->next)
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
 
-		next = umn_itree_iter_next(it, 0, ~0ul);
-		retire_unused_locked(rc, n, out);
-	}
+			if (mine_linked(rc, n))
+				retire_unused_locked(rc, n, out);
+		}
 }
 
 int umn_regcache_flush(struct umn_regcache *rc)
@@ -1375,11 +1519,16 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	}
 	if (in_callback(__func__))
 		return -EDEADLK;
+	adopt_orphans(rc);	/* a fork child's: their subscriptions */
 	pthread_mutex_lock(&rc->lock);
 	for (struct rc_chunk *c = rc->chunks; c; c = c->next)
-		for (unsigned long i = 0; i < c->used; i++)
-			if (users_locked(rc, chunk_node(rc, c, i)))
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
+
+			/* a node held in the parent at fork is not ours */
+			if (n->epoch == rc->epoch && users_locked(rc, n))
 				held++;
+		}
 	if (held) {
 		pthread_mutex_unlock(&rc->lock);
 		umnp_warn(__func__, "%lu regions still held", held);
@@ -1397,7 +1546,6 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		}
 	}
 	pthread_mutex_unlock(&caches_lock);
-	umn_itree_destroy(&rc->tree);
 	for (struct rc_chunk *c = rc->chunks, *cn; c; c = cn) {
 		cn = c->next;
 		for (unsigned int s = 0; s < HIT_SLOTS; s++)
@@ -1451,7 +1599,6 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 				    unsigned long users, unsigned int flags),
 			  void *arg)
 {
-	struct umn_itree_node *it;
 	struct rc_node *n;
 	int ret = 0;
 
@@ -1462,14 +1609,18 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 	if (in_callback(__func__))
 		return -EDEADLK;
 	pthread_mutex_lock(&rc->lock);
-	for (it = umn_itree_iter_first(&rc->tree, 0, ~0ul); it && !ret;
-	     it = umn_itree_iter_next(it, 0, ~0ul)) {
-		unsigned int v;
+	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
+		for (unsigned long i = 0; i < c->used && !ret; i++) {
+			unsigned int v;
 
-		n = tnode_of(it);
-		v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
-		ret = fn(arg, &n->pub, users_locked(rc, n),
-			 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID : 0);
+			n = chunk_node(rc, c, i);
+			if (!mine_linked(rc, n))
+				continue;
+			v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
+			ret = fn(arg, &n->pub, users_locked(rc, n),
+				 (v & R_DEAD) ? UMN_REGCACHE_REGION_INVALID :
+				 0);
+		}
 	}
 	for (struct rc_chunk *c = rc->chunks; c && !ret; c = c->next) {
 		for (unsigned long i = 0; i < c->used && !ret; i++) {
@@ -1478,7 +1629,8 @@ int umn_regcache_for_each(struct umn_regcache *rc,
 			n = chunk_node(rc, c, i);
 			v = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
 			/* unlinked but not yet deregistered */
-			if ((v & (R_PUB | R_UNLINKED)) == (R_PUB | R_UNLINKED))
+			if ((v & (R_PUB | R_UNLINKED)) ==
+			    (R_PUB | R_UNLINKED) && n->epoch == rc->epoch)
 				ret = fn(arg, &n->pub, users_locked(rc, n),
 					 UMN_REGCACHE_REGION_INVALID);
 		}
