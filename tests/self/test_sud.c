@@ -103,6 +103,19 @@ static const char *perms_of(const void *a, char out[5])
 	return out;
 }
 
+/* One call of the generated munmap on a fresh page: done and reported. */
+static void jit_unmap_reported(long (*fn)(void *, long), long page)
+{
+	char *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned long a = (unsigned long)p;
+
+	CHECK(p != MAP_FAILED);
+	log_reset();
+	CHECK_EQ(fn(p, page), 0);
+	CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+}
+
 /*
  * Sites the net learns of.  Code generated after umn started, `mov
  * $SYS_munmap,%eax; syscall; ret` in an anonymous mapping (W^X: r-x, and a
@@ -135,15 +148,10 @@ static void learned_sites(void)
 		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
 		fn = (long (*)(void *, long))(void *)jit;
 		for (int i = 0; i < ncalls; i++) {
-			char *p = mmap(NULL, (size_t)page,
-				       PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			unsigned long a = (unsigned long)p;
+			char *p;
+			unsigned long a;
 
-			CHECK(p != MAP_FAILED);
-			log_reset();
-			CHECK_EQ(fn(p, page), 0);
-			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
+			jit_unmap_reported(fn, page);
 			p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			a = (unsigned long)p;
@@ -167,17 +175,8 @@ static void learned_sites(void)
 		      jit);
 		memcpy(jit, code, sizeof(code));
 		CHECK_EQ(mprotect(jit, (size_t)page, prot), 0);
-		for (int i = 0; i < ncalls; i++) {
-			char *p = mmap(NULL, (size_t)page,
-				       PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-			unsigned long a = (unsigned long)p;
-
-			CHECK(p != MAP_FAILED);
-			log_reset();
-			CHECK_EQ(fn(p, page), 0);
-			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
-		}
+		for (int i = 0; i < ncalls; i++)
+			jit_unmap_reported(fn, page);
 		CHECK_EQ(umn__test_sud_traps(jit + 5) - before, 2ul);
 		CHECK_EQ(jit[0], 0xe9);
 		CHECK_EQ(munmap(jit, (size_t)page), 0);

@@ -544,6 +544,22 @@ struct itx_mirror {
  * umn_itree_check must see corruption, or the random runs prove nothing.
  * (It prints each violation to stderr; those lines are expected here.)
  */
+/* Swap a leaf's first two entries (keys and pointers): breaks the order. */
+static void swap_first_two(struct itx_mirror *leaf)
+{
+	void *p = leaf->ptr[0];
+	unsigned long k;
+
+	leaf->ptr[0] = leaf->ptr[1];
+	leaf->ptr[1] = p;
+	k = leaf->lo[0];
+	leaf->lo[0] = leaf->lo[1];
+	leaf->lo[1] = k;
+	k = leaf->hi[0];
+	leaf->hi[0] = leaf->hi[1];
+	leaf->hi[1] = k;
+}
+
 static void test_check_catches(void)
 {
 	enum { N = 500 };
@@ -586,25 +602,9 @@ static void test_check_catches(void)
 	pool[N / 2].it.start--;
 
 	/* Order: swap two entries of a leaf. */
-	p = leaf->ptr[0];
-	leaf->ptr[0] = leaf->ptr[1];
-	leaf->ptr[1] = p;
-	saved = leaf->lo[0];
-	leaf->lo[0] = leaf->lo[1];
-	leaf->lo[1] = saved;
-	saved = leaf->hi[0];
-	leaf->hi[0] = leaf->hi[1];
-	leaf->hi[1] = saved;
+	swap_first_two(leaf);
 	CHECK_EQ(umn_itree_check(&root), -1);
-	p = leaf->ptr[0];
-	leaf->ptr[0] = leaf->ptr[1];
-	leaf->ptr[1] = p;
-	saved = leaf->lo[0];
-	leaf->lo[0] = leaf->lo[1];
-	leaf->lo[1] = saved;
-	saved = leaf->hi[0];
-	leaf->hi[0] = leaf->hi[1];
-	leaf->hi[1] = saved;
+	swap_first_two(leaf);
 	CHECK_EQ(umn_itree_check(&root), 0);
 
 	/* count, cached bounds, height, back pointers, parents, fill. */
