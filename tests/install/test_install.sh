@@ -43,6 +43,10 @@ for ex in "$src"/examples/*.c; do
 		$libs -Wl,-rpath,"$pclibdir" -pthread || fail "building $name.c"
 	out=$("$X/$name" 2>&1) || { echo "$out"; fail "$name failed"; }
 	echo "examples/$name.c: built and ran; $(echo "$out" | tail -1)"
+	# an example that calls no umn_ function (trace_demo: `umn trace`
+	# injects libumn) need not load it: the linker may drop it, and does
+	# in Release, where libumn defines no malloc of its own
+	grep -q 'umn_' "$ex" || continue
 	ldd "$X/$name" | grep -q "$X/$libdir/libumn.so.0" ||
 		fail "$name did not load the installed libumn"
 done
