@@ -49,6 +49,8 @@ if(NOT UMN_ZYDIS_SONAME)
   math(EXPR _umn_zy_minor "(0x${CMAKE_MATCH_1} >> 32) & 0xffff")
   set(UMN_ZYDIS_SONAME "libZydis.so.${_umn_zy_major}.${_umn_zy_minor}")
 endif()
+# cmake/packaging.cmake recommends the package that ships it.
+set(UMN_ZYDIS_SONAME ${UMN_ZYDIS_SONAME} CACHE INTERNAL "libumn.so's decoder")
 message(STATUS "umn: libumn.so decodes with ${UMN_ZYDIS_SONAME}")
 pkg_check_modules(CAPSTONE REQUIRED IMPORTED_TARGET capstone)
 set(_umn_self_dir ${CMAKE_CURRENT_LIST_DIR})
