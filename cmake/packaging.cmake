@@ -24,12 +24,12 @@ set(CPACK_DEBIAN_PACKAGE_LICENSE MIT)
 set(CPACK_DEBIAN_LIB_PACKAGE_NAME libumn0)
 set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
 set(CPACK_DEBIAN_LIB_PACKAGE_GENERATE_SHLIBS ON)
-# libumn.so opens libcapstone.so.N itself at the first umn_mm_self() (no
-# DT_NEEDED, so dpkg-shlibdeps cannot see it); without it the patch source
-# is off and interposition is used: recommended, not required.
-pkg_check_modules(UMN_PKG_CAPSTONE QUIET capstone)
-if(UMN_PKG_CAPSTONE_VERSION MATCHES "^([0-9]+)")
-  set(CPACK_DEBIAN_LIB_PACKAGE_RECOMMENDS "libcapstone${CMAKE_MATCH_1}")
+# libumn.so opens its decoder, libZydis.so.N.M, itself at the first
+# umn_mm_self() (no DT_NEEDED, so dpkg-shlibdeps cannot see it); without it
+# the patch source is off and interposition is used: recommended, not
+# required.  Debian names the package after the soname (libzydis4.0).
+if(UMN_ZYDIS_SONAME MATCHES "^libZydis\\.so\\.([0-9.]+)$")
+  set(CPACK_DEBIAN_LIB_PACKAGE_RECOMMENDS "libzydis${CMAKE_MATCH_1}")
 endif()
 set(CPACK_COMPONENT_LIB_DESCRIPTION
   "userspace MMU notifiers: the shared library

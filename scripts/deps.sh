@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # Install umn's build and test dependencies from Debian (idempotent: does
 # nothing when they are all present).  Set UMN_NO_DEPS=1 to skip.
-#   build:   build-essential cmake pkg-config liburcu-dev libcapstone-dev
-#            (site discovery; its static archive for static programs)
+#   build:   build-essential cmake pkg-config liburcu-dev libzydis-dev
+#            (site discovery in libumn.so: headers; opened at run time)
+#            libcapstone-dev (site discovery in libumn.a: Debian ships its
+#            static archive, and none of Zydis, for static programs)
 #   tests:   clang + libclang-rt-14-dev (libFuzzer, sanitizer runtimes),
 #            libseccomp-dev (the `umn` command's audit oracle: built with
 #            it), libxml2-utils librsvg2-bin (the `umn trace --svg` test
@@ -18,7 +20,8 @@
 #            (dpkg-shlibdeps for cpack -G DEB), bpftrace (fires the probes)
 set -eu
 [ "${UMN_NO_DEPS:-0}" = 1 ] && exit 0
-pkgs=(build-essential cmake pkg-config liburcu-dev libcapstone-dev clang
+pkgs=(build-essential cmake pkg-config liburcu-dev libzydis-dev
+      libcapstone-dev clang
       libclang-rt-14-dev libseccomp-dev libxml2-utils librsvg2-bin libucx-dev
       spin python3 perl golang-go gcovr util-linux systemtap-sdt-dev scdoc
       man-db dpkg-dev bpftrace)

@@ -16,24 +16,54 @@ list(APPEND UMN_SOURCES
 list(APPEND UMN_PUBLIC_HEADERS ${PROJECT_SOURCE_DIR}/include/umn/self.h)
 list(APPEND UMN_EXTRA_LIBS ${CMAKE_DL_LIBS})
 
-# Site discovery decodes instructions with Capstone (libcapstone-dev).
-# libumn.so opens libcapstone.so.N at the first discovery (capstone_dl.c;
-# no DT_NEEDED: programs that never call umn_mm_self() do not load it, and
-# libumn works without it, falling back to interposition); libumn.a takes it
-# from the link (capstone_static.c; -lcapstone, umn.pc's Libs.private).
+# Site discovery decodes instructions (decoder.h).  libumn.so uses Zydis
+# (libzydis-dev), opened at the first discovery (decoder_zydis_dl.c; no
+# DT_NEEDED: programs that never call umn_mm_self() do not load it, and
+# libumn works without it, falling back to interposition); only its headers
+# are needed to build.  libumn.a takes Capstone from the link
+# (decoder_capstone_static.c; -lcapstone, umn.pc's Libs.private): Debian
+# ships libcapstone.a, and no static Zydis, and a static program needs one.
+# Zydis has no pkg-config file in Debian 12: found by header and library.
+find_path(ZYDIS_INCLUDE_DIR Zydis/Decoder.h)
+find_path(ZYCORE_INCLUDE_DIR Zycore/Types.h)
+find_library(ZYDIS_LIBRARY Zydis)
+if(NOT ZYDIS_INCLUDE_DIR OR NOT ZYCORE_INCLUDE_DIR OR NOT ZYDIS_LIBRARY)
+  message(FATAL_ERROR "Zydis not found (Debian: libzydis-dev)")
+endif()
+# The soname to dlopen (libZydis.so.4.0 in Debian 12): from the library's
+# dynamic section, else from the header's version.
+set(UMN_ZYDIS_SONAME "")
+find_program(UMN_READELF NAMES readelf ${CMAKE_READELF})
+if(UMN_READELF)
+  execute_process(COMMAND ${UMN_READELF} -d ${ZYDIS_LIBRARY}
+    OUTPUT_VARIABLE _umn_zy_dyn ERROR_QUIET)
+  if(_umn_zy_dyn MATCHES "Library soname: \\[([^]]+)\\]")
+    set(UMN_ZYDIS_SONAME ${CMAKE_MATCH_1})
+  endif()
+endif()
+if(NOT UMN_ZYDIS_SONAME)
+  file(STRINGS ${ZYDIS_INCLUDE_DIR}/Zydis/Zydis.h _umn_zy_ver
+    REGEX "define ZYDIS_VERSION \\(ZyanU64\\)0x")
+  string(REGEX MATCH "0x([0-9A-Fa-f]+)" _umn_zy_ver "${_umn_zy_ver}")
+  math(EXPR _umn_zy_major "0x${CMAKE_MATCH_1} >> 48")
+  math(EXPR _umn_zy_minor "(0x${CMAKE_MATCH_1} >> 32) & 0xffff")
+  set(UMN_ZYDIS_SONAME "libZydis.so.${_umn_zy_major}.${_umn_zy_minor}")
+endif()
+# cmake/packaging.cmake recommends the package that ships it.
+set(UMN_ZYDIS_SONAME ${UMN_ZYDIS_SONAME} CACHE INTERNAL "libumn.so's decoder")
+message(STATUS "umn: libumn.so decodes with ${UMN_ZYDIS_SONAME}")
 pkg_check_modules(CAPSTONE REQUIRED IMPORTED_TARGET capstone)
-string(REGEX MATCH "^[0-9]+" _umn_cs_major "${CAPSTONE_VERSION}")
 set(_umn_self_dir ${CMAKE_CURRENT_LIST_DIR})
-cmake_language(DEFER CALL target_include_directories umn_objs PRIVATE
-  ${CAPSTONE_INCLUDE_DIRS})
 cmake_language(DEFER CALL target_sources umn PRIVATE
-  ${_umn_self_dir}/capstone_dl.c)
+  ${_umn_self_dir}/decoder_zydis_dl.c)
 cmake_language(DEFER CALL target_compile_definitions umn PRIVATE
-  _GNU_SOURCE UMN_CAPSTONE_SONAME="libcapstone.so.${_umn_cs_major}")
+  _GNU_SOURCE UMN_ZYDIS_SONAME="${UMN_ZYDIS_SONAME}")
 cmake_language(DEFER CALL target_include_directories umn PRIVATE
-  ${CAPSTONE_INCLUDE_DIRS})
+  ${ZYDIS_INCLUDE_DIR} ${ZYCORE_INCLUDE_DIR})
 cmake_language(DEFER CALL target_sources umn_static PRIVATE
-  ${_umn_self_dir}/capstone_static.c)
+  ${_umn_self_dir}/decoder_capstone_static.c)
+cmake_language(DEFER CALL target_include_directories umn_static PRIVATE
+  ${CAPSTONE_INCLUDE_DIRS})
 cmake_language(DEFER CALL target_link_libraries umn_static PUBLIC
   PkgConfig::CAPSTONE)
 

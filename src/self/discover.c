@@ -7,9 +7,9 @@
  * sites: the Go runtime, static runtimes, custom allocators and libraries
  * loaded later issue `mov $NR,%eax; syscall` themselves.
  *
- * Instructions, not bytes.  Code is decoded with Capstone (libcapstone,
- * Debian's libcapstone-dev; see README's dependency table) from function
- * starts only, never from an arbitrary byte:
+ * Instructions, not bytes.  Code is decoded (decoder.h: Zydis in
+ * libumn.so, Capstone in libumn.a; see README's dependency table) from
+ * function starts only, never from an arbitrary byte:
  *   - symbols of type FUNC/IFUNC from the object's file on disk (.symtab,
  *     then .dynsym), each with its size, when the file's program headers
  *     match the loaded image;
@@ -38,8 +38,8 @@
  *     Go's syscall.Syscall) -- the safety net's case;
  *   - "undecodable": a function the decoder gave up on.
  * Objects skipped: the vDSO, umn's own shared object (it has no fixed
- * site: see umnp_self_rawsys), umn's decoder (libcapstone: no system call
- * of its own, 3 MiB of text), sanitizer runtimes (their internal system
+ * site: see umnp_self_rawsys), umn's decoder (libZydis or libcapstone: no
+ * system call of its own), sanitizer runtimes (their internal system
  * calls run where the hooks cannot), functions whose entry another patcher
  * has overwritten.
  *
@@ -52,8 +52,8 @@
  * run), so its sites are patched before any of its code runs.  An object
  * without PT_GNU_RELRO is scanned at the loader's next mmap/mprotect.
  *
- * Context.  No malloc: the decoder's state is made at init (Capstone
- * allocates in cs_open/cs_malloc only); scratch memory is mapped with raw
+ * Context.  No malloc: the decoder's state is made at init (decoder.h:
+ * decoding allocates nothing); scratch memory is mapped with raw
  * system calls, and unmapped through the hooks so that the unmap is
  * reported like any other.  A rescan runs on the thread of a dlopen,
  * holding the loader's (recursive) locks, never inside a hook.
@@ -71,7 +71,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <umn/notifier.h>
-#include "capstone_load.h"
+#include "decoder.h"
 #include "self_internal.h"
 
 #if defined(__x86_64__)
@@ -97,9 +97,6 @@ struct obj_stat {
 };
 
 static pthread_mutex_t discover_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct umnp_capstone cs;
-static csh cs_handle;
-static cs_insn *cs_insn_buf;
 static bool decoder_ready;
 static int decoder_err;          /* the first failure, kept */
 static char decoder_why[160];
@@ -144,28 +141,17 @@ void umnp_self_discover_unlock(void)
 	pthread_mutex_unlock(&discover_mutex);
 }
 
-/* Load Capstone (the first time only) and make its handle.  Normal
- * context, discovery lock held. */
+/* Load the decoder (the first time only; decoder.h).  Normal context,
+ * discovery lock held. */
 static int decoder_init(void)
 {
 	if (decoder_ready)
 		return 0;
 	if (decoder_err)
 		return decoder_err;
-	decoder_err = umnp_self_capstone_load(&cs, decoder_why,
-					      sizeof(decoder_why));
+	decoder_err = umnp_self_decoder_load(decoder_why, sizeof(decoder_why));
 	if (decoder_err)
 		return decoder_err;
-	if (cs.open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK) {
-		snprintf(decoder_why, sizeof(decoder_why), "cs_open failed");
-		return decoder_err = -ENOTSUP;
-	}
-	cs_insn_buf = cs.insn_alloc(cs_handle);
-	if (!cs_insn_buf) {
-		cs.close(&cs_handle);
-		snprintf(decoder_why, sizeof(decoder_why), "cs_malloc failed");
-		return decoder_err = -ENOMEM;
-	}
 	decoder_ready = true;
 	return 0;
 }
@@ -228,25 +214,22 @@ struct found {
 static int decode_region(const uint8_t *p, size_t size, struct found *out,
 			 int max, bool want_r9, long want, struct obj_stat *st)
 {
-	const uint8_t *code = p;
+	const uint8_t *at = p;
 	size_t left = size;
-	uint64_t addr = (uintptr_t)p;
 	const uint8_t *prev = NULL;
 	size_t prev_len = 0;
 	int n = 0, since_mov = 100;
 	long pending = -1;
 
 	while (left) {
-		const uint8_t *at;
+		size_t len = umnp_self_decode_len(at, left);
 		long nr;
 
-		if (!cs.disasm_iter(cs_handle, &code, &left, &addr,
-				    cs_insn_buf))
+		if (!len)
 			/* near the end: an instruction cut by the region's
 			 * bound (a `0f 05` inside an immediate), not bad code */
 			return n || left < 15 ? n : -1;
-		at = (const uint8_t *)(uintptr_t)cs_insn_buf->address;
-		if (cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05) {
+		if (len == 2 && at[0] == 0x0f && at[1] == 0x05) {
 			nr = prev ? mov_eax_imm(prev, prev_len) : -1;
 			if (nr >= 0 && (nr_map_changing(nr) || nr == want) &&
 			    n < max) {
@@ -267,7 +250,7 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 					st->unknown++;
 			}
 		}
-		nr = mov_eax_imm(at, cs_insn_buf->size);
+		nr = mov_eax_imm(at, len);
 		if (nr >= 0) {
 			pending = nr;
 			since_mov = 0;
@@ -275,7 +258,9 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 			since_mov++;
 		}
 		prev = at;
-		prev_len = cs_insn_buf->size;
+		prev_len = len;
+		at += len;
+		left -= len;
 	}
 	return n;
 }
@@ -328,22 +313,19 @@ uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
 
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size)
 {
-	const uint8_t *code = func;
+	const uint8_t *at = func;
 	size_t left = size;
-	uint64_t addr = (uintptr_t)func;
 	const uint8_t *prev = NULL;
+	size_t len;
 
 	if (decoder_init())
 		return NULL;
-	while (left && cs.disasm_iter(cs_handle, &code, &left, &addr,
-				      cs_insn_buf)) {
-		const uint8_t *at = (const uint8_t *)(uintptr_t)
-					    cs_insn_buf->address;
-
-		if (prev && cs_insn_buf->size == 1 && at[0] == 0xc3)
+	while (left && (len = umnp_self_decode_len(at, left))) {
+		if (prev && len == 1 && at[0] == 0xc3)
 			return (uint8_t *)prev;
-		prev = cs_insn_buf->size == 2 && at[0] == 0x0f && at[1] == 0x05
-			       ? at : NULL;
+		prev = len == 2 && at[0] == 0x0f && at[1] == 0x05 ? at : NULL;
+		at += len;
+		left -= len;
 	}
 	return NULL;
 }
@@ -935,7 +917,7 @@ static void scan_object(const struct dl_phdr_info *info)
 	    strstr(name, "libasan") || strstr(name, "libtsan") ||
 	    strstr(name, "liblsan") || strstr(name, "libubsan") ||
 	    strstr(name, "libclang_rt") || strstr(name, "libhwasan") ||
-	    strstr(name, "libcapstone"))
+	    strstr(name, "libcapstone") || strstr(name, "libZydis"))
 		return;
 	st = stat_for(name);
 	find_candidates(info, debug_on, &c);

@@ -10,7 +10,7 @@
  *   patch.c      the patching engine (x86-64): syscall-site jumps, stubs,
  *                atomic code writes, chaining to an existing patch
  *   discover.c   site discovery: inline system-call sites in every loaded
- *                object (Capstone), rescanned after dlopen
+ *                object (decoder.h), rescanned after dlopen
  *   stack.c      the raw system call, and the entry of discovered sites on
  *                a stack of umn's own
  *   entry_asm.h  the assembly pieces patch.c's and stack.c's entries share
@@ -186,7 +186,7 @@ uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
 bool umnp_self_discover_trylock(void);
 /* The first `syscall` directly followed by `ret` in [func, func + size). */
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
-/* NULL when Capstone is loaded and ready, else why not (a static
+/* NULL when the decoder is loaded and ready, else why not (a static
  * string: "not loaded yet", the dlopen error...). */
 const char *umnp_self_decoder_status(void);
 /* UMN_SELF_DEBUG: print what discovery did. */

@@ -54,6 +54,15 @@ for p in libumn0 libumn-dev umn; do
 	debs+=("$f")
 	echo "$(basename "$f"): $(dpkg-deb -f "$f" Depends)"
 done
+# libumn.so dlopens its decoder (no DT_NEEDED): the package must recommend
+# the one libumn was built against, a package that exists (installed here).
+rec=$(dpkg-deb -f "${debs[0]}" Recommends)
+echo "$(basename "${debs[0]}") Recommends: $rec"
+case $rec in
+libzydis[0-9]*) dpkg -s "$rec" >/dev/null 2>&1 ||
+	fail "libumn0 recommends $rec, which is not installed here" ;;
+*) fail "libumn0 does not recommend its decoder (libzydis): '$rec'" ;;
+esac
 has() { dpkg-deb -c "$1" | awk '{print $6}' | grep -q "$2" ||
 	fail "$(basename "$1") lacks $2"; }
 has "${debs[0]}" '/libumn\.so\.0$'

@@ -8,9 +8,9 @@
  * id 0 (its mappings show inode 0 in /proc/self/maps).  Skips (77) when
  * the namespace cannot be made here.
  *
- * "lazy-capstone": libcapstone is not loaded before the first
- * umn_mm_self() and is after it (the patch source opens it then).
- * "no-capstone" (run with UMN_SELF_CAPSTONE naming a library that does not
+ * "lazy-decoder": libumn.so's decoder (libZydis) is not loaded before the
+ * first umn_mm_self() and is after it (the patch source opens it then).
+ * "no-decoder" (run with UMN_SELF_DECODER naming a library that does not
  * exist): umn_mm_self() still works, through interposition.
  */
 #include <errno.h>
@@ -58,17 +58,16 @@ static void enter_fresh_ipc_namespace(void)
 	printf("# in a fresh IPC namespace: the shmdt row's segment has id 0\n");
 }
 
-static int find_capstone(struct dl_phdr_info *info, size_t size, void *data)
+static int find_decoder(struct dl_phdr_info *info, size_t size, void *data)
 {
 	(void)size;
 	(void)data;
-	return info->dlpi_name && strstr(info->dlpi_name, "libcapstone") ? 1
-									: 0;
+	return info->dlpi_name && strstr(info->dlpi_name, "libZydis") ? 1 : 0;
 }
 
-static bool capstone_loaded(void)
+static bool decoder_loaded(void)
 {
-	return dl_iterate_phdr(find_capstone, NULL) == 1;
+	return dl_iterate_phdr(find_decoder, NULL) == 1;
 }
 
 int main(int argc, char **argv)
@@ -79,16 +78,16 @@ int main(int argc, char **argv)
 
 	if (!strcmp(mode, "ipc-namespace"))
 		enter_fresh_ipc_namespace();
-	if (!strcmp(mode, "lazy-capstone"))
-		CHECK(!capstone_loaded());
+	if (!strcmp(mode, "lazy-decoder"))
+		CHECK(!decoder_loaded());
 	CHECK(umn_mm_self() != NULL);
 	printf("# sources: %#x\n", umn_self_sources());
-	if (!strcmp(mode, "lazy-capstone")) {
+	if (!strcmp(mode, "lazy-decoder")) {
 		CHECK(umn_self_sources() & UMN_SELF_PATCH);
-		CHECK(capstone_loaded());
+		CHECK(decoder_loaded());
 	}
-	if (!strcmp(mode, "no-capstone")) {
-		CHECK(!capstone_loaded());
+	if (!strcmp(mode, "no-decoder")) {
+		CHECK(!decoder_loaded());
 		CHECK_EQ(umn_self_sources(), UMN_SELF_INTERPOSE);
 	}
 	n = umn_self_selftest(rows, 32);
