@@ -32,6 +32,9 @@ enum umnp_hook_point {
 	/* regcache lookup_fast: the hit's slot counter is incremented, the
 	 * region's state is not loaded yet (arg: the region) */
 	UMNP_HOOK_RC_HIT_COUNTED,
+	/* umn_regcache_invalidate, cache lock held: the callbacks' stack is
+	 * drained, the walk over the range is next (arg: the cache) */
+	UMNP_HOOK_RC_INVALIDATE_DRAINED,
 };
 
 #if UMN_TEST_HOOKS

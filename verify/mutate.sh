@@ -24,7 +24,8 @@
 # groups run in turn, default "unit|misuse|regression|alloc|regcache;
 # stress|acceptance|self": tool, config and fresh are left out, they test
 # nothing a core mutant changes), UMN_MUTATE_TIMEOUT
-# (seconds per test, default 60), UMN_MUTATE_LIMIT (seconds per mutant's
+# (seconds per test, default 60), UMN_MUTATE_CMAKE (extra cmake options of
+# the scratch build, default -DUMN_FAULT_INJECT=ON), UMN_MUTATE_LIMIT (seconds per mutant's
 # ctest run, default 600), UMN_MUTATE_TARGETS (what a mutant rebuilds,
 # default "umn unit_test_waitq"; "all" for everything), JOBS (default nproc).
 set -u
@@ -65,8 +66,12 @@ mkdir -p "$log"
 echo "mutate: scratch tree $tree"
 
 # Executables need not relink when only libumn.so changed.
+# Fault injection on, so that the allocation-failure tests (label alloc) run
+# too: some paths (the regcache's locked count) are reached only there.
+read -r -a extra_cmake <<<"${UMN_MUTATE_CMAKE:--DUMN_FAULT_INJECT=ON}"
 if ! cmake -S "$tree" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DUMN_BENCH=OFF \
-	-DCMAKE_LINK_DEPENDS_NO_SHARED=ON >"$log/configure.log" 2>&1 ||
+	-DCMAKE_LINK_DEPENDS_NO_SHARED=ON "${extra_cmake[@]}" \
+	>"$log/configure.log" 2>&1 ||
    ! cmake --build "$build" -j"$jobs" >"$log/build.log" 2>&1; then
 	tail -30 "$log/build.log"
 	echo "mutate: the unmutated tree does not build"

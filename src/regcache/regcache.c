@@ -1470,6 +1470,9 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 		return -EINVAL;
 	pthread_mutex_lock(&rc->lock);
 	drain_locked(rc, &list);
+	/* a callback may kill a linked region now: the walk leaves it to the
+	 * callbacks' stack */
+	UMNP_HOOK(UMNP_HOOK_RC_INVALIDATE_DRAINED, rc);
 	if (rc->nlinked)
 		walk_locked(rc, &w, start, end - 1, invalidate_one);
 	pthread_mutex_unlock(&rc->lock);

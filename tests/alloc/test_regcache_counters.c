@@ -5,7 +5,8 @@
  * the locked path, the miss counts its reference under the lock, and the
  * counts still add up.  Each allocation the scenario reaches fails once
  * (SQLite-style, as test_alloc_fail.c); at every step get returns 0 or
- * -ENOMEM, a put on another thread than its get is accepted, every region
+ * -ENOMEM, a put on another thread than its get is accepted, a region
+ * killed while held is not deregistered before its last put, every region
  * is deregistered exactly once, destroy does not say -EBUSY, nothing leaks
  * (ASan).  Needs a -DUMN_FAULT_INJECT=ON build; skips (77) otherwise.
  */
@@ -51,6 +52,7 @@ static void scenario(void)
 	struct umn_regcache *rc;
 	struct umn_regcache_region *r, *s;
 	struct job j = { 0 };
+	unsigned long consumed = 0;
 	pthread_t t;
 	int ret;
 
@@ -66,6 +68,22 @@ static void scenario(void)
 			CHECK(s == r);
 			umn_regcache_put(rc, s);
 		}
+		/* still held (on a counter, or under the lock when its array
+		 * could not be had): an unmap kills it, but the flush must not
+		 * deregister it before its last put */
+		{
+			int before = deregs;
+
+			/* (allocations here are not under test: injection
+			 * paused, the count kept) */
+			consumed = umn__fault_alloc_count();
+			umn__fault_alloc_fail_at(0);
+			primary_unmap(0, 1);
+			CHECK_EQ(umn_regcache_flush(rc), 0);
+			CHECK_EQ(deregs, before);
+			umn__fault_alloc_fail_at(consumed < fail_n ?
+						 fail_n - consumed : 0);
+		}
 		j.put = r;
 	}
 	/* another thread: a hit (its first counter array in this chunk)
@@ -73,7 +91,7 @@ static void scenario(void)
 	j.rc = rc;
 	CHECK_EQ(pthread_create(&t, NULL, other_thread, &j), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);
-	last_count = umn__fault_alloc_count();
+	last_count = consumed + umn__fault_alloc_count();
 	umn__fault_alloc_fail_at(0);
 	primary_unmap(0, 1);
 	CHECK_EQ(umn_regcache_flush(rc), 0);

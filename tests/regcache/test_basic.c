@@ -105,6 +105,29 @@ static void for_each_dump_flush(void)
 	CHECK_EQ(regs, deregs);
 }
 
+/* An explicit invalidate of a region an unmap already killed (its callback
+ * queued it, no get or put has drained it yet): counted and deregistered
+ * once, not twice. */
+static void invalidate_after_unmap(void)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+	struct umn_regcache_region *r;
+	struct umn_regcache_stats st;
+
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	umn_regcache_put(rc, r);
+	primary_unmap(0, 1);		/* the callback kills and queues it */
+	CHECK_EQ(umn_regcache_invalidate(rc, BASE, PAGE), 0);
+	CHECK_EQ(umn_regcache_flush(rc), 0);
+	st = stats_of(rc);
+	CHECK_EQ(st.invalidated, 1);
+	CHECK_EQ(st.pending_dereg, 0);
+	CHECK_EQ(st.regions, 0);
+	CHECK_EQ(deregs, regs);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(deregs, regs);
+}
+
 /* Many regions: the hash grows, loses entries on invalidation, and every
  * lookup is counted exactly. */
 static void many_regions(void)
@@ -184,6 +207,7 @@ int main(void)
 	rc_setup(60);
 	RUN(hit_miss_invalidate);
 	RUN(for_each_dump_flush);
+	RUN(invalidate_after_unmap);
 	RUN(many_regions);
 	RUN(alignment);
 	rc_teardown();

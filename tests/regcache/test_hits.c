@@ -124,6 +124,45 @@ static void hit_races_eviction(void)
 	hit_during(HK_EVICT, "a hit racing an eviction");
 }
 
+/* An unmap's callback kills a region after umn_regcache_invalidate has
+ * drained the callbacks' stack and before its walk reaches the region: the
+ * walk must leave it to the stack (killed, counted and deregistered once). */
+static unsigned long kill_page;
+
+static void kill_in_invalidate(int point, void *arg)
+{
+	(void)arg;
+	if (point == UMNP_HOOK_RC_INVALIDATE_DRAINED && !hk.fired) {
+		hk.fired = 1;
+		primary_unmap_flags(kill_page, 1, true);
+	}
+}
+
+static void invalidate_races_callback(void)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+	struct umn_regcache_region *r;
+	struct umn_regcache_stats st;
+
+	kill_page = 5;
+	CHECK_EQ(umn_regcache_get(rc, BASE + kill_page * PAGE, PAGE, &r), 0);
+	umn_regcache_put(rc, r);
+	hk.fired = 0;
+	umn__test_hook = kill_in_invalidate;
+	CHECK_EQ(umn_regcache_invalidate(rc, BASE + kill_page * PAGE, PAGE),
+		 0);
+	umn__test_hook = NULL;
+	CHECK_EQ(hk.fired, 1);
+	CHECK_EQ(umn_regcache_flush(rc), 0);
+	st = stats_of(rc);
+	CHECK_EQ(st.invalidated, 1);
+	CHECK_EQ(st.pending_dereg, 0);
+	CHECK_EQ(st.regions, 0);
+	CHECK_EQ(deregs, regs);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(deregs, regs);
+}
+
 #endif /* UMN_TEST_HOOKS */
 
 /* ---- get and put on different threads ---- */
@@ -351,6 +390,7 @@ int main(void)
 	RUN(hit_races_callback);
 	RUN(hit_races_invalidate);
 	RUN(hit_races_eviction);
+	RUN(invalidate_races_callback);
 #else
 	printf("# forced hit/invalidation orderings need "
 	       "-DUMN_TEST_HOOKS=ON: not run\n");
