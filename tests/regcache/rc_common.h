@@ -142,6 +142,22 @@ static inline struct umn_regcache_stats stats_of(struct umn_regcache *rc)
 	return st;
 }
 
+/* The cache's one region was killed: after a flush it was counted as
+ * invalidated once and deregistered once, nothing is left; then destroy. */
+static inline void flush_killed_once(struct umn_regcache *rc)
+{
+	struct umn_regcache_stats st;
+
+	CHECK_EQ(umn_regcache_flush(rc), 0);
+	st = stats_of(rc);
+	CHECK_EQ(st.invalidated, 1);
+	CHECK_EQ(st.pending_dereg, 0);
+	CHECK_EQ(st.regions, 0);
+	CHECK_EQ(deregs, regs);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(deregs, regs);
+}
+
 /* Reports: counted; unexpected ones fail the test at the end. */
 static int warns, expect_warns;
 static void on_warn(const char *f, const char *m, void *arg)

@@ -142,7 +142,6 @@ static void invalidate_races_callback(void)
 {
 	struct umn_regcache *rc = new_cache(0, 0, 0);
 	struct umn_regcache_region *r;
-	struct umn_regcache_stats st;
 
 	kill_page = 5;
 	CHECK_EQ(umn_regcache_get(rc, BASE + kill_page * PAGE, PAGE, &r), 0);
@@ -153,14 +152,7 @@ static void invalidate_races_callback(void)
 		 0);
 	umn__test_hook = NULL;
 	CHECK_EQ(hk.fired, 1);
-	CHECK_EQ(umn_regcache_flush(rc), 0);
-	st = stats_of(rc);
-	CHECK_EQ(st.invalidated, 1);
-	CHECK_EQ(st.pending_dereg, 0);
-	CHECK_EQ(st.regions, 0);
-	CHECK_EQ(deregs, regs);
-	CHECK_EQ(umn_regcache_destroy(rc), 0);
-	CHECK_EQ(deregs, regs);
+	flush_killed_once(rc);
 }
 
 #endif /* UMN_TEST_HOOKS */
