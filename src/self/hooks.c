@@ -47,7 +47,6 @@
  * flagged UMN_NOTIFIER_RANGE_AFTER, so that subscriber still hears of it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/ipc.h>
@@ -166,128 +165,52 @@ static void add(struct ranges *r, enum umn_notifier_event ev,
 
 /* ---- shmdt: how big is what is attached at addr? ------------------------- */
 
-static bool parse_hex(const char **p, const char *e, unsigned long *v)
-{
-	const char *s = *p;
-
-	*v = 0;
-	while (s < e) {
-		int c = *s, d;
-
-		if (c >= '0' && c <= '9')
-			d = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			d = c - 'a' + 10;
-		else
-			break;
-		*v = (*v << 4) | (unsigned long)d;
-		s++;
-	}
-	if (s == *p)
-		return false;
-	*p = s;
-	return true;
-}
-
-/*
- * One line of /proc/self/maps: "start-end perms offset dev inode path".
- * *sysv: the path is a System V segment's ("/SYSV<key>").  That, not the
- * inode, says what the mapping is: the segment's inode is its shm id, and
- * the first segment of an IPC namespace has id 0.
- */
-static bool parse_line(const char *s, const char *e, unsigned long *start,
-		       unsigned long *end, unsigned long *inode, bool *sysv)
-{
-	int field = 0;
-
-	if (!parse_hex(&s, e, start) || s >= e || *s++ != '-' ||
-	    !parse_hex(&s, e, end))
-		return false;
-	/* skip perms, offset, dev; inode is the 5th field (decimal) */
-	while (s < e && field < 3) {
-		while (s < e && *s == ' ')
-			s++;
-		while (s < e && *s != ' ')
-			s++;
-		field++;
-	}
-	while (s < e && *s == ' ')
-		s++;
-	*inode = 0;
-	while (s < e && *s >= '0' && *s <= '9')
-		*inode = *inode * 10 + (unsigned long)(*s++ - '0');
-	while (s < e && *s == ' ')
-		s++;
-	*sysv = e - s >= 5 && !memcmp(s, "/SYSV", 5);
-	return true;
-}
-
 /* The top of the user address space (57-bit, 5-level paging): the end of
  * the conservative range of a shmdt whose segment cannot be measured. */
 #define SHM_UNKNOWN_END 0x00fffffffffff000ul
 
+/* A run of mappings of one segment (by path, not inode: the segment's
+ * inode is its shm id, and the first segment of an IPC namespace has id
+ * 0, so "/SYSV<key>" is what says a mapping is one). */
+struct shm_run {
+	unsigned long addr, want, len, ino;
+	bool in_run;
+};
+
+static bool shm_run_line(const struct umnp_self_map *m, void *arg)
+{
+	struct shm_run *r = arg;
+	bool sysv = m->path_len >= 5 && !memcmp(m->path, "/SYSV", 5);
+
+	if (!r->in_run && m->start == r->want && sysv) {
+		r->in_run = true;
+		r->ino = m->inode;
+		r->len = m->end - m->start;
+		r->want = m->end;
+	} else if (r->in_run && m->start == r->want && sysv &&
+		   m->inode == r->ino) {
+		r->len += m->end - m->start;
+		r->want = m->end;
+	} else if (r->in_run || m->start > r->addr) {
+		return true;
+	}
+	return false;
+}
+
 /*
  * Length of the run of mappings of one shm segment starting at addr; 0 if
  * none starts there.  If /proc/self/maps cannot be read (no /proc in a
- * sandbox, EACCES), the length is unknown: everything from addr to the top
- * of the address space, so a detach is over-reported, never missed.
+ * sandbox, EACCES, a read failing before the segment was found), the
+ * length is unknown: everything from addr to the top of the address space,
+ * so a detach is over-reported, never missed.
  */
 static unsigned long shm_len_at(unsigned long addr)
 {
-	char buf[4096];
-	size_t have = 0;
-	unsigned long len = 0, want = addr, ino = 0;
-	bool in_run = false, eof = false;
-	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/maps",
-				 O_RDONLY | O_CLOEXEC, 0);
+	struct shm_run r = { .addr = addr, .want = addr };
 
-	if (umnp_self_is_err(fd))
+	if (umnp_self_maps_each(shm_run_line, &r) < 0 && !r.in_run)
 		return addr < SHM_UNKNOWN_END ? SHM_UNKNOWN_END - addr : 0;
-	while (!eof || have) {
-		char *nl;
-
-		if (!eof && have < sizeof(buf)) {
-			long n = umnp_self_raw3(SYS_read, fd, (long)(buf + have),
-						(long)(sizeof(buf) - have));
-
-			if (n < 0 && !in_run && !len)
-				len = addr < SHM_UNKNOWN_END ?
-				      SHM_UNKNOWN_END - addr : 0;
-			if (n <= 0)
-				eof = true;
-			else
-				have += (size_t)n;
-		}
-		nl = memchr(buf, '\n', have);
-		if (!nl) {
-			if (eof || have == sizeof(buf))
-				break; /* a truncated last line, or too long */
-			continue;
-		}
-		{
-			unsigned long s, e, inode;
-			bool sysv;
-
-			if (parse_line(buf, nl, &s, &e, &inode, &sysv)) {
-				if (!in_run && s == want && sysv) {
-					in_run = true;
-					ino = inode;
-					len = e - s;
-					want = e;
-				} else if (in_run && s == want && sysv &&
-					   inode == ino) {
-					len += e - s;
-					want = e;
-				} else if (in_run || s > addr) {
-					break;
-				}
-			}
-		}
-		have -= (size_t)(nl + 1 - buf);
-		memmove(buf, nl + 1, have);
-	}
-	umnp_self_raw3(SYS_close, fd, 0, 0);
-	return len;
+	return r.len;
 }
 
 /* What the call will change.  May make raw system calls; never allocates. */

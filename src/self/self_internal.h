@@ -18,6 +18,7 @@
  *   interpose.c  the same calls as exported symbols (LD_PRELOAD / link order)
  *   uffd.c       userfaultfd events (opt-in per range, after the fact)
  *   signals.c    wrapping the application's signal handlers (lazy masking)
+ *   maps.c       /proc/self/maps line by line, signal-safe
  *   selftest.c   the coverage self-test
  *   malloc_check.c  debug builds: malloc from a callback of a hooked call
  */
@@ -85,6 +86,29 @@ static inline long umnp_self_raw_sigaction(int sig,
 	return umnp_self_raw6(SYS_rt_sigaction, sig, (long)act, (long)old,
 			      sizeof(act->mask), 0, 0);
 }
+
+/* ---- maps.c: /proc/self/maps, signal-safe ------------------------------ */
+
+/* One line: [start, end), PROT_* bits, inode, and the path (path_len bytes,
+ * not NUL-terminated; empty for an anonymous mapping). */
+struct umnp_self_map {
+	unsigned long start, end;
+	int prot;
+	unsigned long inode;
+	const char *path;
+	size_t path_len;
+};
+
+/*
+ * umnp_self_maps_each - call cb for each line of /proc/self/maps, in
+ * address order, until it returns true.  Raw system calls, a 4 KiB buffer
+ * on the stack, no allocation: callable from a hook or a signal handler.
+ * A line longer than the buffer ends the walk (the rest is not seen).
+ * Returns 0, or -errno when the file could not be opened (cb never called)
+ * or a read failed (cb saw the lines read before).
+ */
+int umnp_self_maps_each(bool (*cb)(const struct umnp_self_map *m, void *arg),
+			void *arg);
 
 /* ---- the self address space (self.c) ----------------------------------- */
 

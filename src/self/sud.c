@@ -39,7 +39,6 @@
  * own SIGSYS handler after umn replaces ours.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,69 +133,37 @@ static bool fixed_shape(const uint8_t *insn, long nr)
 	       (long)imm == nr;
 }
 
-/*
- * The mapping holding a: its start, its protection, and whether it is
- * anonymous (no file: code generated at run time).  /proc/self/maps with
- * raw system calls into a stack buffer (signal context).
- */
+/* The mapping holding a: its start, its protection, and whether it is
+ * anonymous (no file: code generated at run time). */
+struct mapping_query {
+	uintptr_t a, start;
+	int prot;
+	bool anon, found;
+};
+
+static bool mapping_line(const struct umnp_self_map *m, void *arg)
+{
+	struct mapping_query *q = arg;
+
+	if (q->a < m->start || q->a >= m->end)
+		return q->a < m->start; /* sorted: past it */
+	q->start = m->start;
+	q->prot = m->prot;
+	q->anon = !m->path_len || (m->path_len >= 5 &&
+				   !memcmp(m->path, "[anon", 5));
+	q->found = true;
+	return true;
+}
+
 static bool mapping_of(uintptr_t a, uintptr_t *start, int *prot, bool *anon)
 {
-	char buf[1024];
-	size_t have = 0;
-	bool eof = false, found = false;
-	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/maps",
-				 O_RDONLY | O_CLOEXEC, 0);
+	struct mapping_query q = { .a = a };
 
-	if (umnp_self_is_err(fd))
-		return false;
-	while (!found && (!eof || have)) {
-		char *nl, *p;
-		unsigned long s = 0, e = 0;
-
-		if (!eof && have < sizeof(buf)) {
-			long n = umnp_self_raw3(SYS_read, fd, (long)(buf + have),
-						(long)(sizeof(buf) - have));
-
-			if (n <= 0)
-				eof = true;
-			else
-				have += (size_t)n;
-		}
-		nl = memchr(buf, '\n', have);
-		if (!nl) {
-			if (eof || have == sizeof(buf))
-				break;
-			continue;
-		}
-		p = buf;
-		while (p < nl && *p != '-')
-			s = s * 16 + (unsigned long)(*p <= '9' ? *p - '0'
-							  : *p - 'a' + 10), p++;
-		for (p++; p < nl && *p != ' '; p++)
-			e = e * 16 + (unsigned long)(*p <= '9' ? *p - '0'
-							  : *p - 'a' + 10);
-		if (a >= s && a < e && nl - p > 5) {
-			int fields = 0;
-
-			*start = s;
-			*prot = (p[1] == 'r' ? PROT_READ : 0) |
-				(p[2] == 'w' ? PROT_WRITE : 0) |
-				(p[3] == 'x' ? PROT_EXEC : 0);
-			/* perms offset dev inode, then the path if any */
-			for (p++; p < nl && fields < 4; fields++) {
-				while (p < nl && *p != ' ')
-					p++;
-				while (p < nl && *p == ' ')
-					p++;
-			}
-			*anon = p == nl || !memcmp(p, "[anon", 5);
-			found = true;
-		}
-		have -= (size_t)(nl + 1 - buf);
-		memmove(buf, nl + 1, have);
-	}
-	umnp_self_raw3(SYS_close, fd, 0, 0);
-	return found;
+	umnp_self_maps_each(mapping_line, &q);
+	*start = q.start;
+	*prot = q.prot;
+	*anon = q.anon;
+	return q.found;
 }
 
 /* Decode from the start of the site's mapping and patch it.  Code in a
