@@ -9,6 +9,7 @@ list(APPEND UMN_SOURCES
   self/discover.c
   self/stack.c
   self/sud.c
+  self/sud_clone.c
   self/maps.c
   self/interpose.c
   self/uffd.c

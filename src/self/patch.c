@@ -766,9 +766,9 @@ static void sud_install(void *libc, bool debug)
 	else if (debug)
 		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
 				"(allowed: libc's text); not covered: a thread "
-				"until its first hooked call, a thread made by "
-				"a raw clone (one from outside libc fails with "
-				"ENOSYS; doc/sources.md)\n");
+				"made by libc until its first hooked call "
+				"(threads and forks made from outside libc "
+				"start armed; doc/sources.md)\n");
 }
 
 int umnp_self_patch_install(void)

@@ -73,7 +73,7 @@ static void atfork_prepare(void)
 	}
 }
 
-static void atfork_child(void)
+void umnp_self_fork_child(void)
 {
 	struct umn_mm *mm = __atomic_exchange_n(&spare_mm, NULL,
 						__ATOMIC_ACQ_REL);
@@ -85,6 +85,15 @@ static void atfork_child(void)
 	pthread_mutex_init(&init_lock, NULL);
 	umnp_self_uffd_atfork_child();
 	umnp_self_stack_atfork_child(); /* discovered sites' stacks */
+}
+
+static void atfork_child(void)
+{
+	umnp_self_fork_child();
+	/* The kernel clears Syscall User Dispatch in a fork child; this
+	 * thread's "armed" flag was copied from the parent. */
+	if (__atomic_load_n(&umnp_self_sud_on, __ATOMIC_ACQUIRE))
+		umnp_self_sud_arm_thread();
 }
 
 static unsigned int flags_from_env(void)

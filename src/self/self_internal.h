@@ -15,6 +15,7 @@
  *                a stack of umn's own
  *   entry_asm.h  the assembly pieces patch.c's and stack.c's entries share
  *   sud.c        the opt-in safety net (Syscall User Dispatch)
+ *   sud_clone.c  ... and new tasks made by a trapped clone/fork: armed
  *   interpose.c  the same calls as exported symbols (LD_PRELOAD / link order)
  *   uffd.c       userfaultfd events (opt-in per range, after the fact)
  *   signals.c    wrapping the application's signal handlers (lazy masking)
@@ -118,6 +119,11 @@ extern struct umn_mm *umnp_self_mm;
 extern bool umnp_self_nosigmask;
 /* The active UMN_SELF_* sources. */
 extern unsigned int umnp_self_active;
+
+/* A fork child's umn state (no allocation, async-signal-safe): a fresh
+ * umn_mm_self() prepared by the parent, no stack-pool slot held.  Run by
+ * libc's fork (pthread_atfork) and by the safety net's emulated fork. */
+void umnp_self_fork_child(void);
 
 /* ---- hooks.c ------------------------------------------------------------ */
 
@@ -229,6 +235,15 @@ void umnp_self_sud_arm_thread(void);
  * not in a hook). */
 void umnp_self_sud_drain_locked(void);
 extern bool umnp_self_sud_pending;
+
+/* sud_clone.c: clone, clone3, fork or vfork trapped from outside the
+ * allowed range (SIGSYS handler), run so that the child starts armed.
+ * uc: the interrupted context; gadget: libc's `syscall; ret`; arm: the
+ * prctl arguments (start, length, selector).  The kernel-style result. */
+struct ucontext_t;
+long umnp_self_sud_clone(struct ucontext_t *uc, long nr, const long a[6],
+			 uintptr_t gadget, const long arm[3]);
+extern unsigned long umnp_self_sud_clone_unarmed;
 
 /* At every hook: arm this thread if the net is on and it is not yet. */
 static inline void umnp_self_sud_thread(void)

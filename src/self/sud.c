@@ -17,11 +17,16 @@
  * getpid()), so they do not trap either.  rt_sigprocmask is applied to the
  * interrupted context's mask (the kernel restores that mask at sigreturn).
  *
- * Threads.  The setting is per thread and a new thread does not inherit
- * it: armed on the thread that installs the sources, and on every other
- * thread at its first hooked call (any patched wrapper, even a plain mmap
- * such as its first malloc arena's).  A thread that never enters a hook
- * is not armed.  fork keeps it, exec clears it.
+ * Threads.  The setting is per thread and the kernel clears it in every
+ * new task (thread or fork child), exec too: armed on the thread that
+ * installs the sources, on every other thread at its first hooked call
+ * (any patched wrapper, even a plain mmap such as its first malloc
+ * arena's), in libc's fork child (self.c), and -- for tasks made by a
+ * clone, clone3, fork or vfork from outside libc, which trap -- by the
+ * child itself before it runs a user instruction (sud_clone.c).  A thread
+ * made by libc's clone() without a hooked call is not armed.  The
+ * selector is one process-wide byte, always BLOCK, so no thread's setting
+ * depends on its thread pointer.
  *
  * Sites it learns of.  A trapped map-changing call with the fixed shape
  * (`mov $NR,%eax` or `mov $NR,%rax` right before the `syscall`, NR the
@@ -33,10 +38,8 @@
  * In a file-backed object discovery has already decoded every function it
  * knows of; a site it left there keeps trapping.  See learn().
  *
- * Not done (doc/sources.md): clone, clone3, fork and vfork from outside
- * libc cannot be run from a signal handler and fail with ENOSYS (so a raw
- * clone thread is never made under the net); a program that installs its
- * own SIGSYS handler after umn replaces ours.
+ * Not done (doc/sources.md): a program that installs its own SIGSYS
+ * handler after umn replaces ours; the cases of clone sud_clone.c refuses.
  */
 #include <errno.h>
 #include <signal.h>
@@ -313,7 +316,14 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 		sigmask_emulate(uc, a[0], (const uint64_t *)a[1],
 				(uint64_t *)a[2], &r);
 		break;
-	case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork:
+	case SYS_clone: case SYS_clone3: case SYS_fork: case SYS_vfork: {
+		/* the kernel would start the child unarmed (sud_clone.c) */
+		const long arm[3] = { (long)sud_start, (long)sud_len,
+				      (long)&selector };
+
+		r = umnp_self_sud_clone(uc, nr, a, umnp_self_sud_gadget, arm);
+		break;
+	}
 	case SYS_rt_sigreturn:
 		r = -ENOSYS;
 		break;
