@@ -64,6 +64,7 @@ struct sud_clone_args {
 	uint64_t stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 #define CLONE_ARGS_SIZE_VER0 64
+#define CLONE3_READ_MAX 256 /* a larger struct: E2BIG (limit) */
 
 /* The kernel's struct ucontext up to and with uc_sigmask: what
  * rt_sigreturn reads (glibc's ucontext_t starts with the same fields). */
@@ -224,15 +225,16 @@ long umnp_self_sud_clone(ucontext_t *uc, long nr, const long a[6],
 		newsp = (uintptr_t)a[1];
 		break;
 	case SYS_clone3: {
-		struct iovec local = { &args, sizeof(args) };
+		/* the struct and what a newer one may add (must be zero) */
+		uint8_t raw[CLONE3_READ_MAX];
+		struct iovec local = { raw, 0 };
 		struct iovec remote = { (void *)a[0], 0 };
 
 		size = (size_t)a[1];
 		if (size < CLONE_ARGS_SIZE_VER0)
 			return -EINVAL;
-		if (size > sizeof(args))
-			return -E2BIG; /* a newer struct: not read (limit) */
-		memset(&args, 0, sizeof(args));
+		if (size > sizeof(raw))
+			return -E2BIG; /* not read (limit) */
 		remote.iov_len = local.iov_len = size;
 		/* copied so that a bad pointer is EFAULT, not a crash */
 		r = umnp_self_raw6(SYS_process_vm_readv,
@@ -240,6 +242,13 @@ long umnp_self_sud_clone(ucontext_t *uc, long nr, const long a[6],
 				   (long)&local, 1, (long)&remote, 1, 0);
 		if (r != (long)size)
 			return -EFAULT;
+		for (size_t i = sizeof(args); i < size; i++)
+			if (raw[i])
+				return -E2BIG; /* fields umn does not know */
+		memset(&args, 0, sizeof(args));
+		memcpy(&args, raw, size < sizeof(args) ? size : sizeof(args));
+		if (size > sizeof(args))
+			size = sizeof(args);
 		flags = args.flags;
 		newsp = args.stack ? (uintptr_t)(args.stack + args.stack_size)
 				   : 0;

@@ -4,7 +4,8 @@
  * made by an inline-asm raw clone (CLONE_VM|CLONE_FS|CLONE_FILES|
  * CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|
  * CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID, its own stack and its own copy
- * of the thread-local block), by clone3, and by clone without CLONE_SETTLS
+ * of the thread-local block), by clone3 (its struct of 64 bytes, and one
+ * of a newer size with its new fields 0), and by clone without CLONE_SETTLS
  * (thread pointer shared): the kernel starts it with Syscall User Dispatch
  * cleared, so umn runs the clone itself and the child arms the net before
  * its first instruction.  In the thread, munmap and madvise(DONTNEED) with
@@ -271,7 +272,11 @@ static void clone_case(const char *how)
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	EXPECT(!sigprocmask(SIG_BLOCK, &set, &saved));
-	if (!strcmp(how, "clone3")) {
+	if (!strncmp(how, "clone3", 6)) {
+		struct {
+			struct clone3_args a;
+			uint64_t set_tid, set_tid_size, cgroup, newer[4];
+		} big;
 		struct clone3_args a = {
 			.flags = (uint64_t)flags,
 			.child_tid = (uintptr_t)&ctid,
@@ -281,7 +286,12 @@ static void clone_case(const char *how)
 			.tls = tp,
 		};
 
-		tid = raw_clone(SYS_clone3, (long)&a, sizeof(a), 0, 0, 0);
+		memset(&big, 0, sizeof(big));
+		big.a = a;
+		/* "clone3-big": a newer struct, its new fields 0 */
+		tid = strcmp(how, "clone3-big") ?
+		      raw_clone(SYS_clone3, (long)&a, sizeof(a), 0, 0, 0) :
+		      raw_clone(SYS_clone3, (long)&big, sizeof(big), 0, 0, 0);
 	} else {
 		tid = raw_clone(SYS_clone, flags, (long)(stack + stack_size),
 				(long)&ptid, (long)&ctid, (long)tp);
@@ -390,6 +400,52 @@ static void fork_case(long nr, struct umn_mm *parent_mm)
 }
 #endif
 
+#ifndef SUD_CLONE_NO_UMN
+/* What the emulation refuses (doc/sources.md), each before any child
+ * exists: a child would run child_main and the check would fail. */
+static void refusals(void)
+{
+	size_t stack_size = 64 << 10;
+	char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	struct {
+		struct clone3_args a;
+		uint64_t set_tid, set_tid_size, cgroup, newer[4];
+	} big;
+	struct clone3_args a = {
+		.flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+			 CLONE_THREAD | CLONE_SYSVSEM,
+		.stack = (uintptr_t)stack,
+		.stack_size = 256, /* smaller than the child's frame */
+	};
+	long r;
+
+	EXPECT(stack != MAP_FAILED);
+	r = raw_clone(SYS_clone3, (long)&a, sizeof(a), 0, 0, 0);
+	printf("# clone3, a 256-byte stack: %ld\n", r);
+	EXPECT(r == -EINVAL);
+	r = raw_clone(SYS_clone3, (long)page, sizeof(a), 0, 0, 0);
+	printf("# clone3, a bad pointer: %ld\n", r);
+	EXPECT(r == -EFAULT);
+	/* a newer, larger struct: fields umn does not know must be 0 (a
+	 * zero tail is accepted, as the kernel does: "clone3-big") */
+	memset(&big, 0, sizeof(big));
+	big.a = a;
+	big.a.stack_size = stack_size;
+	big.newer[1] = 1;
+	r = raw_clone(SYS_clone3, (long)&big, sizeof(big), 0, 0, 0);
+	printf("# clone3, a %zu-byte struct, a field past cgroup set: %ld\n",
+	       sizeof(big), r);
+	EXPECT(r == -E2BIG);
+	/* fork-like, with a thread pointer of its own */
+	r = raw_clone(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, 0, 0,
+		      (long)stack);
+	printf("# clone(CLONE_SETTLS) without CLONE_VM: %ld\n", r);
+	EXPECT(r == -ENOSYS);
+	EXPECT(!munmap(stack, stack_size));
+}
+#endif
+
 /* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
 static bool sud_unavailable(void)
 {
@@ -428,6 +484,7 @@ int main(void)
 #endif
 	clone_case("clone");
 	clone_case("clone3");
+	clone_case("clone3-big");
 	clone_case("clone-no-tls");
 	clone_case("vfork-stack");
 #ifndef SUD_CLONE_NO_UMN
@@ -440,6 +497,7 @@ int main(void)
 	fork_case(SYS_fork, mm);
 	fork_case(SYS_vfork, mm);
 	fork_case(0, mm);
+	refusals();
 	EXPECT(umn_notifier_unregister(&sub, mm) == 0);
 #endif
 	printf("ok - sud_clone\n");
