@@ -243,7 +243,6 @@ extern bool umnp_self_sud_pending;
 struct ucontext_t;
 long umnp_self_sud_clone(struct ucontext_t *uc, long nr, const long a[6],
 			 uintptr_t gadget, const long arm[3]);
-extern unsigned long umnp_self_sud_clone_unarmed;
 
 /* At every hook: arm this thread if the net is on and it is not yet. */
 static inline void umnp_self_sud_thread(void)

@@ -83,7 +83,8 @@ struct sud_clone_call {
 	long arm[3];           /* prctl: start, length, selector */
 };
 
-/* Children whose prctl failed (they run unarmed); read by tests. */
+/* Children whose prctl failed and run unarmed (for a debugger: the same
+ * arguments succeeded in the parent, so it is not expected). */
 __attribute__((visibility("hidden"))) unsigned long umnp_self_sud_clone_unarmed;
 
 long umnp_self_sud_clone_raw(const struct sud_clone_call *c);
