@@ -1156,8 +1156,13 @@ static void scan_object(const struct dl_phdr_info *info)
 	    strstr(name, "libcapstone") || strstr(name, "libZydis"))
 		return;
 	st = stat_for(name);
-	if (cache_entry_for(info) && scan_from_cache(info, st, is_loader))
+	if (cache_entry_for(info) && scan_from_cache(info, st, is_loader)) {
+		if (debug_on)
+			fprintf(stderr, "umn: site cache: %s: %u sites from "
+					"the cache\n", st->name,
+				sc_hit.nsites);
 		return;
+	}
 	store = sc_id_ok;
 	sc_new.nsites = 0;
 	find_candidates(info, debug_on, &c);
@@ -1243,6 +1248,9 @@ out:
 	sc_new.unknown = st->unknown;
 	sc_new.undecodable = st->undecodable;
 	umnp_self_cache_store(&sc_new);
+	if (debug_on)
+		fprintf(stderr, "umn: site cache: %s: decoded, %u sites "
+				"stored\n", st->name, sc_new.nsites);
 	/* this process decoded it: the entry read is no longer current */
 	sc_hit_valid = false;
 }

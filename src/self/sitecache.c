@@ -133,8 +133,10 @@ static bool dir_ok(const char *dir)
 	struct stat st;
 	long r = umnp_self_raw3(SYS_mkdir, (long)dir, 0700, 0);
 
-	if (umnp_self_is_err(r) && r != -EEXIST)
+	if (umnp_self_is_err(r) && r != -EEXIST) {
+		say("not used: cannot make the directory", dir);
 		return false;
+	}
 	r = umnp_self_raw3(SYS_stat, (long)dir, (long)&st, 0);
 	if (umnp_self_is_err(r) || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid() || (st.st_mode & 0022)) {
@@ -165,14 +167,14 @@ void umnp_self_cache_setup(uint32_t mode, bool debug)
 		n = snprintf(sc_dir, sizeof(sc_dir), "%s", xdg);
 	} else if (home && home[0] == '/') {
 		n = snprintf(sc_dir, sizeof(sc_dir), "%s/.cache", home);
-		if (n > 0 && (size_t)n < sizeof(sc_dir))
-			(void)umnp_self_raw3(SYS_mkdir, (long)sc_dir, 0700, 0);
 	} else {
 		say("not used: neither XDG_CACHE_HOME nor HOME is set", NULL);
 		return;
 	}
 	if (n <= 0 || (size_t)n + 48 >= sizeof(sc_dir))
 		return;
+	/* the base directory too, as the XDG specification asks (0700) */
+	(void)umnp_self_raw3(SYS_mkdir, (long)sc_dir, 0700, 0);
 	memcpy(sc_dir + n, "/umn", 5);
 	if (!dir_ok(sc_dir))
 		return;
