@@ -294,6 +294,7 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 static void discover_env(void);
 static bool cache_entry_for(const struct dl_phdr_info *info);
 static uintptr_t exec_seg_end(const struct dl_phdr_info *info, uintptr_t a);
+static bool entry_patched(const uint8_t *f);
 
 struct target_q {
 	const uint8_t *func;
@@ -337,6 +338,11 @@ static int target_from_cache(struct dl_phdr_info *info, size_t size,
 		    seg < (uintptr_t)at + cs->len + 2u ||
 		    memcmp(at, cs->bytes, cs->len + 2u))
 			continue;
+		/* another patcher's jump at the entry: decode (and chain) */
+		if (entry_patched(q->func)) {
+			q->k = 0;
+			break;
+		}
 		q->out[q->k] = (uint8_t *)at;
 		q->lens[q->k] = cs->len;
 		q->k++;
@@ -1081,8 +1087,14 @@ static bool scan_from_cache(const struct dl_phdr_info *info,
 		const uint8_t *at = (const uint8_t *)(info->dlpi_addr + cs->off);
 		uintptr_t seg = exec_seg_end(info, (uintptr_t)at);
 
+		uintptr_t fn = info->dlpi_addr + cs->func_off;
+
+		/* another patcher's jump over the function's entry: decoding
+		 * skips such a function (or chains to its hook) */
 		if ((cs->len != 5 && cs->len != 7) || !seg ||
-		    (uintptr_t)at + cs->len + 2 > seg)
+		    (uintptr_t)at + cs->len + 2 > seg || fn > (uintptr_t)at ||
+		    !exec_seg_end(info, fn) ||
+		    entry_patched((const uint8_t *)fn))
 			goto stale;
 		if (!memcmp(at, cs->bytes, cs->len + 2u))
 			continue;
@@ -1121,15 +1133,14 @@ static void sc_add(uintptr_t bias, const uint8_t *at, uintptr_t func, long nr,
 	struct umnp_sc_site *cs;
 
 	if (sc_new.nsites == UMNP_SC_MAX_SITES ||
-	    (uintptr_t)at - bias > UINT32_MAX ||
-	    (kind == UMNP_SC_TARGET && func - bias > UINT32_MAX)) {
+	    (uintptr_t)at - bias > UINT32_MAX || func - bias > UINT32_MAX) {
 		*store = false;
 		return;
 	}
 	cs = &sc_new.site[sc_new.nsites++];
 	memset(cs, 0, sizeof(*cs));
 	cs->off = (uint32_t)((uintptr_t)at - bias);
-	cs->func_off = kind == UMNP_SC_TARGET ? (uint32_t)(func - bias) : 0;
+	cs->func_off = (uint32_t)(func - bias);
 	cs->nr = (int16_t)nr;
 	cs->len = (uint8_t)len;
 	cs->kind = (uint8_t)kind;
@@ -1225,7 +1236,7 @@ static void scan_object(const struct dl_phdr_info *info)
 		}
 		for (int k = 0; k < n; k++) {
 			site_found(st, info, f[k].at, f[k].nr, f[k].len);
-			sc_add(info->dlpi_addr, f[k].at, 0, f[k].nr,
+			sc_add(info->dlpi_addr, f[k].at, start, f[k].nr,
 			       f[k].len, UMNP_SC_FOUND, f[k].at, &store);
 			patch_found(st, f[k].at, f[k].nr, f[k].len, is_loader);
 		}

@@ -789,9 +789,19 @@ static int patch_target(struct target *t)
 {
 	uint8_t *sites[MAX_SITES];
 	uint8_t lens[MAX_SITES];
-	int n = umnp_self_find_sites_cached(t->func, t->nr, sites, lens,
-					    MAX_SITES);
+	int n, r;
 
+	/*
+	 * Another patcher's jump at the entry: chain to it.  Its hook may
+	 * never run the wrapper's body (it makes the system call itself), so
+	 * a site further in (mremap's, 0x29 bytes in) would be patched for
+	 * nothing: every call missed.
+	 */
+	r = chain_target(t);
+	if (r != -ENOENT)
+		return r;
+	n = umnp_self_find_sites_cached(t->func, t->nr, sites, lens,
+					MAX_SITES);
 	/* dladdr1 (func_size) scans libc's symbols: only when decoding */
 	if (n == 0)
 		n = umnp_self_find_sites(t->func, func_size(t->func), t->nr,
@@ -800,8 +810,8 @@ static int patch_target(struct target *t)
 	if (n == 0)
 		return chain_target(t);
 	for (int s = 0; s < n; s++) {
-		int r = patch_one(sites[s], lens[s], &t->rec[s], 0,
-				  umnp_self_sysentry, PROT_READ | PROT_EXEC);
+		r = patch_one(sites[s], lens[s], &t->rec[s], 0,
+			      umnp_self_sysentry, PROT_READ | PROT_EXEC);
 
 		if (r)
 			return s == 0 ? r : 0;

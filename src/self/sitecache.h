@@ -28,7 +28,7 @@ enum umnp_sc_kind {
 
 struct umnp_sc_site {
 	uint32_t off;      /* from the object's load bias */
-	uint32_t func_off; /* UMNP_SC_TARGET: the wrapper's entry, the same */
+	uint32_t func_off; /* the function decoded (a wrapper's entry) */
 	int16_t nr;        /* -1: syscall()'s `mov 0x8(%rsp),%r9` */
 	uint8_t len;       /* of the instruction replaced: 5 or 7 */
 	uint8_t kind;      /* enum umnp_sc_kind */

@@ -1,6 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# usage: site_cache.sh PROG   (PROG: the self_site_cache test program)
+# usage: site_cache.sh PROG [CHAIN]
+#   PROG: the self_site_cache test program; CHAIN: self_chain, run after a
+#   clean process has stored libc's entry (another patcher's jumps over
+#   libc's entries: umn must chain to them, not patch sites the cache
+#   names further in)
 # The site cache (src/self/sitecache.c), end to end, in a cache directory
 # of its own (XDG_CACHE_HOME): a first run decodes and stores, a second
 # patches from the cache without loading the decoder and finds the same
@@ -130,6 +134,15 @@ mkdir -p "$W/umn" && chmod 777 "$W/umn"
 run "$W" open || bad "run with an open directory failed"
 has open.err 'site cache: not used'
 [ "$(entries "$W")" = 0 ] || bad "open directory: entries written"
+
+# another patcher's entry jumps, libc's entry from a clean process
+if [ -n "$2" ]; then
+  K=$T/chain
+  mkdir -p "$K"
+  run "$K" chain0 || bad "chain: first run failed"
+  XDG_CACHE_HOME=$K "$2" >"$T/chain.out" 2>&1 ||
+    bad "chain with a warm cache: $(tail -3 "$T/chain.out")"
+fi
 
 [ $fail = 0 ] && echo "site_cache: all checks passed"
 exit $fail
