@@ -348,6 +348,22 @@ static void accept_all(void)
 	}
 }
 
+/* Records read since the main loop last polled the connections. */
+static unsigned long records_read;
+
+/*
+ * After records came, the main loop leaves the connections out of its next
+ * poll for up to NAP_MS: a sender whose reader is not waiting on the
+ * socket queues its record without waking anyone.  Waking the tool at
+ * every record cost more than the record itself: a context switch per
+ * event, the program preempted and moved between CPUs, and every later
+ * munmap of the program then flushed the TLB of both (git log -p, 3 500
+ * unmaps: about 2x its run time).  The audit's notifications, signals and
+ * new connections are still polled, and the records are read at the end of
+ * the nap (a full socket blocks the sender until then).
+ */
+#define NAP_MS 2
+
 /* Read what is queued on connection i; close it at EOF.  Returns false
  * when the connection was closed (index i now holds another). */
 static bool drain_conn(size_t i)
@@ -365,6 +381,7 @@ static bool drain_conn(size_t i)
 			if (st.conn_pid[i] <= 0)
 				sscanf(buf, "%*c %d", &st.conn_pid[i]);
 			handle_record(buf);
+			records_read++;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -754,6 +771,7 @@ int trace_run(const struct trace_opts *o)
 	for (;;) {
 		struct pollfd *pfd;
 		int np = 0, i_sig, i_lsock, i_listener = -1, i_ep = -1;
+		bool nap;
 		size_t k;
 
 		pfd = calloc(4 + st.nconns, sizeof(*pfd));
@@ -773,9 +791,12 @@ int trace_run(const struct trace_opts *o)
 			i_ep = np;
 			pfd[np++] = (struct pollfd){ .fd = ep[0], .events = POLLIN };
 		}
-		for (k = 0; k < st.nconns; k++)
+		nap = records_read != 0;
+		records_read = 0;
+		for (k = 0; k < st.nconns && !nap; k++)
 			pfd[np++] = (struct pollfd){ .fd = st.conns[k], .events = POLLIN };
-		if (poll(pfd, (nfds_t)np, 1000) < 0 && errno != EINTR) {
+		if (poll(pfd, (nfds_t)np, nap ? NAP_MS : 1000) < 0 &&
+		    errno != EINTR) {
 			tool_error("poll: %s", strerror(errno));
 			free(pfd);
 			break;

@@ -75,7 +75,9 @@
  * function was hooked and, per object, the sites discovery patched and
  * those it could not; UMN_SELF_SUD=1 arms the safety net (Syscall User
  * Dispatch: system calls from outside libc trap to a SIGSYS handler that
- * reports the map-changing ones; every such call then costs a signal).
+ * reports the map-changing ones; every such call then costs a signal);
+ * UMN_SELF_CACHE=0 decodes every loaded object at start instead of reusing
+ * discovery's results kept in $XDG_CACHE_HOME/umn (else ~/.cache/umn).
  * See doc/sources.md for coverage and costs.
  */
 #ifndef UMN_SELF_H

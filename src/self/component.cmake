@@ -7,6 +7,7 @@ list(APPEND UMN_SOURCES
   self/signals.c
   self/patch.c
   self/discover.c
+  self/sitecache.c
   self/stack.c
   self/sud.c
   self/sud_clone.c

@@ -30,6 +30,13 @@
 int umnp_self_decoder_load(char *why, size_t n);
 
 /*
+ * The decoder's name as umnp_self_decoder_load() would open it (a file
+ * name, or a fixed name when linked in).  Any context; a static string
+ * or the environment's.
+ */
+const char *umnp_self_decoder_name(void);
+
+/*
  * The length of the instruction at p, reading at most left bytes; 0 if
  * it does not decode (bad or cut by left).  Only after a successful
  * umnp_self_decoder_load(); discovery lock held; any context.

@@ -14,6 +14,11 @@
 static csh cs_handle;
 static cs_insn *cs_insn_buf;
 
+const char *umnp_self_decoder_name(void)
+{
+	return "capstone (linked in)";
+}
+
 int umnp_self_decoder_load(char *why, size_t n)
 {
 	if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs_handle) != CS_ERR_OK) {

@@ -32,15 +32,22 @@ static ZydisDecoder zy_decoder;
  * kept off the caller's stack (a few hundred bytes). */
 static ZydisDecodedInstruction zy_insn;
 
-int umnp_self_decoder_load(char *why, size_t n)
+const char *umnp_self_decoder_name(void)
 {
 	const char *name = getenv("UMN_SELF_DECODER");
-	void *h;
 
 	if (!name || !*name)
 		name = getenv("UMN_SELF_CAPSTONE");
 	if (!name || !*name)
 		name = UMN_ZYDIS_SONAME;
+	return name;
+}
+
+int umnp_self_decoder_load(char *why, size_t n)
+{
+	const char *name = umnp_self_decoder_name();
+	void *h;
+
 	h = dlopen(name, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 	if (!h) {
 		const char *e = dlerror();

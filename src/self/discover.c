@@ -73,6 +73,7 @@
 #include <umn/notifier.h>
 #include "decoder.h"
 #include "self_internal.h"
+#include "sitecache.h"
 
 #if defined(__x86_64__)
 
@@ -89,6 +90,7 @@ struct fn {
 struct fnvec {
 	struct fn *v;
 	size_t n, cap;
+	bool failed; /* out of memory: some function left out */
 };
 
 struct obj_stat {
@@ -120,6 +122,30 @@ static uintptr_t self_base; /* umn's own shared object, 0 if none */
 
 static struct obj_stat stats[MAX_STATS];
 static unsigned int nstats;
+
+/*
+ * The site cache (sitecache.h).  sc_hit: the entry last read, for the
+ * object at sc_hit_addr/sc_hit_phdr (patch.c's targets and the scan of
+ * the same object share it); sc_hit_stale: a target was not in it, so the
+ * scan decodes that object again and rewrites its entry.  sc_new: the
+ * entry a full scan builds.  tfound: the sites umnp_self_find_sites()
+ * decoded, with their bytes from before they were patched, for the entry
+ * of the object that holds them.
+ */
+static bool env_read;
+static struct umnp_sc_entry sc_hit, sc_new;
+static uintptr_t sc_hit_addr;
+static const void *sc_hit_phdr;
+static bool sc_hit_valid, sc_hit_stale;
+static struct {
+	uintptr_t at, func;
+	int16_t nr;
+	uint8_t len;
+	uint8_t bytes[16];
+} tfound[32];
+static unsigned int ntfound;
+/* discovery needed the decoder and could not load it */
+static bool decoder_missed;
 
 void umnp_self_discover_lock(void)
 {
@@ -265,12 +291,86 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 	return n;
 }
 
+static void discover_env(void);
+static bool cache_entry_for(const struct dl_phdr_info *info);
+static uintptr_t exec_seg_end(const struct dl_phdr_info *info, uintptr_t a);
+static bool entry_patched(const uint8_t *f);
+
+struct target_q {
+	const uint8_t *func;
+	long nr;
+	uint8_t **out;
+	uint8_t *lens;
+	int max, k;
+	bool object_hit;
+};
+
+/* The sites of a libc wrapper from its object's cache entry, each checked
+ * against the bytes in memory. */
+static int target_from_cache(struct dl_phdr_info *info, size_t size,
+			     void *data)
+{
+	struct target_q *q = data;
+	uintptr_t f = (uintptr_t)q->func;
+	bool inside = false;
+
+	(void)size;
+	for (int i = 0; i < info->dlpi_phnum && !inside; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		inside = ph->p_type == PT_LOAD && (ph->p_flags & PF_X) &&
+			 f >= s && f < s + ph->p_filesz;
+	}
+	if (!inside)
+		return 0;
+	if (!cache_entry_for(info))
+		return 1;
+	q->object_hit = true;
+	for (uint32_t i = 0; i < sc_hit.nsites && q->k < q->max; i++) {
+		const struct umnp_sc_site *cs = &sc_hit.site[i];
+		const uint8_t *at = (const uint8_t *)(info->dlpi_addr + cs->off);
+
+		uintptr_t seg = exec_seg_end(info, (uintptr_t)at);
+
+		if (cs->kind != UMNP_SC_TARGET || cs->nr != q->nr ||
+		    info->dlpi_addr + cs->func_off != f || !seg ||
+		    seg < (uintptr_t)at + cs->len + 2u ||
+		    memcmp(at, cs->bytes, cs->len + 2u))
+			continue;
+		/* another patcher's jump at the entry: decode (and chain) */
+		if (entry_patched(q->func)) {
+			q->k = 0;
+			break;
+		}
+		q->out[q->k] = (uint8_t *)at;
+		q->lens[q->k] = cs->len;
+		q->k++;
+	}
+	return 1;
+}
+
+int umnp_self_find_sites_cached(const uint8_t *func, long nr, uint8_t **out,
+				uint8_t *lens, int max)
+{
+	struct target_q q = { func, nr, out, lens, max, 0, false };
+
+	discover_env();
+	dl_iterate_phdr(target_from_cache, &q);
+	/* Not in the entry: the caller decodes (umnp_self_find_sites), and
+	 * the scan decodes the object again and rewrites its entry. */
+	if (!q.k && q.object_hit)
+		sc_hit_stale = true;
+	return q.k;
+}
+
 int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 			 uint8_t **out, uint8_t *lens, int max)
 {
 	struct found f[8];
 	int n, k = 0;
 
+	discover_env();
 	if (decoder_init())
 		return 0;
 	n = decode_region(func, size, f, 8, nr < 0, nr, NULL);
@@ -279,6 +379,14 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 			continue;
 		out[k] = f[i].at;
 		lens[k] = f[i].len;
+		if (ntfound < sizeof(tfound) / sizeof(tfound[0])) {
+			tfound[ntfound].at = (uintptr_t)f[i].at;
+			tfound[ntfound].func = (uintptr_t)func;
+			tfound[ntfound].nr = (int16_t)nr;
+			tfound[ntfound].len = f[i].len;
+			memcpy(tfound[ntfound].bytes, f[i].at, f[i].len + 2u);
+			ntfound++;
+		}
 		k++;
 	}
 	return k;
@@ -356,8 +464,10 @@ static bool fn_push(struct fnvec *v, uintptr_t start, uintptr_t end,
 		size_t ncap = v->cap ? v->cap * 2 : 4096;
 		struct fn *nv = scratch_map(ncap * sizeof(*nv));
 
-		if (!nv)
+		if (!nv) {
+			v->failed = true;
 			return false;
+		}
 		if (v->v)
 			memcpy(nv, v->v, v->n * sizeof(*nv));
 		scratch_unmap(v->v, v->cap * sizeof(*nv));
@@ -551,7 +661,9 @@ static bool add_file_symbol(void *arg, const ElfW(Sym) *sym, const char *name)
 		       name && name_is_sanitizer(name));
 }
 
-static void add_file_symbols(const struct dl_phdr_info *info,
+/* false if the file could not be read (a reason of the moment, maybe:
+ * then the result is not cached). */
+static bool add_file_symbols(const struct dl_phdr_info *info,
 			     struct fnvec *v)
 {
 	const char *path = info->dlpi_name && info->dlpi_name[0]
@@ -562,10 +674,11 @@ static void add_file_symbols(const struct dl_phdr_info *info,
 
 	map = elf_map(path, &size);
 	if (!map)
-		return;
+		return false;
 	if (same_image(map, size, info))
 		elf_each_func(map, size, true, true, add_file_symbol, &fs);
 	scratch_unmap((void *)map, size);
+	return true;
 }
 
 struct exe_syms {
@@ -796,6 +909,7 @@ static struct obj_stat *stat_for(const char *name)
 struct cands {
 	uintptr_t *v;
 	size_t n, cap;
+	bool failed; /* out of memory: some candidate left out */
 };
 
 static bool cand_push(struct cands *c, uintptr_t a)
@@ -804,8 +918,10 @@ static bool cand_push(struct cands *c, uintptr_t a)
 		size_t ncap = c->cap ? c->cap * 2 : 1024;
 		uintptr_t *nv = scratch_map(ncap * sizeof(*nv));
 
-		if (!nv)
+		if (!nv) {
+			c->failed = true;
 			return false;
+		}
 		if (c->v)
 			memcpy(nv, c->v, c->n * sizeof(*nv));
 		scratch_unmap(c->v, c->cap * sizeof(*nv));
@@ -901,6 +1017,136 @@ static void keep_candidate_functions(struct fnvec *v, const struct cands *c)
 	v->n = n;
 }
 
+/* ---- the site cache (sitecache.h) ------------------------------------ */
+
+static const char *object_path(const struct dl_phdr_info *info)
+{
+	return info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name
+						     : "/proc/self/exe";
+}
+
+static struct umnp_sc_id sc_id; /* of the object last looked up */
+static bool sc_id_ok, sc_hit_ok;
+
+/*
+ * Look the object up in the cache (once per object: patch.c's targets and
+ * the scan ask for the same one in turn).  true if its entry is in sc_hit
+ * and no target found it wanting.  sc_id/sc_id_ok: its identity, for
+ * writing a new entry.
+ */
+static bool cache_entry_for(const struct dl_phdr_info *info)
+{
+	if (!sc_hit_valid || sc_hit_addr != info->dlpi_addr ||
+	    sc_hit_phdr != info->dlpi_phdr) {
+		sc_hit_valid = true;
+		sc_hit_addr = info->dlpi_addr;
+		sc_hit_phdr = info->dlpi_phdr;
+		sc_hit_stale = false;
+		sc_id_ok = !full_decode &&
+			   umnp_self_cache_ident(info, object_path(info),
+						 &sc_id);
+		sc_hit_ok = sc_id_ok && umnp_self_cache_load(&sc_id, &sc_hit);
+	}
+	return sc_hit_ok && !sc_hit_stale;
+}
+
+static void site_found(const struct obj_stat *st,
+		       const struct dl_phdr_info *info, const uint8_t *at,
+		       long nr, unsigned int len)
+{
+	if (dump_sites)
+		fprintf(stderr, "umn: site %s+%#lx nr %ld len %u\n", st->name,
+			(unsigned long)((uintptr_t)at - info->dlpi_addr), nr,
+			len);
+}
+
+static void patch_found(struct obj_stat *st, uint8_t *at, long nr,
+			unsigned int len, bool is_loader)
+{
+	unsigned int flags = 0;
+
+	if (is_loader && (nr == SYS_mmap || nr == SYS_mprotect))
+		flags |= UMNP_SITE_LOADER;
+	if (umnp_self_patch_site(at, len, flags) == 0)
+		st->patched++;
+	else
+		st->failed++;
+}
+
+/*
+ * Patch the object's sites from its cache entry, if every one of them is
+ * still what the entry says (a libc wrapper's site may be patched already,
+ * by patch.c, just before).  false, having patched nothing, on the first
+ * difference: the caller decodes the object.
+ */
+static bool scan_from_cache(const struct dl_phdr_info *info,
+			    struct obj_stat *st, bool is_loader)
+{
+	for (uint32_t i = 0; i < sc_hit.nsites; i++) {
+		const struct umnp_sc_site *cs = &sc_hit.site[i];
+		const uint8_t *at = (const uint8_t *)(info->dlpi_addr + cs->off);
+		uintptr_t seg = exec_seg_end(info, (uintptr_t)at);
+
+		uintptr_t fn = info->dlpi_addr + cs->func_off;
+
+		/* another patcher's jump over the function's entry: decoding
+		 * skips such a function (or chains to its hook) */
+		if ((cs->len != 5 && cs->len != 7) || !seg ||
+		    (uintptr_t)at + cs->len + 2 > seg || fn > (uintptr_t)at ||
+		    !exec_seg_end(info, fn) ||
+		    entry_patched((const uint8_t *)fn))
+			goto stale;
+		if (!memcmp(at, cs->bytes, cs->len + 2u))
+			continue;
+		if (cs->kind == UMNP_SC_TARGET && at[0] == 0xe9 &&
+		    at[cs->len] == 0x0f && at[cs->len + 1] == 0x05)
+			continue;
+stale:
+		if (debug_on)
+			fprintf(stderr, "umn: site cache: %s: entry stale at "
+					"+%#lx: decoding the object\n",
+				st->name, (unsigned long)cs->off);
+		return false;
+	}
+	st->held = sc_hit.held;
+	st->unknown = sc_hit.unknown;
+	st->undecodable = sc_hit.undecodable;
+	for (uint32_t i = 0; i < sc_hit.nsites; i++) {
+		const struct umnp_sc_site *cs = &sc_hit.site[i];
+		uint8_t *at = (uint8_t *)(info->dlpi_addr + cs->off);
+
+		/* a wrapper's site patch.c did not patch: the scan would
+		 * have found it (a map-changing number only) */
+		if (memcmp(at, cs->bytes, cs->len + 2u) ||
+		    (cs->kind == UMNP_SC_TARGET && !nr_map_changing(cs->nr)))
+			continue;
+		site_found(st, info, at, cs->nr, cs->len);
+		patch_found(st, at, cs->nr, cs->len, is_loader);
+	}
+	return true;
+}
+
+static void sc_add(uintptr_t bias, const uint8_t *at, uintptr_t func, long nr,
+		   unsigned int len, unsigned int kind, const uint8_t *bytes,
+		   bool *store)
+{
+	struct umnp_sc_site *cs;
+
+	if (sc_new.nsites == UMNP_SC_MAX_SITES ||
+	    (uintptr_t)at - bias > UINT32_MAX || func - bias > UINT32_MAX) {
+		*store = false;
+		return;
+	}
+	cs = &sc_new.site[sc_new.nsites++];
+	memset(cs, 0, sizeof(*cs));
+	cs->off = (uint32_t)((uintptr_t)at - bias);
+	cs->func_off = (uint32_t)(func - bias);
+	cs->nr = (int16_t)nr;
+	cs->len = (uint8_t)len;
+	cs->kind = (uint8_t)kind;
+	memcpy(cs->bytes, bytes, len + 2);
+}
+
 static void scan_object(const struct dl_phdr_info *info)
 {
 	struct fnvec v = { 0 };
@@ -910,6 +1156,7 @@ static void scan_object(const struct dl_phdr_info *info)
 	uintptr_t at_base = (uintptr_t)getauxval(AT_BASE);
 	bool is_loader = at_base && info->dlpi_addr == at_base;
 	const char *name = info->dlpi_name ? info->dlpi_name : "";
+	bool store;
 
 	if (strstr(name, "linux-vdso") ||
 	    info->dlpi_addr == (uintptr_t)getauxval(AT_SYSINFO_EHDR) ||
@@ -920,10 +1167,24 @@ static void scan_object(const struct dl_phdr_info *info)
 	    strstr(name, "libcapstone") || strstr(name, "libZydis"))
 		return;
 	st = stat_for(name);
+	if (cache_entry_for(info) && scan_from_cache(info, st, is_loader)) {
+		if (debug_on)
+			fprintf(stderr, "umn: site cache: %s: %u sites from "
+					"the cache\n", st->name,
+				sc_hit.nsites);
+		return;
+	}
+	store = sc_id_ok;
+	sc_new.nsites = 0;
 	find_candidates(info, debug_on, &c);
 	if (!c.n && !full_decode)
 		goto out;
-	add_file_symbols(info, &v);
+	if (decoder_init()) {
+		decoder_missed = true;
+		store = false;
+		goto out;
+	}
+	store &= add_file_symbols(info, &v);
 	add_eh_frame(info, &v);
 	if (!full_decode)
 		keep_candidate_functions(&v, &c);
@@ -961,9 +1222,12 @@ static void scan_object(const struct dl_phdr_info *info)
 		 * Every site patched is still a decoded instruction.
 		 */
 		last = full_decode ? end - 2 : last_cand(&c, start, end);
-		if (!last || last + 2 > end ||
-		    entry_patched((const uint8_t *)start))
+		if (!last || last + 2 > end)
 			continue;
+		if (entry_patched((const uint8_t *)start)) {
+			store = false; /* this process's memory, not the file */
+			continue;
+		}
 		n = decode_region((const uint8_t *)start, last + 2 - start, f,
 				  16, false, -1, st);
 		if (n < 0) {
@@ -971,27 +1235,35 @@ static void scan_object(const struct dl_phdr_info *info)
 			continue;
 		}
 		for (int k = 0; k < n; k++) {
-			unsigned int flags = 0;
-
-			if (dump_sites)
-				fprintf(stderr, "umn: site %s+%#lx nr %ld len %u\n",
-					st->name,
-					(unsigned long)((uintptr_t)f[k].at -
-							info->dlpi_addr),
-					f[k].nr, f[k].len);
-
-			if (is_loader && (f[k].nr == SYS_mmap ||
-					  f[k].nr == SYS_mprotect))
-				flags |= UMNP_SITE_LOADER;
-			if (umnp_self_patch_site(f[k].at, f[k].len, flags) == 0)
-				st->patched++;
-			else
-				st->failed++;
+			site_found(st, info, f[k].at, f[k].nr, f[k].len);
+			sc_add(info->dlpi_addr, f[k].at, start, f[k].nr,
+			       f[k].len, UMNP_SC_FOUND, f[k].at, &store);
+			patch_found(st, f[k].at, f[k].nr, f[k].len, is_loader);
 		}
 	}
 	scratch_unmap(v.v, v.cap * sizeof(*v.v));
 out:
 	scratch_unmap(c.v, c.cap * sizeof(*c.v));
+	if (!store || v.failed || c.failed)
+		return;
+	/* patch.c's sites in this object, as they were before patching */
+	for (unsigned int i = 0; i < ntfound; i++)
+		if (exec_seg_end(info, tfound[i].at))
+			sc_add(info->dlpi_addr, (const uint8_t *)tfound[i].at,
+			       tfound[i].func, tfound[i].nr, tfound[i].len,
+			       UMNP_SC_TARGET, tfound[i].bytes, &store);
+	if (!store)
+		return;
+	sc_new.id = sc_id;
+	sc_new.held = st->held;
+	sc_new.unknown = st->unknown;
+	sc_new.undecodable = st->undecodable;
+	umnp_self_cache_store(&sc_new);
+	if (debug_on)
+		fprintf(stderr, "umn: site cache: %s: decoded, %u sites "
+				"stored\n", st->name, sc_new.nsites);
+	/* this process decoded it: the entry read is no longer current */
+	sc_hit_valid = false;
 }
 
 static int scan_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -1030,10 +1302,12 @@ static void scan_all(void)
 	bool first = true;
 
 	nseen = 0;
-	if (dl_iterate_phdr(scan_cb, &first) == 1)
-		return;
-	memcpy(scanned, seen, nseen * sizeof(seen[0]));
-	nscanned = nseen;
+	if (dl_iterate_phdr(scan_cb, &first) != 1) {
+		memcpy(scanned, seen, nseen * sizeof(seen[0]));
+		nscanned = nseen;
+	}
+	/* another object may come to this address later */
+	sc_hit_valid = false;
 }
 
 void umnp_self_discover_prepare(void)
@@ -1051,18 +1325,33 @@ static bool env_on(const char *name)
 	return v && *v && strcmp(v, "0") != 0;
 }
 
-int umnp_self_discover_init(void)
+/* The environment, once (the first of patch.c's targets, or init). */
+static void discover_env(void)
 {
-	int r = decoder_init();
-
+	if (env_read)
+		return;
+	env_read = true;
 	debug_on = getenv("UMN_SELF_DEBUG") != NULL;
 	full_decode = env_on("UMN_SELF_DISCOVER_FULL");
 	dump_sites = env_on("UMN_SELF_DISCOVER_DUMP");
-	if (r == 0) {
-		scan_all();
-		__atomic_store_n(&discovery_on, true, __ATOMIC_RELEASE);
-	}
-	return r;
+	umnp_self_cache_setup(debug_on, debug_on);
+}
+
+/*
+ * The decoder is loaded only if some object is not in the site cache (or
+ * its entry is stale).  Failing that, the result is the decoder's error,
+ * as when there is no cache.
+ */
+int umnp_self_discover_init(void)
+{
+	discover_env();
+	decoder_missed = false;
+	scan_all();
+	ntfound = 0;
+	if (decoder_missed)
+		return decoder_err ? decoder_err : -ENOTSUP;
+	__atomic_store_n(&discovery_on, true, __ATOMIC_RELEASE);
+	return 0;
 }
 
 static void print_stats(unsigned int from)
@@ -1142,6 +1431,13 @@ int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 			 uint8_t **out, uint8_t *lens, int max)
 {
 	(void)func; (void)size; (void)nr; (void)out; (void)lens; (void)max;
+	return 0;
+}
+
+int umnp_self_find_sites_cached(const uint8_t *func, long nr, uint8_t **out,
+				uint8_t *lens, int max)
+{
+	(void)func; (void)nr; (void)out; (void)lens; (void)max;
 	return 0;
 }
 

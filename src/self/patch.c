@@ -412,8 +412,79 @@ static int text_protect(void *p, size_t n, int prot)
 	return umnp_self_is_err(r) ? (int)r : 0;
 }
 
-/* prot: the pages' protection now, restored after (code generated at run
- * time may be writable already: then it is left as it is). */
+/*
+ * Text pages made writable by the current batch of patches (init, a
+ * rescan after a dlopen, the safety net's learned sites: each ends with
+ * umnp_self_patch_seal(), under the discovery lock), and the protection
+ * each gets back then.  Two mprotects per site cost more than the rest of
+ * patching (libc's wrappers share a few pages): a page is opened once per
+ * batch, and the seal closes runs of pages with one call each.
+ */
+#define MAX_OPEN_PAGES 64
+static struct {
+	uintptr_t page;
+	int prot;
+} open_pages[MAX_OPEN_PAGES];
+static unsigned int nopen;
+
+static void close_text_pages(void)
+{
+	/* insertion sort: a few pages */
+	for (unsigned int i = 1; i < nopen; i++)
+		for (unsigned int j = i; j > 0 &&
+		     open_pages[j - 1].page > open_pages[j].page; j--) {
+			uintptr_t p = open_pages[j].page;
+			int pr = open_pages[j].prot;
+
+			open_pages[j] = open_pages[j - 1];
+			open_pages[j - 1].page = p;
+			open_pages[j - 1].prot = pr;
+		}
+	for (unsigned int i = 0; i < nopen;) {
+		unsigned int j = i + 1;
+
+		while (j < nopen && open_pages[j].prot == open_pages[i].prot &&
+		       open_pages[j].page ==
+			       open_pages[j - 1].page + UMNP_SELF_PAGE)
+			j++;
+		text_protect((void *)open_pages[i].page,
+			     open_pages[j - 1].page + UMNP_SELF_PAGE -
+				     open_pages[i].page,
+			     open_pages[i].prot);
+		i = j;
+	}
+	nopen = 0;
+}
+
+/* Make the pages of [p, p + n) writable until the seal; prot: theirs. */
+static int open_text(uint8_t *p, size_t n, int prot)
+{
+	uintptr_t s = (uintptr_t)p & ~(UMNP_SELF_PAGE - 1);
+	uintptr_t e = (uintptr_t)p + n;
+
+	for (uintptr_t pg = s; pg < e; pg += UMNP_SELF_PAGE) {
+		unsigned int i;
+		int ret;
+
+		for (i = 0; i < nopen && open_pages[i].page != pg; i++)
+			;
+		if (i < nopen)
+			continue;
+		if (nopen == MAX_OPEN_PAGES)
+			close_text_pages();
+		ret = text_protect((void *)pg, UMNP_SELF_PAGE,
+				   PROT_READ | PROT_WRITE | PROT_EXEC);
+		if (ret)
+			return ret;
+		open_pages[nopen].page = pg;
+		open_pages[nopen].prot = prot;
+		nopen++;
+	}
+	return 0;
+}
+
+/* prot: the pages' protection now, restored at the seal (code generated
+ * at run time may be writable already: then it is left as it is). */
 static int patch_text_prot(uint8_t *dst, const uint8_t *src, size_t n,
 			   int prot)
 {
@@ -421,12 +492,10 @@ static int patch_text_prot(uint8_t *dst, const uint8_t *src, size_t n,
 
 	if (prot & PROT_WRITE)
 		return write_code(dst, src, n);
-	ret = text_protect(dst, n, PROT_READ | PROT_WRITE | PROT_EXEC);
+	ret = open_text(dst, n, prot);
 	if (ret)
 		return ret;
-	ret = write_code(dst, src, n);
-	text_protect(dst, n, prot);
-	return ret;
+	return write_code(dst, src, n);
 }
 
 static int patch_text(uint8_t *dst, const uint8_t *src, size_t n)
@@ -529,10 +598,11 @@ static uint8_t *stub_emit(uintptr_t near, const uint8_t *code, size_t n,
 	return p;
 }
 
-/* W^X again for the stub pages written since the last seal.  Discovery
- * lock held. */
+/* W^X again for the stub pages and text pages written since the last
+ * seal.  Discovery lock held. */
 void umnp_self_patch_seal(void)
 {
+	close_text_pages();
 	for (unsigned int i = 0; i < nstubs; i++)
 		if (stubs[i].writable) {
 			text_protect(stubs[i].page, STUB_PAGE_SIZE,
@@ -715,18 +785,33 @@ int umnp_self_patch_site(uint8_t *site, size_t len, unsigned int flags)
 					 PROT_READ | PROT_EXEC);
 }
 
-static int patch_target(struct target *t, size_t size)
+static int patch_target(struct target *t)
 {
 	uint8_t *sites[MAX_SITES];
 	uint8_t lens[MAX_SITES];
-	int n = umnp_self_find_sites(t->func, size, t->nr, sites, lens,
-				     MAX_SITES);
+	int n, r;
+
+	/*
+	 * Another patcher's jump at the entry: chain to it.  Its hook may
+	 * never run the wrapper's body (it makes the system call itself), so
+	 * a site further in (mremap's, 0x29 bytes in) would be patched for
+	 * nothing: every call missed.
+	 */
+	r = chain_target(t);
+	if (r != -ENOENT)
+		return r;
+	n = umnp_self_find_sites_cached(t->func, t->nr, sites, lens,
+					MAX_SITES);
+	/* dladdr1 (func_size) scans libc's symbols: only when decoding */
+	if (n == 0)
+		n = umnp_self_find_sites(t->func, func_size(t->func), t->nr,
+					 sites, lens, MAX_SITES);
 
 	if (n == 0)
 		return chain_target(t);
 	for (int s = 0; s < n; s++) {
-		int r = patch_one(sites[s], lens[s], &t->rec[s], 0,
-				  umnp_self_sysentry, PROT_READ | PROT_EXEC);
+		r = patch_one(sites[s], lens[s], &t->rec[s], 0,
+			      umnp_self_sysentry, PROT_READ | PROT_EXEC);
 
 		if (r)
 			return s == 0 ? r : 0;
@@ -774,7 +859,6 @@ static void sud_install(void *libc, bool debug)
 int umnp_self_patch_install(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	size_t sizes[NTARGETS];
 	bool debug = getenv("UMN_SELF_DEBUG") != NULL;
 	int ret = 0, r;
 
@@ -786,7 +870,6 @@ int umnp_self_patch_install(void)
 			if (!targets[i].func)
 				targets[i].func = dlsym(libc, targets[i].name);
 		}
-		sizes[i] = targets[i].func ? func_size(targets[i].func) : 0;
 		snprintf(targets[i].how, sizeof(targets[i].how), "%s",
 			 targets[i].func ? "not patched"
 			 : libc ? "not in libc" : "no libc.so.6 (static)");
@@ -801,7 +884,7 @@ int umnp_self_patch_install(void)
 	for (size_t i = 0; i < NTARGETS && !ret; i++) {
 		if (!targets[i].func)
 			continue;
-		r = patch_target(&targets[i], sizes[i]);
+		r = patch_target(&targets[i]);
 		if (r && targets[i].required)
 			ret = r;
 	}

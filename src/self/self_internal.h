@@ -202,6 +202,11 @@ void umnp_self_discover_rescan(void);
  * in out, their lengths in lens.  Returns the count (0 if undecodable). */
 int umnp_self_find_sites(const uint8_t *func, size_t size, long nr,
 			 uint8_t **out, uint8_t *lens, int max);
+/* The same from the site cache (sitecache.h) without decoding: the sites
+ * recorded for the function at func and nr, each still holding the bytes
+ * recorded.  0 if the cache has none (then call umnp_self_find_sites). */
+int umnp_self_find_sites_cached(const uint8_t *func, long nr, uint8_t **out,
+				uint8_t *lens, int max);
 /* The discovery lock (also held by patch install). */
 void umnp_self_discover_lock(void);
 void umnp_self_discover_unlock(void);

@@ -12,9 +12,12 @@
  * moves to a stack of umn's own before it touches memory below the
  * caller's stack pointer, as Go's cgo moves to the system stack:
  *
- *   - a pool of STACK_SLOTS stacks of STACK_SIZE bytes (a guard page at the
- *     bottom of each) is mapped once, at init, MAP_NORESERVE: only pages a
- *     hook touches cost memory;
+ *   - a pool of STACK_SLOTS stacks of STACK_SIZE bytes is mapped once, at
+ *     init, MAP_NORESERVE: only pages a hook touches cost memory; the guard
+ *     page at the bottom of a slot is made by the first call that runs on
+ *     it (umnp_self_sys_ext, a few hundred bytes from the slot's top), not
+ *     at init: 64 mprotects were a visible part of every process's start
+ *     and most processes use one slot or none;
  *   - a slot is taken for the duration of one hooked call with one
  *     `lock bts` on a bitmap and given back with `lock btr` after the call
  *     (no thread-local state: it works on a thread made by a raw clone, or
@@ -52,6 +55,8 @@
 /* Read by the assembly entry; written once at init. */
 __attribute__((visibility("hidden"))) uintptr_t umnp_self_stack_pool;
 __attribute__((visibility("hidden"))) uint64_t umnp_self_stack_busy;
+/* Slots whose guard page is made (C only). */
+static uint64_t stack_guarded;
 
 __asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_rawsys)
 	"	mov umnp_self_sud_gadget(%rip),%r11\n"
@@ -149,7 +154,30 @@ long umnp_self_sys_ext(const struct umnp_site_rec *rec, long nr, long a1,
 		       long a2, long a3, long a4, long a5, long a6)
 {
 	const long a[6] = { a1, a2, a3, a4, a5, a6 };
-	long r = umnp_self_call(UMN_ORIGIN_PATCH, nr, a, NULL, NULL);
+	uintptr_t pool = __atomic_load_n(&umnp_self_stack_pool,
+					 __ATOMIC_RELAXED);
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	long r;
+
+	/* On a slot whose guard page is not made yet: make it before the
+	 * hooks go deep.  A slot is one thread's at a time; a nested call
+	 * (a signal handler) at worst makes it twice. */
+	if (pool && here - pool < STACK_SLOTS * STACK_SIZE) {
+		unsigned long slot = (here - pool) >> STACK_SHIFT;
+
+		const long g[6] = { (long)(pool + slot * STACK_SIZE),
+				    (long)UMNP_SELF_PAGE, PROT_NONE, 0, 0, 0 };
+
+		/* through the hooks: a protection change like any other */
+		if (!(__atomic_load_n(&stack_guarded, __ATOMIC_RELAXED) &
+		      (1ull << slot)) &&
+		    !umnp_self_is_err(umnp_self_call(UMN_ORIGIN_PATCH,
+						     SYS_mprotect, g, NULL,
+						     NULL)))
+			__atomic_fetch_or(&stack_guarded, 1ull << slot,
+					  __ATOMIC_RELAXED);
+	}
+	r = umnp_self_call(UMN_ORIGIN_PATCH, nr, a, NULL, NULL);
 
 	/* The loader mapped or protected something: a new object may be
 	 * complete (its RELRO is protected after relocation, before its
@@ -181,9 +209,6 @@ int umnp_self_stack_init(void)
 			   -1, 0);
 	if (umnp_self_is_err(p))
 		return (int)p;
-	for (unsigned long i = 0; i < STACK_SLOTS; i++)
-		umnp_self_raw3(SYS_mprotect, p + (long)(i * STACK_SIZE),
-			       UMNP_SELF_PAGE, PROT_NONE);
 	__atomic_store_n(&umnp_self_stack_pool, (uintptr_t)p, __ATOMIC_RELEASE);
 	return 0;
 }

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # usage: sites_same.sh prefilter UMN_TOOL -- CMD... [-- CMD...]...
 #        sites_same.sh decoder ZYDIS_PRELOAD CAPSTONE_PRELOAD -- CMD... [-- CMD...]...
-# Runs each CMD twice and fails unless the sites found (UMN_SELF_DISCOVER_DUMP=1:
+# Runs each CMD twice (without the site cache: UMN_SELF_CACHE=0, so that
+# both decode) and fails unless the sites found (UMN_SELF_DISCOVER_DUMP=1:
 # object, offset, number, length) are the same both times and libc's are
 # among them.
 #   prefilter: under `umn trace`, with discovery's prefilter (only the
@@ -32,10 +33,11 @@ run() { # A|B cmd... : the command, its sites dumped to $T/err
   local which=$1
   shift
   if [ "$mode" = prefilter ]; then
-    UMN_SELF_DISCOVER_DUMP=1 UMN_SELF_DISCOVER_FULL=$([ "$which" = B ] &&
-      echo 1 || echo 0) "$UMN" trace -q -o "$T/trace" -- "$@"
+    UMN_SELF_CACHE=0 UMN_SELF_DISCOVER_DUMP=1 \
+      UMN_SELF_DISCOVER_FULL=$([ "$which" = B ] && echo 1 || echo 0) \
+      "$UMN" trace -q -o "$T/trace" -- "$@"
   else
-    UMN_SELF_DISCOVER_DUMP=1 UMN_SELF_DISCOVER_FULL=1 \
+    UMN_SELF_CACHE=0 UMN_SELF_DISCOVER_DUMP=1 UMN_SELF_DISCOVER_FULL=1 \
       LD_PRELOAD=$([ "$which" = A ] && echo "$ZY" || echo "$CS") "$@"
   fi 2>"$T/err" >/dev/null
 }

@@ -3,9 +3,12 @@
  * Chaining to a patcher that got there first, in the styles of Open MPI's
  * patcher / libfabric's memhooks (`movabs $hook,%r11; jmp *%r11`) and of
  * `jmp *0(%rip); .quad hook`.  Before umn starts, this program writes such
- * jumps over libc's shmdt and shmat entries (hooks that count and make the
- * raw system call).  umn must chain: both the previous hook and a umn
- * subscription see each call, the call still works.
+ * jumps over libc's shmdt, shmat and mremap entries (hooks that count and
+ * make the raw system call).  umn must chain: both the previous hook and a
+ * umn subscription see each call, the call still works.  mremap's site is
+ * far from its entry (+0x29 in glibc 2.36): the foreign jump leaves its
+ * bytes intact, so a site cache entry written by a clean process still
+ * matches them there, and must not be used (self.chain_cached).
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -37,6 +40,32 @@ static long raw3(long nr, long a, long b, long c)
 	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c)
 			 : "rcx", "r11", "memory");
 	return ret;
+}
+
+static volatile int prev_mremap_calls;
+
+static long raw4(long nr, long a, long b, long c, long d)
+{
+	register long r10 __asm__("r10") = d;
+	long ret;
+
+	__asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c),
+			 "r"(r10) : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* flags 0 only (this test shrinks in place) */
+static void *prev_mremap(void *old, size_t old_len, size_t new_len, int flags)
+{
+	long r = raw4(SYS_mremap, (long)old, (long)old_len, (long)new_len,
+		      flags);
+
+	prev_mremap_calls++;
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return MAP_FAILED;
+	}
+	return (void *)r;
 }
 
 static int prev_shmdt(const void *addr)
@@ -78,13 +107,17 @@ static void install_foreign_patches(void)
 	unsigned char movabs[13] = { 0x49, 0xbb, 0, 0, 0, 0, 0, 0, 0, 0,
 				     0x41, 0xff, 0xe3 };
 	unsigned char ripjmp[14] = { 0xff, 0x25, 0, 0, 0, 0 };
-	void *dt, *at;
+	void *dt, *at, *mr;
 	unsigned long h;
 
 	CHECK(libc != NULL);
 	dt = dlsym(libc, "shmdt");
 	at = dlsym(libc, "shmat");
-	CHECK(dt && at);
+	mr = dlsym(libc, "mremap");
+	CHECK(dt && at && mr);
+	h = (unsigned long)prev_mremap;
+	memcpy(movabs + 2, &h, 8);
+	write_entry(mr, movabs, sizeof(movabs));
 	h = (unsigned long)prev_shmdt;
 	memcpy(movabs + 2, &h, 8);
 	write_entry(dt, movabs, sizeof(movabs));
@@ -146,6 +179,17 @@ int main(void)
 	CHECK_EQ(umn_events, 1);
 	CHECK_EQ(shmdt(q), 0);
 	CHECK_EQ(prev_shmdt_calls, 2);
+
+	/* mremap: movabs+jmp r11 chain, its site far from the entry */
+	p = mmap(NULL, 2 * 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	CHECK(p != MAP_FAILED);
+	lo = (unsigned long)p + 4096;
+	hi = lo + 4096;
+	umn_events = 0;
+	CHECK(mremap(p, 2 * 4096, 4096, 0) == p);
+	CHECK_EQ(prev_mremap_calls, 1);
+	CHECK_EQ(umn_events, 1);
+	CHECK_EQ(munmap(p, 4096), 0);
 
 	/* errors still come back through both */
 	errno = 0;
