@@ -147,14 +147,24 @@ static unsigned int ntfound;
 /* discovery needed the decoder and could not load it */
 static bool decoder_missed;
 
+/* Set while this thread holds discover_mutex: the loader's patched mmap
+ * under a dlopen made by discovery itself (the decoder, loaded the first
+ * time an object is not in the site cache) must not rescan, which would
+ * take the lock this thread already holds. */
+static UMNP_SELF_TLS bool discover_owner;
+
 void umnp_self_discover_lock(void)
 {
 	pthread_mutex_lock(&discover_mutex);
+	discover_owner = true;
 }
 
 bool umnp_self_discover_trylock(void)
 {
-	return pthread_mutex_trylock(&discover_mutex) == 0;
+	if (pthread_mutex_trylock(&discover_mutex))
+		return false;
+	discover_owner = true;
+	return true;
 }
 
 /* A site the safety net learned of while the lock was held elsewhere
@@ -164,6 +174,7 @@ void umnp_self_discover_unlock(void)
 	if (__atomic_load_n(&umnp_self_sud_pending, __ATOMIC_ACQUIRE) &&
 	    !umnp_self_in_hook())
 		umnp_self_sud_drain_locked();
+	discover_owner = false;
 	pthread_mutex_unlock(&discover_mutex);
 }
 
@@ -1375,7 +1386,10 @@ void umnp_self_discover_rescan(void)
 {
 	unsigned int from;
 
-	if (!__atomic_load_n(&discovery_on, __ATOMIC_ACQUIRE))
+	/* on the thread that is discovering (its decoder's dlopen): the
+	 * scan in progress, or the next rescan, sees the new objects */
+	if (!__atomic_load_n(&discovery_on, __ATOMIC_ACQUIRE) ||
+	    discover_owner)
 		return;
 	umnp_self_discover_lock();
 	from = nstats;

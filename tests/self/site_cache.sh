@@ -1,10 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# usage: site_cache.sh PROG [CHAIN]
+# usage: site_cache.sh PROG [CHAIN [LIB]]
 #   PROG: the self_site_cache test program; CHAIN: self_chain, run after a
 #   clean process has stored libc's entry (another patcher's jumps over
 #   libc's entries: umn must chain to them, not patch sites the cache
 #   names further in)
+#   LIB: a library with inline system calls (tool_prog_inline_lib), copied
+#   to a new file and dlopen'd by a process whose other objects all come
+#   from the cache: the decoder is first needed inside the loader's patched
+#   mmap, which must not deadlock on discovery's own lock
 # The site cache (src/self/sitecache.c), end to end, in a cache directory
 # of its own (XDG_CACHE_HOME): a first run decodes and stores, a second
 # patches from the cache without loading the decoder and finds the same
@@ -23,8 +27,9 @@ bad() { echo "FAIL: $*"; fail=1; }
 # NAME.err, the sites found NAME.sites; returns the program's status
 run() {
   XDG_CACHE_HOME=$1 UMN_SELF_DEBUG=1 UMN_SELF_DISCOVER_DUMP=1 \
-    "$T/prog" >"$T/$2.out" 2>"$T/$2.err"
+    timeout 30 "$T/prog" "${@:3}" >"$T/$2.out" 2>"$T/$2.err"
   local rc=$?
+  [ $rc = 124 ] && bad "$2: the program hung for 30 s (killed)"
   grep -E '^umn: site .*\+0x[0-9a-f]+ nr ' "$T/$2.err" | sort >"$T/$2.sites"
   return $rc
 }
@@ -72,6 +77,18 @@ cmp -s "$T/cold.sites" "$T/damaged.sites" || bad "damaged: other sites"
 run "$C" rewritten || bad "run after rewrite failed"
 has rewritten.out 'decoder: not loaded'
 hasnt rewritten.err 'ignored'
+
+# a fresh object dlopen'd while every other object came from the cache:
+# the decoder is loaded from inside the loader's patched mmap (discovery's
+# lock held on this thread): no deadlock, the library's sites decoded
+if [ -n "$3" ]; then
+  cp "$3" "$T/fresh.so"
+  run "$C" fresh "$T/fresh.so" || bad "run with a fresh dlopen failed"
+  has fresh.out 'decoder: not loaded'
+  has fresh.out 'dlopen: ok'
+  has fresh.out 'decoder after dlopen: loaded'
+  has fresh.err 'site cache: fresh.so: decoded'
+fi
 
 # same identity (inode, size, mtime, build-id), other bytes at the site:
 # munmap (11) becomes madvise (28) in the file; the byte check at the site

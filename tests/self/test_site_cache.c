@@ -6,8 +6,13 @@
  * discovery, or the cache, patches), then prints
  *   decoder: loaded|not loaded     (libZydis in this process or not)
  *   unmap: seen|missed             (an invalidation covered the page)
- * and exits 1 if umn did not start or the unmap was missed.
+ * and exits 1 if umn did not start or the unmap was missed.  With an
+ * argument, it then dlopens that library (one the cache has not seen: the
+ * decoder is loaded from inside the loader's own patched mmap) and prints
+ *   dlopen: ok|failed
+ *   decoder after dlopen: loaded|not loaded
  */
+#include <dlfcn.h>
 #include <link.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,7 +56,7 @@ static int find_decoder(struct dl_phdr_info *info, size_t size, void *data)
 	return info->dlpi_name && strstr(info->dlpi_name, "libZydis") ? 1 : 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct umn_mm *mm = umn_mm_self();
 	long page = sysconf(_SC_PAGESIZE);
@@ -77,6 +82,14 @@ int main(void)
 				"loaded" : "not loaded");
 	printf("unmap: %s\n", __atomic_load_n(&seen, __ATOMIC_RELAXED) ?
 			      "seen" : "missed");
+	if (argc > 1) {
+		void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+
+		printf("dlopen: %s\n", h ? "ok" : dlerror());
+		printf("decoder after dlopen: %s\n",
+		       dl_iterate_phdr(find_decoder, NULL) == 1 ?
+		       "loaded" : "not loaded");
+	}
 	(void)umn_notifier_unregister(&sub, mm);
 	return __atomic_load_n(&seen, __ATOMIC_RELAXED) ? 0 : 1;
 }
