@@ -190,6 +190,12 @@ static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 /* ---- fork ---- */
 
 static pthread_mutex_t caches_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* the chunk pool (see pool_take) */
+#define POOL_MAX 128		/* chunks: 8 MiB */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rc_chunk *pool;
+static unsigned long pool_n;
 static struct umn_regcache *caches;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
@@ -199,10 +205,12 @@ extern struct umn_mm *umnp_self_mm __attribute__((weak));
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&caches_lock);
+	pthread_mutex_lock(&pool_lock);
 }
 
 static void atfork_parent(void)
 {
+	pthread_mutex_unlock(&pool_lock);
 	pthread_mutex_unlock(&caches_lock);
 }
 
@@ -213,6 +221,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&caches_lock, NULL);
+	pthread_mutex_init(&pool_lock, NULL);
 	/* only this thread lives on: the other owners' slots are free */
 	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
@@ -1072,6 +1081,54 @@ static void chunk_prefault(void *p, size_t len)
 		(void)syscall(SYS_madvise, a, e - a, MADV_POPULATE_WRITE);
 }
 
+/*
+ * The chunk pool: node chunks of destroyed caches, kept for the next
+ * cache's misses.  A fresh cache's misses spent most of their time on the
+ * first touch of new node memory (on this project's VMs ~15 us per page
+ * even after MADV_POPULATE_WRITE), and destroy gave that memory back (glibc
+ * trims the top of the heap once the 64 KiB chunks coalesce), so the next
+ * cache paid it again.  At most POOL_MAX chunks are kept; destroy frees
+ * the rest.  pool_lock nests inside a cache lock, never the other way.
+ *
+ * Only chunks of exactly CHUNK_BYTES go to and come from the pool: all of
+ * them unless one node is larger.
+ */
+static inline bool chunk_pooled(const struct umn_regcache *rc)
+{
+	return sizeof(struct rc_chunk) + rc->node_size <= CHUNK_BYTES;
+}
+
+/* A chunk from the pool (its pages already touched), or NULL. */
+static struct rc_chunk *pool_take(void)
+{
+	struct rc_chunk *c;
+
+	if (!__atomic_load_n(&pool, __ATOMIC_RELAXED))
+		return NULL;
+	pthread_mutex_lock(&pool_lock);
+	c = pool;
+	if (c) {
+		__atomic_store_n(&pool, c->next, __ATOMIC_RELAXED);
+		pool_n--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return c;
+}
+
+/* Keep chunk c (no counter arrays left) for another cache, or free it. */
+static void pool_give(struct rc_chunk *c)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n < POOL_MAX) {
+		c->next = pool;
+		__atomic_store_n(&pool, c, __ATOMIC_RELAXED);
+		pool_n++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	free(c);
+}
+
 /* A node from the free list, or carved from the current chunk (cache lock
  * held: the miss takes it in the same section as its locked lookup). */
 static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
@@ -1090,10 +1147,14 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 
 		if (cap < 1)
 			cap = 1;
-		if (posix_memalign((void **)&c, CACHELINE,
-				   sizeof(*c) + cap * rc->node_size))
-			return NULL;
-		chunk_prefault(c, sizeof(*c) + cap * rc->node_size);
+		if (!chunk_pooled(rc) || !(c = pool_take())) {
+			size_t bytes = chunk_pooled(rc) ? CHUNK_BYTES :
+				       sizeof(*c) + cap * rc->node_size;
+
+			if (posix_memalign((void **)&c, CACHELINE, bytes))
+				return NULL;
+			chunk_prefault(c, bytes);
+		}
 		c->used = 0;
 		c->cap = cap;
 		memset(c->ctr, 0, sizeof(c->ctr));
@@ -1174,7 +1235,9 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	unsigned long seq;
 	int ret;
 
-	memset(&n->sub, 0, sizeof(n->sub));
+	/* not inserted: the insert sets every other field of sub (a fork
+	 * child's node may still say "in the parent's tree") */
+	n->sub.state = 0;
 	n->rc = rc;
 	n->epoch = rc->epoch;
 	n->pending = 0;
@@ -1553,7 +1616,10 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		cn = c->next;
 		for (unsigned int s = 0; s < HIT_SLOTS; s++)
 			free(c->ctr[s]);
-		free(c);
+		if (chunk_pooled(rc))
+			pool_give(c);
+		else
+			free(c);
 	}
 	for (t = rc->table; t; t = older) {
 		older = t->older;
