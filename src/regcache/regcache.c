@@ -221,7 +221,9 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&caches_lock, NULL);
-	pthread_mutex_init(&pool_lock, NULL);
+	/* taken by this very thread in atfork_prepare: released, not
+	 * re-initialised, so that lock checkers see it dropped */
+	pthread_mutex_unlock(&pool_lock);
 	/* only this thread lives on: the other owners' slots are free */
 	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
