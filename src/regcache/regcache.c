@@ -26,12 +26,13 @@
  * deregistered while a hit holds it.
  *
  * Nodes are type-stable: a node is reused only as another node of the same
- * cache and freed only by destroy, so a hit may read a node it found in the
- * hash even while it is being recycled (it validates state, start and len
- * after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash tables
- * replaced by a resize are freed by destroy too.  No grace period, no RCU
- * read-side section: the hit is a few loads and one atomic on a line of
- * its own thread.
+ * cache and released only by destroy (to the chunk pool, from which a later
+ * cache carves its own nodes, or free), so a hit may read a node it found
+ * in the hash even while it is being recycled (it validates state, start
+ * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash
+ * tables replaced by a resize are freed by destroy too.  No grace period,
+ * no RCU read-side section: the hit is a few loads and one atomic on a
+ * line of its own thread.
  *
  * A callback (any context, never blocks, never refuses): set the
  * subscription's seq, fetch-or DEAD; if it made a published region dead,
