@@ -1230,12 +1230,14 @@ static void adopt_orphans(struct umn_regcache *rc)
 	pthread_mutex_unlock(&rc->lock);
 }
 
+static int miss_register(struct umn_regcache *rc, struct rc_node *n,
+			 unsigned long start, unsigned long end,
+			 struct rc_node **out);
+
 /* A miss with node n (from node_alloc_locked, no lock held now). */
 static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 		    unsigned long start, unsigned long end, struct rc_node **out)
 {
-	struct rc_node *list = NULL;
-	unsigned long seq;
 	int ret;
 
 	/* not inserted: the insert sets every other field of sub (a fork
@@ -1257,6 +1259,44 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 		node_release(rc, n);
 		return ret;
 	}
+	return miss_register(rc, n, start, end, out);
+}
+
+/*
+ * A miss on exactly the range of a region the drain just took out (n: dead,
+ * unlinked, claimed, no user): deregister it and register the same node
+ * again, its interval subscription kept inserted (a subscription outlives
+ * the invalidations it reports, as in the kernel; its seq makes the next
+ * read_begin wait for or see any of them).  This is the retry of
+ * get_miss's loop, and saves the subscription's remove and insert.
+ */
+static int get_reuse(struct umn_regcache *rc, struct rc_node *n,
+		     unsigned long start, unsigned long end,
+		     struct rc_node **out)
+{
+	rc->ops->dereg(rc->ctx, &n->pub);
+	if (n->pending) {
+		n->pending = 0;
+		SUB(rc->pending_dereg, 1);
+		SUB(rc->pending_bytes, n->pub.len);
+	}
+	STORE(n->referenced, 0);
+	/* an exchange, as in the retry: reads any callback's DEAD, so its
+	 * set_seq is visible to the next read_begin */
+	(void)__atomic_exchange_n(&n->state, 0, __ATOMIC_ACQ_REL);
+	return miss_register(rc, n, start, end, out);
+}
+
+/* Register n (inserted, word 0) and publish it, again as long as an
+ * invalidation hits it meanwhile (no lock held on entry). */
+static int miss_register(struct umn_regcache *rc, struct rc_node *n,
+			 unsigned long start, unsigned long end,
+			 struct rc_node **out)
+{
+	struct rc_node *list = NULL;
+	unsigned long seq;
+	int ret;
+
 	for (;;) {
 		unsigned int v = 0;
 
@@ -1294,10 +1334,30 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	return 0;
 }
 
+/* Take from *list (regions to deregister) the one of exactly [start, end),
+ * if any, for get_reuse; it is counted as deregistered now (lock held). */
+static struct rc_node *take_same_locked(struct umn_regcache *rc,
+					struct rc_node **list,
+					unsigned long start, unsigned long end)
+{
+	for (struct rc_node **pp = list; *pp; pp = &(*pp)->lnext) {
+		struct rc_node *n = *pp;
+
+		if (n->pub.start != start || n->pub.len != end - start)
+			continue;
+		*pp = n->lnext;
+		INC_LOCKED(rc->dereg, 1);
+		INC_LOCKED(rc->regions, -1ul);
+		INC_LOCKED(rc->bytes, -n->pub.len);
+		return n;
+	}
+	return NULL;
+}
+
 static int get_slow(struct umn_regcache *rc, unsigned long start,
 		    unsigned long end, struct rc_node **out)
 {
-	struct rc_node *n, *fresh = NULL, *list = NULL;
+	struct rc_node *n, *fresh = NULL, *reuse = NULL, *list = NULL;
 
 	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
 		adopt_orphans(rc);
@@ -1307,7 +1367,10 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 	if (!n) {
 		if (rc->flags & UMN_REGCACHE_MERGE)
 			merge_locked(rc, &start, &end, &list);
-		fresh = node_alloc_locked(rc);
+		else
+			reuse = take_same_locked(rc, &list, start, end);
+		if (!reuse)
+			fresh = node_alloc_locked(rc);
 	}
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
@@ -1318,6 +1381,8 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 		*out = n;
 		return 0;
 	}
+	if (reuse)
+		return get_reuse(rc, reuse, start, end, out);
 	if (!fresh)
 		return -ENOMEM;
 	return get_miss(rc, fresh, start, end, out);
