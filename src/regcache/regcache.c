@@ -45,7 +45,10 @@
  * word is no longer 0 (a callback made it DEAD), unlock, dereg, reset the
  * word with an exchange (which orders the callback's set_seq before the
  * next read_begin) and go again; else compare-and-swap 0 -> PUB, take the
- * miss's reference and link it in the same critical section.
+ * miss's reference and link it in the same critical section.  A miss on
+ * exactly the range of a dead region its drain just claimed takes that
+ * node, subscription still inserted: dereg, exchange, the same loop
+ * (get_reuse).
  *
  * Eviction: CLOCK over the cached regions (a referenced bit per region,
  * written by a hit only when it is clear), under the lock.
