@@ -340,6 +340,18 @@ static int insert_prepared(struct umn_interval_notifier *sub,
 	sub->subs_seq = &subs->invalidate_seq;
 	sub->it.leaf = NULL;
 	umnp_yield();
+	umnp_subs_lock(subs, &saved);
+	/* idle, and the index has room: what itree_insert_locked does when
+	 * idle, without the promise round trip */
+	umn_interval_set_seq(sub, subs->invalidate_seq - 1);
+	if (!subs->active_invalidate_ranges &&
+	    umnp_itree_insert_now(&sub->it, &subs->itree)) {
+		umn_mm_grab(mm);	/* pairs with the drop in remove */
+		isub_set_state(sub, UMNP_ISUB_IN_TREE);
+		umnp_subs_unlock(subs, &saved);
+		return 0;
+	}
+	umnp_subs_unlock(subs, &saved);
 	if (subs_lock_reserved(subs, &saved))
 		return -ENOMEM;
 	umn_mm_grab(mm);	/* pairs with the drop in remove */

@@ -243,11 +243,13 @@ static inline void adopt(struct itx_node *n, unsigned int i)
 static void put_at(struct itx_node *n, unsigned int i, unsigned long lo,
 		   unsigned long hi, void *ptr)
 {
-	unsigned int move = n->count - i;
-
-	memmove(&n->lo[i + 1], &n->lo[i], move * sizeof(n->lo[0]));
-	memmove(&n->hi[i + 1], &n->hi[i], move * sizeof(n->hi[0]));
-	memmove(&n->ptr[i + 1], &n->ptr[i], move * sizeof(n->ptr[0]));
+	/* an open-coded shift: most inserts append (move 0) or move a few
+	 * entries, where three memmove calls cost more than the moves */
+	for (unsigned int j = n->count; j > i; j--) {
+		n->lo[j] = n->lo[j - 1];
+		n->hi[j] = n->hi[j - 1];
+		n->ptr[j] = n->ptr[j - 1];
+	}
 	n->lo[i] = lo;
 	n->hi[i] = hi;
 	n->ptr[i] = ptr;
@@ -363,19 +365,14 @@ static void insert_entry(struct umn_itree_root *root, struct itx_node *n,
 	}
 }
 
-int umn_itree_insert_reserved(struct umn_itree_node *node,
-			      struct umn_itree_root *root)
+/* Insert node; the free nodes cover it (a promise, or insert_now). */
+static void insert_node(struct umn_itree_node *node,
+			struct umn_itree_root *root)
 {
 	unsigned long s = node->start, l = node->last;
 	struct itx_node *n = root->top;
 	unsigned int pos;
 
-	if (__builtin_expect(!root->reserved, 0)) {
-		umnp_warn(__func__, "no promise left: call umn_itree_reserve() "
-			  "first; node %#lx-%#lx not inserted", s, l);
-		return -EINVAL;
-	}
-	root->reserved--;
 	if (!n) {
 		n = node_get(root, true);
 		root->top = n;
@@ -400,7 +397,30 @@ int umn_itree_insert_reserved(struct umn_itree_node *node,
 		root->min_start = s;
 	if (root->count == 1 || l > root->max_last)
 		root->max_last = l;
+}
+
+int umn_itree_insert_reserved(struct umn_itree_node *node,
+			      struct umn_itree_root *root)
+{
+	if (__builtin_expect(!root->reserved, 0)) {
+		umnp_warn(__func__, "no promise left: call umn_itree_reserve() "
+			  "first; node %#lx-%#lx not inserted", node->start,
+			  node->last);
+		return -EINVAL;
+	}
+	root->reserved--;
+	insert_node(node, root);
 	return 0;
+}
+
+bool umnp_itree_insert_now(struct umn_itree_node *node,
+			   struct umn_itree_root *root)
+{
+	/* umnp_itree_shortfall() == 0, inline */
+	if (promised(root->reserved + 1ul, root->height) > root->nfree)
+		return false;
+	insert_node(node, root);
+	return true;
 }
 
 int umn_itree_insert(struct umn_itree_node *node, struct umn_itree_root *root)

@@ -8,6 +8,7 @@
 #ifndef UMN_SRC_INTERVAL_TREE_INTERNAL_H
 #define UMN_SRC_INTERVAL_TREE_INTERNAL_H
 
+#include <stdbool.h>
 #include <umn/interval_tree.h>
 
 /* Index nodes missing before one more insert can be promised.  No alloc. */
@@ -24,5 +25,14 @@ void umnp_itree_chunk_add(struct umn_itree_root *root, void *chunk);
 
 /* Promise one insert; the caller saw a zero shortfall under its lock. */
 void umnp_itree_promise(struct umn_itree_root *root);
+
+/*
+ * Insert node now, without a promise, if the free index nodes cover it on
+ * top of every promise made (the shortfall is zero): the one-lock insert of
+ * an idle address space.  Returns false (nothing done) otherwise.  No
+ * allocation.
+ */
+bool umnp_itree_insert_now(struct umn_itree_node *node,
+			   struct umn_itree_root *root);
 
 #endif /* UMN_SRC_INTERVAL_TREE_INTERNAL_H */

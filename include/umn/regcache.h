@@ -174,6 +174,8 @@ int umn_regcache_flush(struct umn_regcache *rc);
 
 /*
  * umn_regcache_destroy - flush and free the cache, drop its mm reference.
+ * Its region memory is kept, up to 8 MiB per process, for the regions of
+ * caches created later (see doc/regcache.md, "Limits").
  * Context: blockable; not from a umn callback.
  * Returns 0; -EBUSY (reported) if regions are still held, and then nothing
  * is freed (put them and call again); -EDEADLK (reported) from a umn

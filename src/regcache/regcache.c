@@ -26,12 +26,13 @@
  * deregistered while a hit holds it.
  *
  * Nodes are type-stable: a node is reused only as another node of the same
- * cache and freed only by destroy, so a hit may read a node it found in the
- * hash even while it is being recycled (it validates state, start and len
- * after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash tables
- * replaced by a resize are freed by destroy too.  No grace period, no RCU
- * read-side section: the hit is a few loads and one atomic on a line of
- * its own thread.
+ * cache and released only by destroy (to the chunk pool, from which a later
+ * cache carves its own nodes, or free), so a hit may read a node it found
+ * in the hash even while it is being recycled (it validates state, start
+ * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash
+ * tables replaced by a resize are freed by destroy too.  No grace period,
+ * no RCU read-side section: the hit is a few loads and one atomic on a
+ * line of its own thread.
  *
  * A callback (any context, never blocks, never refuses): set the
  * subscription's seq, fetch-or DEAD; if it made a published region dead,
@@ -44,7 +45,10 @@
  * word is no longer 0 (a callback made it DEAD), unlock, dereg, reset the
  * word with an exchange (which orders the callback's set_seq before the
  * next read_begin) and go again; else compare-and-swap 0 -> PUB, take the
- * miss's reference and link it in the same critical section.
+ * miss's reference and link it in the same critical section.  A miss on
+ * exactly the range of a dead region its drain just claimed takes that
+ * node, subscription still inserted: dereg, exchange, the same loop
+ * (get_reuse).
  *
  * Eviction: CLOCK over the cached regions (a referenced bit per region,
  * written by a hit only when it is clear), under the lock.
@@ -190,6 +194,12 @@ static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
 /* ---- fork ---- */
 
 static pthread_mutex_t caches_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* the chunk pool (see pool_take) */
+#define POOL_MAX 128		/* chunks: 8 MiB */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rc_chunk *pool;
+static unsigned long pool_n;
 static struct umn_regcache *caches;
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 
@@ -199,10 +209,12 @@ extern struct umn_mm *umnp_self_mm __attribute__((weak));
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&caches_lock);
+	pthread_mutex_lock(&pool_lock);
 }
 
 static void atfork_parent(void)
 {
+	pthread_mutex_unlock(&pool_lock);
 	pthread_mutex_unlock(&caches_lock);
 }
 
@@ -213,6 +225,9 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	pthread_mutex_init(&caches_lock, NULL);
+	/* taken by this very thread in atfork_prepare: released, not
+	 * re-initialised, so that lock checkers see it dropped */
+	pthread_mutex_unlock(&pool_lock);
 	/* only this thread lives on: the other owners' slots are free */
 	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
@@ -1072,6 +1087,54 @@ static void chunk_prefault(void *p, size_t len)
 		(void)syscall(SYS_madvise, a, e - a, MADV_POPULATE_WRITE);
 }
 
+/*
+ * The chunk pool: node chunks of destroyed caches, kept for the next
+ * cache's misses.  A fresh cache's misses spent most of their time on the
+ * first touch of new node memory (on this project's VMs ~15 us per page
+ * even after MADV_POPULATE_WRITE), and destroy gave that memory back (glibc
+ * trims the top of the heap once the 64 KiB chunks coalesce), so the next
+ * cache paid it again.  At most POOL_MAX chunks are kept; destroy frees
+ * the rest.  pool_lock nests inside a cache lock, never the other way.
+ *
+ * Only chunks of exactly CHUNK_BYTES go to and come from the pool: all of
+ * them unless one node is larger.
+ */
+static inline bool chunk_pooled(const struct umn_regcache *rc)
+{
+	return sizeof(struct rc_chunk) + rc->node_size <= CHUNK_BYTES;
+}
+
+/* A chunk from the pool (its pages already touched), or NULL. */
+static struct rc_chunk *pool_take(void)
+{
+	struct rc_chunk *c;
+
+	if (!__atomic_load_n(&pool, __ATOMIC_RELAXED))
+		return NULL;
+	pthread_mutex_lock(&pool_lock);
+	c = pool;
+	if (c) {
+		__atomic_store_n(&pool, c->next, __ATOMIC_RELAXED);
+		pool_n--;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	return c;
+}
+
+/* Keep chunk c (no counter arrays left) for another cache, or free it. */
+static void pool_give(struct rc_chunk *c)
+{
+	pthread_mutex_lock(&pool_lock);
+	if (pool_n < POOL_MAX) {
+		c->next = pool;
+		__atomic_store_n(&pool, c, __ATOMIC_RELAXED);
+		pool_n++;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	free(c);
+}
+
 /* A node from the free list, or carved from the current chunk (cache lock
  * held: the miss takes it in the same section as its locked lookup). */
 static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
@@ -1090,10 +1153,14 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 
 		if (cap < 1)
 			cap = 1;
-		if (posix_memalign((void **)&c, CACHELINE,
-				   sizeof(*c) + cap * rc->node_size))
-			return NULL;
-		chunk_prefault(c, sizeof(*c) + cap * rc->node_size);
+		if (!chunk_pooled(rc) || !(c = pool_take())) {
+			size_t bytes = chunk_pooled(rc) ? CHUNK_BYTES :
+				       sizeof(*c) + cap * rc->node_size;
+
+			if (posix_memalign((void **)&c, CACHELINE, bytes))
+				return NULL;
+			chunk_prefault(c, bytes);
+		}
 		c->used = 0;
 		c->cap = cap;
 		memset(c->ctr, 0, sizeof(c->ctr));
@@ -1166,15 +1233,19 @@ static void adopt_orphans(struct umn_regcache *rc)
 	pthread_mutex_unlock(&rc->lock);
 }
 
+static int miss_register(struct umn_regcache *rc, struct rc_node *n,
+			 unsigned long start, unsigned long end,
+			 struct rc_node **out);
+
 /* A miss with node n (from node_alloc_locked, no lock held now). */
 static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 		    unsigned long start, unsigned long end, struct rc_node **out)
 {
-	struct rc_node *list = NULL;
-	unsigned long seq;
 	int ret;
 
-	memset(&n->sub, 0, sizeof(n->sub));
+	/* not inserted: the insert sets every other field of sub (a fork
+	 * child's node may still say "in the parent's tree") */
+	n->sub.state = 0;
 	n->rc = rc;
 	n->epoch = rc->epoch;
 	n->pending = 0;
@@ -1191,6 +1262,44 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 		node_release(rc, n);
 		return ret;
 	}
+	return miss_register(rc, n, start, end, out);
+}
+
+/*
+ * A miss on exactly the range of a region the drain just took out (n: dead,
+ * unlinked, claimed, no user): deregister it and register the same node
+ * again, its interval subscription kept inserted (a subscription outlives
+ * the invalidations it reports, as in the kernel; its seq makes the next
+ * read_begin wait for or see any of them).  This is the retry of
+ * get_miss's loop, and saves the subscription's remove and insert.
+ */
+static int get_reuse(struct umn_regcache *rc, struct rc_node *n,
+		     unsigned long start, unsigned long end,
+		     struct rc_node **out)
+{
+	rc->ops->dereg(rc->ctx, &n->pub);
+	if (n->pending) {
+		n->pending = 0;
+		SUB(rc->pending_dereg, 1);
+		SUB(rc->pending_bytes, n->pub.len);
+	}
+	STORE(n->referenced, 0);
+	/* an exchange, as in the retry: reads any callback's DEAD, so its
+	 * set_seq is visible to the next read_begin */
+	(void)__atomic_exchange_n(&n->state, 0, __ATOMIC_ACQ_REL);
+	return miss_register(rc, n, start, end, out);
+}
+
+/* Register n (inserted, word 0) and publish it, again as long as an
+ * invalidation hits it meanwhile (no lock held on entry). */
+static int miss_register(struct umn_regcache *rc, struct rc_node *n,
+			 unsigned long start, unsigned long end,
+			 struct rc_node **out)
+{
+	struct rc_node *list = NULL;
+	unsigned long seq;
+	int ret;
+
 	for (;;) {
 		unsigned int v = 0;
 
@@ -1228,10 +1337,30 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	return 0;
 }
 
+/* Take from *list (regions to deregister) the one of exactly [start, end),
+ * if any, for get_reuse; it is counted as deregistered now (lock held). */
+static struct rc_node *take_same_locked(struct umn_regcache *rc,
+					struct rc_node **list,
+					unsigned long start, unsigned long end)
+{
+	for (struct rc_node **pp = list; *pp; pp = &(*pp)->lnext) {
+		struct rc_node *n = *pp;
+
+		if (n->pub.start != start || n->pub.len != end - start)
+			continue;
+		*pp = n->lnext;
+		INC_LOCKED(rc->dereg, 1);
+		INC_LOCKED(rc->regions, -1ul);
+		INC_LOCKED(rc->bytes, -n->pub.len);
+		return n;
+	}
+	return NULL;
+}
+
 static int get_slow(struct umn_regcache *rc, unsigned long start,
 		    unsigned long end, struct rc_node **out)
 {
-	struct rc_node *n, *fresh = NULL, *list = NULL;
+	struct rc_node *n, *fresh = NULL, *reuse = NULL, *list = NULL;
 
 	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
 		adopt_orphans(rc);
@@ -1241,7 +1370,10 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 	if (!n) {
 		if (rc->flags & UMN_REGCACHE_MERGE)
 			merge_locked(rc, &start, &end, &list);
-		fresh = node_alloc_locked(rc);
+		else
+			reuse = take_same_locked(rc, &list, start, end);
+		if (!reuse)
+			fresh = node_alloc_locked(rc);
 	}
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
@@ -1252,6 +1384,8 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 		*out = n;
 		return 0;
 	}
+	if (reuse)
+		return get_reuse(rc, reuse, start, end, out);
 	if (!fresh)
 		return -ENOMEM;
 	return get_miss(rc, fresh, start, end, out);
@@ -1553,7 +1687,10 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		cn = c->next;
 		for (unsigned int s = 0; s < HIT_SLOTS; s++)
 			free(c->ctr[s]);
-		free(c);
+		if (chunk_pooled(rc))
+			pool_give(c);
+		else
+			free(c);
 	}
 	for (t = rc->table; t; t = older) {
 		older = t->older;

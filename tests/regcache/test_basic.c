@@ -3,6 +3,7 @@
  * Hits, misses, covering lookups, the user data, stats, iteration, and many
  * regions (the start-address hash grows past its first table).
  */
+#include <string.h>
 #include "rc_common.h"
 
 static void hit_miss_invalidate(void)
@@ -194,9 +195,62 @@ static void alignment(void)
 	CHECK_EQ(plain_regs, 0);
 }
 
+/*
+ * Node chunks go from a destroyed cache to the next one (the chunk pool),
+ * whatever their node sizes: a cache whose nodes carry 2000 bytes of user
+ * data (each written whole), then one of small nodes, which carves more of
+ * a chunk's bytes (a chunk shorter than the new cache thinks is a heap
+ * overflow under ASan, a corrupted neighbour otherwise), then one whose
+ * single node is larger than a chunk (never pooled).
+ */
+static size_t big_user;
+static int big_reg(void *ctx, struct umn_regcache_region *r)
+{
+	(void)ctx;
+	memset(umn_regcache_region_data(r), 0xa5, big_user);
+	plain_regs++;
+	return 0;
+}
+static const struct umn_regcache_ops big_ops = { big_reg, plain_dereg };
+
+static void pool_across_node_sizes(void)
+{
+	static const size_t users[] = { 2000, 0, 2000, 100000, 0 };
+
+	for (unsigned int k = 0; k < sizeof(users) / sizeof(users[0]); k++) {
+		struct umn_regcache_params p = {
+			.ops = &big_ops,
+			.region_size = sizeof(struct umn_regcache_region) +
+				       users[k],
+		};
+		struct umn_regcache *rc;
+		unsigned long n = users[k] > 50000 ? 4 : 500;
+
+		big_user = users[k];
+		rc = umn_regcache_new(mm, &p);
+		CHECK(rc != NULL);
+		for (unsigned long i = 0; i < n; i++) {
+			struct umn_regcache_region *r;
+			unsigned char *d;
+
+			CHECK_EQ(umn_regcache_get(rc, BASE + i * PAGE, PAGE,
+						  &r), 0);
+			d = umn_regcache_region_data(r);
+			if (big_user)
+				CHECK(d[0] == 0xa5 && d[big_user - 1] == 0xa5);
+			umn_regcache_put(rc, r);
+		}
+		CHECK_EQ(umn_regcache_destroy(rc), 0);
+		CHECK_EQ(plain_regs, 0);
+	}
+}
+
 int main(void)
 {
 	rc_setup(60);
+	/* first: while the chunk pool is empty (its chunks come from this
+	 * test's caches, not from the others', which fill it up) */
+	RUN(pool_across_node_sizes);
 	RUN(hit_miss_invalidate);
 	RUN(for_each_dump_flush);
 	RUN(invalidate_after_unmap);

@@ -42,6 +42,59 @@ static void unmap_during_registration(void)
 }
 
 /*
+ * A region invalidated and got again with the same range reuses its node
+ * and its interval subscription (no remove + insert): the old registration
+ * is deregistered before the new one is made, the new one is fresh, the
+ * kept subscription still reports later changes, and an invalidation
+ * landing during the new registration makes it retry.
+ */
+static void reget_reuses_subscription(void)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+	struct umn_regcache_region *a, *b, *c;
+	struct umn_regcache_stats st;
+
+	CHECK_EQ(umn_regcache_get(rc, BASE + 8 * PAGE, 2 * PAGE, &a), 0);
+	umn_regcache_put(rc, a);
+	primary_unmap(8, 2);
+	CHECK_EQ(umn_regcache_get(rc, BASE + 8 * PAGE, 2 * PAGE, &b), 0);
+	CHECK(b == a);		/* the same node */
+	CHECK(fresh(b));
+	st = stats_of(rc);
+	CHECK_EQ(st.misses, 2);
+	CHECK_EQ(st.invalidated, 1);
+	CHECK_EQ(st.dereg, 1);
+	CHECK_EQ(st.regions, 1);
+	CHECK_EQ(st.pending_dereg, 0);
+	CHECK_EQ(regs, 2);
+	CHECK_EQ(deregs, 1);
+	umn_regcache_put(rc, b);
+	/* the subscription kept reports the next change */
+	primary_unmap(9, 1);
+	CHECK_EQ(stats_of(rc).invalidated, 2);
+	/* a change during the new registration: thrown away, redone */
+	in_reg_hook = unmap_hook;
+	unmap_in_reg = 1;
+	CHECK_EQ(umn_regcache_get(rc, BASE + 8 * PAGE, 2 * PAGE, &c), 0);
+	CHECK(c == a);
+	CHECK(fresh(c));
+	st = stats_of(rc);
+	CHECK_EQ(st.retries, 1);
+	CHECK_EQ(st.misses, 3);
+	CHECK_EQ(st.regions, 1);
+	in_reg_hook = NULL;
+	umn_regcache_put(rc, c);
+	/* a different range is a new node */
+	primary_unmap(8, 2);
+	CHECK_EQ(umn_regcache_get(rc, BASE + 8 * PAGE, PAGE, &b), 0);
+	CHECK(b != a);
+	CHECK(fresh(b));
+	umn_regcache_put(rc, b);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
+/*
  * A non-blockable invalidation only marks the region and queues it; the
  * region is still in the hash when the next get looks it up.  That get
  * must not hand it out (the hit's compare-and-swap sees DEAD), for every
@@ -174,6 +227,7 @@ int main(void)
 {
 	rc_setup(60);
 	RUN(unmap_during_registration);
+	RUN(reget_reuses_subscription);
 	RUN(hit_after_queued_invalidation);
 	RUN(explicit_invalidate);
 	RUN(threads_and_unmaps);
