@@ -514,13 +514,24 @@ static void rebalance(struct umn_itree_root *root, struct itx_node *n)
 	}
 }
 
+/*
+ * The common remove changes nothing above its leaf: not the leaf's first
+ * entry (its min start stays), not the only one holding the leaf's max last
+ * (the parent's key for the leaf is larger), and no merge.  Then neither
+ * the inner keys nor the cached minimum and maximum move, and the walk up
+ * (a child_slot and a node_max per level) is skipped.
+ */
 void umn_itree_remove(struct umn_itree_node *node, struct umn_itree_root *root)
 {
-	struct itx_node *n = node->leaf;
+	struct itx_node *n = node->leaf, *p = n->parent;
+	unsigned int slot = child_slot(n, node);
 
-	drop_at(n, child_slot(n, node));
+	drop_at(n, slot);
 	node->leaf = NULL;
 	root->count--;
+	if (p && slot > 0 && n->count >= ITX_MIN &&
+	    node->last < p->hi[child_slot(p, n)])
+		return;
 	rebalance(root, n);
 	summarise(root);
 }
