@@ -55,9 +55,6 @@
 #define CHUNK_MAX	(8ul << 20)	/* the largest chunk */
 #define HUGE_PAGE	(2ul << 20)
 #define CHUNK_MIN_NODES	8
-#if defined(MADV_HUGEPAGE) && !defined(MADV_COLLAPSE)
-#define MADV_COLLAPSE	25	/* Linux 6.1; older C libraries lack the name */
-#endif
 
 struct itx_node {
 	unsigned long lo[ITX_B];	/* four lines */
@@ -106,8 +103,11 @@ unsigned long umnp_itree_shortfall(const struct umn_itree_root *root)
  * anonymous mapping on a 2 MiB boundary, so the block covers its huge pages
  * but for the allocator's header and tail, and the whole of it is
  * huge-page advised.  Elsewhere (an older kernel, a block from the heap
- * proper) the whole 2 MiB pages inside are.  The index never calls munmap
- * itself.
+ * proper) the whole 2 MiB pages inside are.  The first 2 MiB page stays
+ * small: malloc wrote its header there before the advice.  MADV_COLLAPSE
+ * would fix that, but umn_mm_self reports a collapse as an invalidation
+ * (pages replaced), which takes the mmap lock that an insert_locked caller
+ * holds.  The index never calls munmap itself.
  */
 void *umnp_itree_chunk_new(unsigned long nodes, unsigned long nalloc)
 {
@@ -145,16 +145,8 @@ void *umnp_itree_chunk_new(unsigned long nodes, unsigned long nalloc)
 	     ~(uintptr_t)(HUGE_PAGE - 1);
 	if (he - ((uintptr_t)mem + bytes) >= slack)
 		he -= HUGE_PAGE;
-	if (he > hs) {
+	if (he > hs)
 		(void)madvise((void *)hs, he - hs, MADV_HUGEPAGE);
-		/*
-		 * malloc wrote its header before the advice, so the first
-		 * page is already mapped small: make it huge now (where the
-		 * kernel can: 6.1 and later; no error reported).
-		 */
-		if (hs < (uintptr_t)mem)
-			(void)madvise((void *)hs, HUGE_PAGE, MADV_COLLAPSE);
-	}
 #else
 	(void)hs;
 	(void)he;
