@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for the interval index.  The input is a program over a
- * pool of 1024 nodes (enough for a B+tree of 16-wide nodes to reach three
+ * pool of 1024 nodes (enough for a B+tree of 32-wide nodes to reach three
  * levels and merge at every level); each step is one opcode byte (low 3
  * bits: operation, high 5 bits and, where a node is named, one more byte:
  * node index) followed by its operands:

@@ -23,7 +23,7 @@
  * everything after it.  So a query reads one node per level and never
  * backtracks.
  *
- * Fill: a split leaves two nodes of 8 and 9; a node that falls below
+ * Fill: a split leaves two nodes of 16 and 17; a node that falls below
  * ITX_MIN entries merges with a sibling when the two fit in ITX_MERGE
  * entries, and an emptied node is freed, so memory follows the live count.
  *
@@ -48,7 +48,7 @@
 #include "debug.h"
 #include "interval_tree_internal.h"
 
-#define ITX_B		16
+#define ITX_B		32
 #define ITX_HALF	(ITX_B / 2)
 #define ITX_MIN		(ITX_B / 4)
 #define ITX_MERGE	(ITX_B * 3 / 4)
@@ -57,15 +57,18 @@
 #define CHUNK_MIN_NODES	8
 
 struct itx_node {
-	unsigned long lo[ITX_B];	/* two lines */
-	unsigned long hi[ITX_B];	/* two lines */
-	void *ptr[ITX_B];		/* two lines */
+	unsigned long lo[ITX_B];	/* four lines */
+	unsigned long hi[ITX_B];	/* four lines */
+	void *ptr[ITX_B];		/* four lines */
 	struct itx_node *parent;	/* NULL at the top; next when free */
 	unsigned int count;
 	unsigned int leaf;
 } __attribute__((aligned(64)));
 
-_Static_assert(sizeof(struct itx_node) == 448, "index node is 7 lines");
+_Static_assert(sizeof(struct itx_node) == 832, "index node is 13 lines");
+
+/* The lines a query reads: lo[], hi[] and ptr[], not the header. */
+#define ITX_KEY_LINES	(3 * ITX_B * sizeof(unsigned long) / 64)
 
 /* Lives in a chunk's first node slot. */
 struct itx_chunk {
@@ -92,33 +95,57 @@ unsigned long umnp_itree_shortfall(const struct umn_itree_root *root)
 }
 
 /*
- * Chunks double the index each time, up to 8 MiB: malloc'd (no alignment
- * request, which would cost glibc a second mapping of the alignment's size)
- * and huge-page advised over every whole 2 MiB page inside once they reach
- * 4 MiB.  The index never calls munmap itself.
+ * Chunks double the index each time, up to 8 MiB, malloc'd without an
+ * alignment request (which would cost glibc a second mapping of the
+ * alignment's size).  A chunk of 2 MiB or more is sized so that glibc's
+ * mapping (the block plus its 16-byte header, rounded up to pages) is a
+ * whole number of 2 MiB pages: Linux (6.7 and later) places such an
+ * anonymous mapping on a 2 MiB boundary, so the block covers its huge pages
+ * but for the allocator's header and tail, and the whole of it is
+ * huge-page advised.  Elsewhere (an older kernel, a block from the heap
+ * proper) the whole 2 MiB pages inside are.  The first 2 MiB page stays
+ * small: malloc wrote its header there before the advice.  MADV_COLLAPSE
+ * would fix that, but umn_mm_self reports a collapse as an invalidation
+ * (pages replaced), which takes the mmap lock that an insert_locked caller
+ * holds.  The index never calls munmap itself.
  */
 void *umnp_itree_chunk_new(unsigned long nodes, unsigned long nalloc)
 {
+	const size_t slack = 64;	/* header and tail of a malloc'd block */
 	unsigned long want = nalloc > CHUNK_MIN_NODES ? nalloc : CHUNK_MIN_NODES;
 	unsigned long most = CHUNK_MAX / sizeof(struct itx_node) - 1;
+	size_t bytes, need;
 	uintptr_t a, hs, he;
 	struct itx_chunk *c;
-	size_t bytes;
 	void *mem;
 
 	if (want > most)
 		want = most;
 	if (want < nodes)
 		want = nodes;
+	/* (a - mem) <= 63, so `need` bytes hold the header and `nodes`. */
+	need = (nodes + 1) * sizeof(struct itx_node) + 63;
 	bytes = (want + 1) * sizeof(struct itx_node) + 63;
+	if (bytes >= HUGE_PAGE / 2) {
+		/* Whole 2 MiB pages: up, unless that passes CHUNK_MAX. */
+		bytes = ((bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)) - slack;
+		if (bytes > CHUNK_MAX && bytes - HUGE_PAGE >= need)
+			bytes -= HUGE_PAGE;
+	}
 	mem = umnp_malloc(bytes);
 	if (!mem)
 		return NULL;
 	a = ((uintptr_t)mem + 63) & ~(uintptr_t)63;
 #ifdef MADV_HUGEPAGE
-	hs = ((uintptr_t)mem + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1);
-	he = ((uintptr_t)mem + bytes) & ~(uintptr_t)(HUGE_PAGE - 1);
-	if (bytes >= 2 * HUGE_PAGE && he > hs)
+	/* Within `slack` of a boundary: only the allocator's own bytes. */
+	hs = (uintptr_t)mem & ~(uintptr_t)(HUGE_PAGE - 1);
+	if ((uintptr_t)mem - hs >= slack)
+		hs += HUGE_PAGE;
+	he = ((uintptr_t)mem + bytes + HUGE_PAGE - 1) &
+	     ~(uintptr_t)(HUGE_PAGE - 1);
+	if (he - ((uintptr_t)mem + bytes) >= slack)
+		he -= HUGE_PAGE;
+	if (he > hs)
 		(void)madvise((void *)hs, he - hs, MADV_HUGEPAGE);
 #else
 	(void)hs;
@@ -499,13 +526,24 @@ static void rebalance(struct umn_itree_root *root, struct itx_node *n)
 	}
 }
 
+/*
+ * The common remove changes nothing above its leaf: not the leaf's first
+ * entry (its min start stays), not the only one holding the leaf's max last
+ * (the parent's key for the leaf is larger), and no merge.  Then neither
+ * the inner keys nor the cached minimum and maximum move, and the walk up
+ * (a child_slot and a node_max per level) is skipped.
+ */
 void umn_itree_remove(struct umn_itree_node *node, struct umn_itree_root *root)
 {
-	struct itx_node *n = node->leaf;
+	struct itx_node *n = node->leaf, *p = n->parent;
+	unsigned int slot = child_slot(n, node);
 
-	drop_at(n, child_slot(n, node));
+	drop_at(n, slot);
 	node->leaf = NULL;
 	root->count--;
+	if (p && slot > 0 && n->count >= ITX_MIN &&
+	    node->last < p->hi[child_slot(p, n)])
+		return;
 	rebalance(root, n);
 	summarise(root);
 }
@@ -516,7 +554,7 @@ static inline void prefetch_node(const struct itx_node *n)
 {
 	const char *p = (const char *)n;
 
-	for (unsigned int i = 0; i < 6; i++)
+	for (unsigned int i = 0; i < ITX_KEY_LINES; i++)
 		__builtin_prefetch(p + 64 * i);
 }
 
@@ -524,7 +562,7 @@ static inline void prefetch_node(const struct itx_node *n)
  * descend - the first intersecting entry under n, which is `level` levels
  * above the leaves (1: n is a leaf), or NULL.  Precondition: something under
  * n ends at or after start.  Counting levels instead of reading n->leaf
- * keeps the header line out of the query: 6 lines per node, prefetched.
+ * keeps the header line out of the query: 12 lines per node, prefetched.
  */
 static struct umn_itree_node *descend(const struct itx_node *n,
 				      unsigned int level, unsigned long start,

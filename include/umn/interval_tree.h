@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * An interval index over inclusive ranges [start, last] of unsigned long:
- * a B+tree whose nodes hold the keys inline.  A leaf holds up to 16
+ * a B+tree whose nodes hold the keys inline.  A leaf holds up to 32
  * (start, last, node pointer) entries; an inner node holds, per child, the
- * smallest start and the largest last below it.  Nodes are 448 bytes (7
- * cache lines), carved from chunks the index allocates itself (the largest
- * are 2 MiB, huge-page backed where the kernel allows), so a query reads a
- * few lines per level of a compact structure and touches a caller's node
- * only when it intersects.  Intersection queries cost O(log n + k); a query
+ * smallest start and the largest last below it.  Nodes are 832 bytes (13
+ * cache lines), carved from chunks the index allocates itself (up to 8 MiB,
+ * in whole 2 MiB pages, huge-page backed where the kernel allows), so a
+ * query reads a few lines per level of a compact structure and touches a
+ * caller's node only when it intersects.  Intersection queries cost O(log n + k); a query
  * entirely left of every interval, or right of all of them, is rejected in
  * O(1) from two cached values.
  *

@@ -532,9 +532,9 @@ static void test_reinsert(void)
  * test can corrupt inner keys on purpose.
  */
 struct itx_mirror {
-	unsigned long lo[16];
-	unsigned long hi[16];
-	void *ptr[16];
+	unsigned long lo[32];
+	unsigned long hi[32];
+	void *ptr[32];
 	struct itx_mirror *parent;
 	unsigned int count;
 	unsigned int leaf;
@@ -562,7 +562,7 @@ static void swap_first_two(struct itx_mirror *leaf)
 
 static void test_check_catches(void)
 {
-	enum { N = 500 };
+	enum { N = 2000 };
 	static struct item pool[N];
 	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
 	struct itx_mirror *top, *leaf;
@@ -737,12 +737,54 @@ static void test_shrink(void)
 	       N, used_thin, N / 16);
 	/* At least 4 entries per node on average once thin (merges). */
 	CHECK(used_thin * 4 <= N / 16 + 64);
-	/* Ascending inserts leave half-full leaves: 8 or 9 entries. */
-	CHECK(used_full * 6 <= N + 64);
+	/* Ascending inserts leave half-full leaves: 16 or 17 entries. */
+	CHECK(used_full * 12 <= N + 64);
 	for (i = 0; i < N; i += 16)
 		umn_itree_remove(&pool[i].it, &root);
 	CHECK(umn_itree_empty(&root));
 	CHECK_EQ(root.nfree, root.nalloc);
+	CHECK_EQ(umn_itree_check(&root), 0);
+	umn_itree_destroy(&root);
+}
+
+/*
+ * Removes that skip the walk up (neither a leaf's first entry nor its max
+ * last) must still merge a leaf that becomes thin: remove every entry that
+ * is neither first nor last in its leaf; every leaf then holds two, and
+ * merging must bring the index down to at least 4 entries per node.
+ */
+static void test_shrink_middle(void)
+{
+	enum { N = 20000 };
+	static struct item pool[N];
+	static bool middle[N];
+	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
+	unsigned long i, left = 0, used;
+
+	memset(pool, 0, sizeof(pool));
+	for (i = 0; i < N; i++) {
+		pool[i].it.start = i * 2;
+		pool[i].it.last = i * 2 + 1;
+		CHECK_EQ(umn_itree_insert(&pool[i].it, &root), 0);
+	}
+	for (i = 0; i < N; i++)
+		middle[i] = i > 0 && i + 1 < N &&
+			    pool[i - 1].it.leaf == pool[i].it.leaf &&
+			    pool[i + 1].it.leaf == pool[i].it.leaf;
+	for (i = 0; i < N; i++) {
+		if (middle[i])
+			umn_itree_remove(&pool[i].it, &root);
+		else
+			left++;
+	}
+	CHECK_EQ(umn_itree_check(&root), 0);
+	used = root.nalloc - root.nfree;
+	printf("# shrink (middles): %lu index nodes for %lu\n", used, left);
+	CHECK(used * 4 <= left + 64);
+	for (i = 0; i < N; i++)
+		if (!middle[i])
+			umn_itree_remove(&pool[i].it, &root);
+	CHECK(umn_itree_empty(&root));
 	CHECK_EQ(umn_itree_check(&root), 0);
 	umn_itree_destroy(&root);
 }
@@ -811,6 +853,7 @@ int main(void)
 	RUN(test_check_catches);
 	RUN(test_reserve);
 	RUN(test_shrink);
+	RUN(test_shrink_middle);
 	RUN(test_random_small);
 	RUN(test_random_big);
 	return 0;
