@@ -83,31 +83,35 @@
 struct rc_node {
 	/* first: a callback's sub is its node.  It is also the cache's
 	 * address index: linked regions are found by walking the address
-	 * space's subscription tree (umnp_interval_walk), no second tree */
+	 * space's subscription tree (umnp_interval_walk), no second tree.
+	 * Its ops point into the cache (rc->sub_ops): that is how a
+	 * callback and put find the cache, no pointer of its own */
 	struct umn_interval_notifier sub;	/* the region's pages */
 	struct rc_node *cnext, *cprev;		/* CLOCK ring while linked */
 	struct rc_node *lnext;			/* pending stack, free list,
 						 * reclaim batches */
-	struct umn_regcache *rc;
-	unsigned int epoch;			/* rc->epoch at allocation */
-	unsigned char pending;			/* counted in pending_dereg */
-	unsigned char in_hash;
-	unsigned int idx;			/* index in its chunk, fixed */
 	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
-	unsigned char linked;			/* in the index (the lock) */
+	unsigned short epoch;			/* rc->epoch at allocation */
+	unsigned short idx;			/* index in its chunk, fixed */
 	/* what a hit touches, 32 bytes that never straddle a cache line
-	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
-	 * link, the word, the CLOCK bit, then the public part */
+	 * (node_size is a multiple of 32 and chunks are line-aligned): the
+	 * hash link, the word, the CLOCK bit, then the public part; the
+	 * three flags fill what would be padding (written under the lock
+	 * or, pending, once by a callback: never by a hit) */
 	struct rc_node *hnext __attribute__((aligned(32)));
 	unsigned int state;			/* R_*, atomic */
 	unsigned char referenced;		/* CLOCK bit, atomic */
+	unsigned char pending;			/* counted in pending_dereg */
+	unsigned char in_hash;
+	unsigned char linked;			/* in the index (the lock) */
 	struct umn_regcache_region pub;		/* last: user data follows */
 };
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
-_Static_assert(sizeof(struct rc_node) <= 256, "a node grew");
+_Static_assert(offsetof(struct rc_node, hnext) == 128 &&
+	       sizeof(struct rc_node) == 160, "a node grew");
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
 	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
@@ -147,8 +151,11 @@ struct umn_regcache {
 	unsigned long align_mask;
 	unsigned int align_shift;
 	unsigned int flags;
-	unsigned int epoch;			/* bumped in a fork child */
+	unsigned short epoch;			/* bumped in a fork child (its
+						 * nodes keep 16 bits of it) */
 	size_t node_size;
+	/* every node's sub.ops points here: the node's cache */
+	struct umn_interval_notifier_ops sub_ops;
 
 	/* written by callbacks: its own line, read by every get and put */
 	struct rc_node *pending __attribute__((aligned(CACHELINE)));
@@ -276,7 +283,8 @@ static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
 static inline bool mine_linked(const struct umn_regcache *rc,
 			       const struct rc_node *n)
 {
-	return n->rc == rc && n->epoch == rc->epoch && n->linked;
+	return n->sub.ops == &rc->sub_ops && n->epoch == rc->epoch &&
+	       n->linked;
 }
 
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
@@ -706,7 +714,8 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 			      unsigned long cur_seq)
 {
 	struct rc_node *n = sub_node(sub);
-	struct umn_regcache *rc = n->rc;
+	struct umn_regcache *rc = (struct umn_regcache *)(void *)
+		((char *)sub->ops - offsetof(struct umn_regcache, sub_ops));
 	unsigned int old;
 
 	umn_interval_set_seq(sub, cur_seq);
@@ -738,9 +747,6 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 	return true;
 }
 
-static const struct umn_interval_notifier_ops region_ops = {
-	.invalidate = region_invalidate,
-};
 
 /* ---- new ---- */
 
@@ -804,6 +810,7 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->flags = p->flags;
 	rc->ops = p->ops;
 	rc->ctx = p->ctx;
+	rc->sub_ops.invalidate = region_invalidate;
 	/* a multiple of 32: every node's hot 32 bytes stay in one line */
 	rc->node_size = (offsetof(struct rc_node, pub) +
 			 (p->region_size ? p->region_size :
@@ -924,7 +931,7 @@ static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
 {
 	if (!rc->nlinked || last < rc->span_first || first > rc->span_last)
 		return;
-	umnp_interval_walk(rc_mm(rc), first, last, &region_ops, fn, w);
+	umnp_interval_walk(rc_mm(rc), first, last, &rc->sub_ops, fn, w);
 }
 
 /* The first linked, valid region covering the walk's range; no reference
@@ -1104,7 +1111,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 	n = chunk_node(rc, c, c->used);
 	memset(n, 0, rc->node_size);
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
-	n->idx = (unsigned int)c->used;
+	n->idx = (unsigned short)c->used;
 	c->used++;
 	return n;
 }
@@ -1175,7 +1182,6 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	int ret;
 
 	memset(&n->sub, 0, sizeof(n->sub));
-	n->rc = rc;
 	n->epoch = rc->epoch;
 	n->pending = 0;
 	n->in_hash = 0;
@@ -1186,7 +1192,7 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	/* 0: owned by this miss; a callback can only add DEAD */
 	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
 	ret = umn_interval_notifier_insert(&n->sub, rc_mm(rc), start,
-					   end - start, &region_ops);
+					   end - start, &rc->sub_ops);
 	if (ret) {
 		node_release(rc, n);
 		return ret;
@@ -1420,7 +1426,7 @@ void umn_regcache_put(struct umn_regcache *rc,
 		return;
 	}
 	n = node_of(region);
-	if (__builtin_expect(n->rc != rc, 0)) {
+	if (__builtin_expect(n->sub.ops != &rc->sub_ops, 0)) {
 		umnp_warn(__func__, "region %p is not from this cache",
 			  (void *)region);
 		return;
