@@ -696,8 +696,9 @@ static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 	pthread_mutex_unlock(&rc->lock);
 }
 
-/* The blockable housekeeping of get and put: drain and deregister. */
-static void drain(struct umn_regcache *rc)
+/* The blockable housekeeping of get and put: drain and deregister (out
+ * of line: the hit saves fewer registers). */
+static __attribute__((noinline, cold)) void drain(struct umn_regcache *rc)
 {
 	struct rc_node *list = NULL;
 
@@ -862,8 +863,21 @@ static inline bool live(struct rc_node *n, unsigned long start,
 	       LOAD(n->pub.start) == start && start + LOAD(n->pub.len) >= end;
 }
 
-/* The lock-free hit: NULL if it must take the locked path.  It writes
- * only the slot's counter (and the CLOCK bit when it is clear). */
+/* A hit found n no longer valid: drop its reference again (the last user
+ * of a dead region cleans up). */
+static __attribute__((noinline, cold)) struct rc_node *
+hit_undo(struct umn_regcache *rc, struct rc_node *n)
+{
+	put_node(rc, n);
+	return NULL;
+}
+
+/*
+ * The lock-free hit: NULL if it must take the locked path (no counter
+ * array of slot s in n's chunk yet: the locked path makes one).  It
+ * writes only the slot's counter.  Kept free of calls but the cold one,
+ * so that the hit saves few registers.
+ */
 static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 					  unsigned int s,
 					  unsigned long start,
@@ -881,17 +895,17 @@ static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 	}
 	if (!n)
 		return NULL;
-	c = slot_ctr(rc, n, s, true);
+	c = __atomic_load_n(&node_chunk(rc, n)->ctr[s], __ATOMIC_SEQ_CST);
 	if (__builtin_expect(c == NULL, 0))
 		return NULL;
+	c += n->idx;
 	/* the reference first, then the state: n may have been made dead,
 	 * retired or recycled meanwhile */
 	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
 	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
 	if (__builtin_expect(live(n, start, end), 1))
 		return n;
-	put_node(rc, n);	/* (the last user of a dead region cleans up) */
-	return NULL;
+	return hit_undo(rc, n);
 }
 
 /* Locked (so n is linked): a reference on n if it is valid. */
@@ -1234,8 +1248,9 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	return 0;
 }
 
-static int get_slow(struct umn_regcache *rc, unsigned long start,
-		    unsigned long end, struct rc_node **out)
+static __attribute__((noinline)) int
+get_slow(struct umn_regcache *rc, unsigned long start,
+	 unsigned long end, struct rc_node **out)
 {
 	struct rc_node *n, *fresh = NULL, *list = NULL;
 
@@ -1263,39 +1278,70 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 	return get_miss(rc, fresh, start, end, out);
 }
 
-int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
-		     unsigned long len, struct umn_regcache_region **out)
+/* A get that the hit could not serve. */
+static __attribute__((noinline)) int
+get_locked_path(struct umn_regcache *rc, unsigned long start,
+		unsigned long end, struct umn_regcache_region **out)
 {
-	unsigned long start, end;
 	struct rc_node *n;
-	unsigned int slot;
-	int ret;
+	int ret = get_slow(rc, start, end, &n);
 
-	if (__builtin_expect(!rc || !out, 0)) {
-		umnp_warn(__func__, "NULL cache or out");
-		return -EINVAL;
-	}
-	if (in_callback(__func__))
-		return -EDEADLK;
-	if (!range_ok(rc, __func__, addr, len, &start, &end))
-		return -EINVAL;
-	slot = slot_idx();
-	n = lookup_fast(rc, slot, start, end);
-	if (__builtin_expect(n != NULL, 1)) {
-		struct hit_slot *s = &rc->slots[slot];
-
-		STORE(s->hits, LOAD(s->hits) + 1);
-		if (!LOAD(n->referenced))
-			STORE(n->referenced, 1);
-		if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
-			drain(rc);
-		*out = &n->pub;
-		return 0;
-	}
-	ret = get_slow(rc, start, end, &n);
 	if (ret == 0)
 		*out = &n->pub;
 	return ret;
+}
+
+/* get's checks that failed the hit's quick test, out of its way: bad
+ * arguments, or a call from a callback (which only a debug build refuses:
+ * otherwise it goes on, on the locked path). */
+static __attribute__((noinline, cold)) int
+get_checked(struct umn_regcache *rc, unsigned long addr, unsigned long len,
+	    struct umn_regcache_region **out)
+{
+	unsigned long start, end;
+
+	if (!rc || !out) {
+		umnp_warn("umn_regcache_get", "NULL cache or out");
+		return -EINVAL;
+	}
+	if (in_callback("umn_regcache_get"))
+		return -EDEADLK;
+	if (!range_ok(rc, "umn_regcache_get", addr, len, &start, &end))
+		return -EINVAL;
+	return get_locked_path(rc, start, end, out);
+}
+
+int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
+		     unsigned long len, struct umn_regcache_region **out)
+{
+	unsigned long mask, e, start, end;
+	struct rc_node *n;
+	unsigned int slot;
+
+	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
+		return get_checked(rc, addr, len, out);
+	mask = rc->align_mask;
+	/* len 0, or the aligned range wraps */
+	if (__builtin_expect((len == 0) |
+			     __builtin_add_overflow(addr, len, &e) |
+			     __builtin_add_overflow(e, mask, &e), 0))
+		return get_checked(rc, addr, len, out);
+	start = addr & ~mask;
+	end = e & ~mask;
+	slot = tls_slot;
+	if (__builtin_expect(slot == 0, 0))
+		return get_locked_path(rc, start, end, out);
+	slot = (slot - 1) & (HIT_SLOTS - 1);
+	n = lookup_fast(rc, slot, start, end);
+	if (__builtin_expect(n == NULL, 0))
+		return get_locked_path(rc, start, end, out);
+	STORE(rc->slots[slot].hits, LOAD(rc->slots[slot].hits) + 1);
+	if (!LOAD(n->referenced))
+		STORE(n->referenced, 1);
+	*out = &n->pub;
+	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
+		drain(rc);
+	return 0;
 }
 
 /* ---- put ---- */
@@ -1416,26 +1462,70 @@ static inline void put_node(struct umn_regcache *rc, struct rc_node *n)
 	put_locked(rc, n);
 }
 
-void umn_regcache_put(struct umn_regcache *rc,
-		      struct umn_regcache_region *region)
+/* put's other cases, out of the hit's way: bad arguments, a call from a
+ * callback, a reference not on this thread's counter, a contended swap,
+ * a last reference. */
+static __attribute__((noinline)) void
+put_checked(struct umn_regcache *rc, struct umn_regcache_region *region)
 {
 	struct rc_node *n;
 
 	if (__builtin_expect(!rc || !region, 0)) {
-		umnp_warn(__func__, "NULL cache or region");
+		umnp_warn("umn_regcache_put", "NULL cache or region");
 		return;
 	}
 	n = node_of(region);
 	if (__builtin_expect(n->sub.ops != &rc->sub_ops, 0)) {
-		umnp_warn(__func__, "region %p is not from this cache",
-			  (void *)region);
+		umnp_warn("umn_regcache_put", "region %p is not from this "
+			  "cache", (void *)region);
 		return;
 	}
-	if (in_callback(__func__))
+	if (in_callback("umn_regcache_put"))
 		return;		/* reported; the reference stays held */
 	put_node(rc, n);
 	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
 		drain(rc);
+}
+
+/*
+ * The common put: the reference was taken on this thread's counter and
+ * nothing else needs doing.  One try of put_node's first step, inline;
+ * anything else goes to put_checked, which checks everything again.
+ */
+void umn_regcache_put(struct umn_regcache *rc,
+		      struct umn_regcache_region *region)
+{
+	unsigned int slot = tls_slot, *c, v;
+	struct rc_node *n;
+
+	if (__builtin_expect(!rc || !region || !slot ||
+			     umnp_thr.callback_depth, 0))
+		goto other;
+	n = node_of(region);
+	if (__builtin_expect(n->sub.ops != &rc->sub_ops, 0))
+		goto other;
+	c = __atomic_load_n(&node_chunk(rc, n)->ctr[(slot - 1) &
+						     (HIT_SLOTS - 1)],
+			    __ATOMIC_SEQ_CST);
+	if (__builtin_expect(c == NULL, 0))
+		goto other;
+	c += n->idx;
+	v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	if (__builtin_expect(v == 0 ||
+			     !__atomic_compare_exchange_n(c, &v, v - 1, false,
+							  __ATOMIC_SEQ_CST,
+							  __ATOMIC_RELAXED), 0))
+		goto other;
+	/* dropped: as in put_node, the last user of an unlinked region
+	 * counts under the lock */
+	if (__builtin_expect(__atomic_load_n(&n->state, __ATOMIC_SEQ_CST) &
+			     R_UNLINKED, 0))
+		maybe_last(rc, n);
+	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
+		drain(rc);
+	return;
+other:
+	put_checked(rc, region);
 }
 
 /* ---- invalidate, flush, destroy ---- */
