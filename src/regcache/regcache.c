@@ -93,18 +93,20 @@ struct rc_node {
 	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
 	unsigned short epoch;			/* rc->epoch at allocation */
-	unsigned short idx;			/* index in its chunk, fixed */
-	/* what a hit touches, 32 bytes that never straddle a cache line
-	 * (node_size is a multiple of 32 and chunks are line-aligned): the
-	 * hash link, the word, the CLOCK bit, then the public part; the
-	 * three flags fill what would be padding (written under the lock
-	 * or, pending, once by a callback: never by a hit) */
+	unsigned char in_hash;			/* (the lock) */
+	unsigned char linked;			/* in the index (the lock) */
+	/* what a hit and a put touch, 32 bytes that never straddle a cache
+	 * line (node_size is a multiple of 32 and chunks are line-aligned):
+	 * the hash link, the word, the CLOCK bit, where the node's chunk is
+	 * (its counters, its cache), then the public part; pending fills
+	 * what would be padding (written once by a callback, never by a
+	 * hit) */
 	struct rc_node *hnext __attribute__((aligned(32)));
 	unsigned int state;			/* R_*, atomic */
 	unsigned char referenced;		/* CLOCK bit, atomic */
 	unsigned char pending;			/* counted in pending_dereg */
-	unsigned char in_hash;
-	unsigned char linked;			/* in the index (the lock) */
+	unsigned short off;			/* bytes from its chunk's
+						 * start, fixed */
 	struct umn_regcache_region pub;		/* last: user data follows */
 };
 
@@ -126,20 +128,25 @@ struct rc_table {
  * type-stable: see above); no per-node malloc overhead. */
 #define CHUNK_BYTES (64ul * 1024)
 struct rc_chunk {
-	struct rc_chunk *next;
-	unsigned long used;			/* nodes carved */
-	unsigned long cap;
+	/* read by hits and puts (the lines a hit reads are written only
+	 * when a slot's array is installed): the cache, for put's check */
+	struct umn_regcache *rc;
 	/* per hit slot: a counter per node, allocated on the slot's first
 	 * reference in this chunk (see slot_ctr) */
 	unsigned int *ctr[HIT_SLOTS];
 	unsigned long ctr_mask;			/* bit s: ctr[s] may be set */
+	struct rc_chunk *next;
+	unsigned long used;			/* nodes carved */
+	unsigned long cap;
 } __attribute__((aligned(CACHELINE)));
+
+/* a node's offset in its chunk fits n->off */
+_Static_assert(CHUNK_BYTES <= 65536, "chunk offsets are 16 bits");
 
 #define chunk_node(rc, c, i) ((struct rc_node *)(void *)((char *)((c) + 1) + \
 					(i) * (rc)->node_size))
 /* the chunk n was carved from */
-#define node_chunk(rc, n) ((struct rc_chunk *)(void *)((char *)(n) - \
-					(n)->idx * (rc)->node_size) - 1)
+#define node_chunk(rc, n) ((struct rc_chunk *)(void *)((char *)(n) - (n)->off))
 
 struct hit_slot {
 	unsigned long hits;
@@ -156,6 +163,7 @@ struct umn_regcache {
 	size_t node_size;
 	/* every node's sub.ops points here: the node's cache */
 	struct umn_interval_notifier_ops sub_ops;
+	unsigned long idx_mul;			/* ceil(2^32 / node_size) */
 
 	/* written by callbacks: its own line, read by every get and put */
 	struct rc_node *pending __attribute__((aligned(CACHELINE)));
@@ -270,6 +278,14 @@ static inline struct rc_node *node_of(struct umn_regcache_region *region)
 {
 	return (struct rc_node *)(void *)((char *)region -
 					  offsetof(struct rc_node, pub));
+}
+
+/* n's index in its chunk, for its counters (see idx_mul) */
+static inline unsigned int node_idx(const struct umn_regcache *rc,
+				    const struct rc_node *n)
+{
+	return (unsigned int)(((unsigned long)n->off -
+			       sizeof(struct rc_chunk)) * rc->idx_mul >> 32);
 }
 
 static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
@@ -435,9 +451,8 @@ static inline unsigned int *slot_ctr(const struct umn_regcache *rc,
 				     struct rc_node *n, unsigned int s,
 				     bool alloc)
 {
-	unsigned int idx = n->idx;
-	struct rc_chunk *c = (struct rc_chunk *)(void *)((char *)n -
-					idx * rc->node_size) - 1;
+	unsigned int idx = node_idx(rc, n);
+	struct rc_chunk *c = node_chunk(rc, n);
 	unsigned int *a = __atomic_load_n(&c->ctr[s], __ATOMIC_SEQ_CST);
 
 	if (__builtin_expect(a == NULL, 0)) {
@@ -465,7 +480,8 @@ static unsigned int users_locked(const struct umn_regcache *rc,
 						  __ATOMIC_SEQ_CST);
 
 		if (a)
-			sum += __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+			sum += __atomic_load_n(&a[node_idx(rc, n)],
+					       __ATOMIC_SEQ_CST);
 	}
 	return sum;
 }
@@ -816,6 +832,11 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->node_size = (offsetof(struct rc_node, pub) +
 			 (p->region_size ? p->region_size :
 			  sizeof(struct umn_regcache_region)) + 31) & ~31ul;
+	/* n's index in its chunk is (off - header) / node_size, an exact
+	 * multiple: times idx_mul, shifted by 32, is exact while index *
+	 * (idx_mul * node_size - 2^32) < 2^32, i.e. index * node_size <
+	 * 2^32: a chunk is 64 KiB */
+	rc->idx_mul = ((1ul << 32) + rc->node_size - 1) / rc->node_size;
 	rc->max_regions = p->max_regions;
 	rc->max_bytes = p->max_bytes;
 	pthread_mutex_init(&rc->lock, NULL);
@@ -898,7 +919,7 @@ static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
 	c = __atomic_load_n(&node_chunk(rc, n)->ctr[s], __ATOMIC_SEQ_CST);
 	if (__builtin_expect(c == NULL, 0))
 		return NULL;
-	c += n->idx;
+	c += node_idx(rc, n);
 	/* the reference first, then the state: n may have been made dead,
 	 * retired or recycled meanwhile */
 	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
@@ -1115,6 +1136,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 				   sizeof(*c) + cap * rc->node_size))
 			return NULL;
 		chunk_prefault(c, sizeof(*c) + cap * rc->node_size);
+		c->rc = rc;
 		c->used = 0;
 		c->cap = cap;
 		memset(c->ctr, 0, sizeof(c->ctr));
@@ -1125,7 +1147,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 	n = chunk_node(rc, c, c->used);
 	memset(n, 0, rc->node_size);
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
-	n->idx = (unsigned short)c->used;
+	n->off = (unsigned short)((char *)n - (char *)c);
 	c->used++;
 	return n;
 }
@@ -1386,11 +1408,11 @@ static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 
 			if (!a)
 				continue;
-			v = __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+			v = __atomic_load_n(&a[node_idx(rc, n)], __ATOMIC_SEQ_CST);
 			while (v) {
 				seen = true;
 				if (__atomic_compare_exchange_n(
-					    &a[n->idx], &v, v - 1, false,
+					    &a[node_idx(rc, n)], &v, v - 1, false,
 					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 					return true;
 			}
@@ -1496,20 +1518,24 @@ void umn_regcache_put(struct umn_regcache *rc,
 		      struct umn_regcache_region *region)
 {
 	unsigned int slot = tls_slot, *c, v;
+	struct rc_chunk *ch;
 	struct rc_node *n;
 
 	if (__builtin_expect(!rc || !region || !slot ||
 			     umnp_thr.callback_depth, 0))
 		goto other;
+	/* the node's chunk names its cache: put's check without reading
+	 * the node's cold part (a region of another cache has its own
+	 * chunk) */
 	n = node_of(region);
-	if (__builtin_expect(n->sub.ops != &rc->sub_ops, 0))
+	ch = node_chunk(rc, n);
+	if (__builtin_expect(ch->rc != rc, 0))
 		goto other;
-	c = __atomic_load_n(&node_chunk(rc, n)->ctr[(slot - 1) &
-						     (HIT_SLOTS - 1)],
+	c = __atomic_load_n(&ch->ctr[(slot - 1) & (HIT_SLOTS - 1)],
 			    __ATOMIC_SEQ_CST);
 	if (__builtin_expect(c == NULL, 0))
 		goto other;
-	c += n->idx;
+	c += node_idx(rc, n);
 	v = __atomic_load_n(c, __ATOMIC_RELAXED);
 	if (__builtin_expect(v == 0 ||
 			     !__atomic_compare_exchange_n(c, &v, v - 1, false,
