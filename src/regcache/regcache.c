@@ -764,7 +764,6 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 	return true;
 }
 
-
 /* ---- new ---- */
 
 struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
@@ -1313,9 +1312,9 @@ get_locked_path(struct umn_regcache *rc, unsigned long start,
 	return ret;
 }
 
-/* get's checks that failed the hit's quick test, out of its way: bad
- * arguments, or a call from a callback (which only a debug build refuses:
- * otherwise it goes on, on the locked path). */
+/* get's checks, in order, when the hit's quick test failed them: bad
+ * arguments or a call from a callback; a call they let through goes on by
+ * the locked path. */
 static __attribute__((noinline, cold)) int
 get_checked(struct umn_regcache *rc, unsigned long addr, unsigned long len,
 	    struct umn_regcache_region **out)
@@ -1389,6 +1388,7 @@ maybe_last(struct umn_regcache *rc, struct rc_node *n)
 static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 {
 	const struct rc_chunk *c = node_chunk(rc, n);
+	unsigned int idx = node_idx(rc, n);
 	bool seen;
 
 	do {
@@ -1408,11 +1408,11 @@ static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 
 			if (!a)
 				continue;
-			v = __atomic_load_n(&a[node_idx(rc, n)], __ATOMIC_SEQ_CST);
+			v = __atomic_load_n(&a[idx], __ATOMIC_SEQ_CST);
 			while (v) {
 				seen = true;
 				if (__atomic_compare_exchange_n(
-					    &a[node_idx(rc, n)], &v, v - 1, false,
+					    &a[idx], &v, v - 1, false,
 					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 					return true;
 			}
