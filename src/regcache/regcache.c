@@ -883,51 +883,6 @@ static inline bool live(struct rc_node *n, unsigned long start,
 	       LOAD(n->pub.start) == start && start + LOAD(n->pub.len) >= end;
 }
 
-/* A hit found n no longer valid: drop its reference again (the last user
- * of a dead region cleans up). */
-static __attribute__((noinline, cold)) struct rc_node *
-hit_undo(struct umn_regcache *rc, struct rc_node *n)
-{
-	put_node(rc, n);
-	return NULL;
-}
-
-/*
- * The lock-free hit: NULL if it must take the locked path (no counter
- * array of slot s in n's chunk yet: the locked path makes one).  It
- * writes only the slot's counter.  Kept free of calls but the cold one,
- * so that the hit saves few registers.
- */
-static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
-					  unsigned int s,
-					  unsigned long start,
-					  unsigned long end)
-{
-	struct rc_table *t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
-	struct rc_node *n = __atomic_load_n(&t->b[hash_idx(rc, t, start)],
-					    __ATOMIC_ACQUIRE);
-	unsigned int *c;
-
-	for (int i = 0; n && i < HASH_WALK_MAX; i++) {
-		if (LOAD(n->pub.start) == start)
-			break;
-		n = __atomic_load_n(&n->hnext, __ATOMIC_ACQUIRE);
-	}
-	if (!n)
-		return NULL;
-	c = __atomic_load_n(&node_chunk(rc, n)->ctr[s], __ATOMIC_SEQ_CST);
-	if (__builtin_expect(c == NULL, 0))
-		return NULL;
-	c += node_idx(rc, n);
-	/* the reference first, then the state: n may have been made dead,
-	 * retired or recycled meanwhile */
-	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
-	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
-	if (__builtin_expect(live(n, start, end), 1))
-		return n;
-	return hit_undo(rc, n);
-}
-
 /* Locked (so n is linked): a reference on n if it is valid. */
 static bool tryget_locked(struct umn_regcache *rc, struct rc_node *n,
 			  unsigned int s)
@@ -1332,12 +1287,36 @@ get_checked(struct umn_regcache *rc, unsigned long addr, unsigned long len,
 	return get_locked_path(rc, start, end, out);
 }
 
+/* A hit found n no longer valid after counting itself: drop that unit
+ * again (the last user of a dead region cleans up), take the locked path. */
+static __attribute__((noinline, cold)) int
+hit_failed(struct umn_regcache *rc, struct rc_node *n, unsigned long start,
+	   unsigned long end, struct umn_regcache_region **out)
+{
+	put_node(rc, n);
+	return get_locked_path(rc, start, end, out);
+}
+
+/* A hit that found the pending stack not empty. */
+static __attribute__((noinline, cold)) int hit_drain(struct umn_regcache *rc)
+{
+	drain(rc);
+	return 0;
+}
+
+/*
+ * The hit is inline here and every other way out is a tail call, so that
+ * it saves no register: look the start up in the hash without a lock,
+ * take a unit on this thread's counter for the node, then check that the
+ * node is still the valid region asked for (see "references").
+ */
 int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		     unsigned long len, struct umn_regcache_region **out)
 {
 	unsigned long mask, e, start, end;
+	struct rc_table *t;
 	struct rc_node *n;
-	unsigned int slot;
+	unsigned int slot, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
@@ -1353,15 +1332,33 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	if (__builtin_expect(slot == 0, 0))
 		return get_locked_path(rc, start, end, out);
 	slot = (slot - 1) & (HIT_SLOTS - 1);
-	n = lookup_fast(rc, slot, start, end);
-	if (__builtin_expect(n == NULL, 0))
+	t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
+	n = __atomic_load_n(&t->b[hash_idx(rc, t, start)], __ATOMIC_ACQUIRE);
+	for (int i = 0;; i++) {
+		if (__builtin_expect(n == NULL || i == HASH_WALK_MAX, 0))
+			return get_locked_path(rc, start, end, out);
+		if (LOAD(n->pub.start) == start)
+			break;
+		n = __atomic_load_n(&n->hnext, __ATOMIC_ACQUIRE);
+	}
+	/* no counter array of this slot in n's chunk yet: the locked path
+	 * makes one */
+	c = __atomic_load_n(&node_chunk(rc, n)->ctr[slot], __ATOMIC_SEQ_CST);
+	if (__builtin_expect(c == NULL, 0))
 		return get_locked_path(rc, start, end, out);
+	c += node_idx(rc, n);
+	/* the reference first, then the state: n may have been made dead,
+	 * retired or recycled meanwhile */
+	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+	if (__builtin_expect(!live(n, start, end), 0))
+		return hit_failed(rc, n, start, end, out);
 	STORE(rc->slots[slot].hits, LOAD(rc->slots[slot].hits) + 1);
 	if (!LOAD(n->referenced))
 		STORE(n->referenced, 1);
 	*out = &n->pub;
 	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
-		drain(rc);
+		return hit_drain(rc);
 	return 0;
 }
 
