@@ -87,31 +87,37 @@
 struct rc_node {
 	/* first: a callback's sub is its node.  It is also the cache's
 	 * address index: linked regions are found by walking the address
-	 * space's subscription tree (umnp_interval_walk), no second tree */
+	 * space's subscription tree (umnp_interval_walk), no second tree.
+	 * Its ops point into the cache (rc->sub_ops): that is how a
+	 * callback and put find the cache, no pointer of its own */
 	struct umn_interval_notifier sub;	/* the region's pages */
 	struct rc_node *cnext, *cprev;		/* CLOCK ring while linked */
 	struct rc_node *lnext;			/* pending stack, free list,
 						 * reclaim batches */
-	struct umn_regcache *rc;
-	unsigned int epoch;			/* rc->epoch at allocation */
-	unsigned char pending;			/* counted in pending_dereg */
-	unsigned char in_hash;
-	unsigned int idx;			/* index in its chunk, fixed */
 	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
+	unsigned short epoch;			/* rc->epoch at allocation */
+	unsigned char in_hash;			/* (the lock) */
 	unsigned char linked;			/* in the index (the lock) */
-	/* what a hit touches, 32 bytes that never straddle a cache line
-	 * (nodes are allocated so that pub sits at 32 mod 64): the hash
-	 * link, the word, the CLOCK bit, then the public part */
+	/* what a hit and a put touch, 32 bytes that never straddle a cache
+	 * line (node_size is a multiple of 32 and chunks are line-aligned):
+	 * the hash link, the word, the CLOCK bit, where the node's chunk is
+	 * (its counters, its cache), then the public part; pending fills
+	 * what would be padding (written once by a callback, never by a
+	 * hit) */
 	struct rc_node *hnext __attribute__((aligned(32)));
 	unsigned int state;			/* R_*, atomic */
 	unsigned char referenced;		/* CLOCK bit, atomic */
+	unsigned char pending;			/* counted in pending_dereg */
+	unsigned short off;			/* bytes from its chunk's
+						 * start, fixed */
 	struct umn_regcache_region pub;		/* last: user data follows */
 };
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
-_Static_assert(sizeof(struct rc_node) <= 256, "a node grew");
+_Static_assert(offsetof(struct rc_node, hnext) == 128 &&
+	       sizeof(struct rc_node) == 160, "a node grew");
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
 	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
@@ -126,20 +132,25 @@ struct rc_table {
  * type-stable: see above); no per-node malloc overhead. */
 #define CHUNK_BYTES (64ul * 1024)
 struct rc_chunk {
-	struct rc_chunk *next;
-	unsigned long used;			/* nodes carved */
-	unsigned long cap;
+	/* read by hits and puts (the lines a hit reads are written only
+	 * when a slot's array is installed): the cache, for put's check */
+	struct umn_regcache *rc;
 	/* per hit slot: a counter per node, allocated on the slot's first
 	 * reference in this chunk (see slot_ctr) */
 	unsigned int *ctr[HIT_SLOTS];
 	unsigned long ctr_mask;			/* bit s: ctr[s] may be set */
+	struct rc_chunk *next;
+	unsigned long used;			/* nodes carved */
+	unsigned long cap;
 } __attribute__((aligned(CACHELINE)));
+
+/* a node's offset in its chunk fits n->off */
+_Static_assert(CHUNK_BYTES <= 65536, "chunk offsets are 16 bits");
 
 #define chunk_node(rc, c, i) ((struct rc_node *)(void *)((char *)((c) + 1) + \
 					(i) * (rc)->node_size))
 /* the chunk n was carved from */
-#define node_chunk(rc, n) ((struct rc_chunk *)(void *)((char *)(n) - \
-					(n)->idx * (rc)->node_size) - 1)
+#define node_chunk(rc, n) ((struct rc_chunk *)(void *)((char *)(n) - (n)->off))
 
 struct hit_slot {
 	unsigned long hits;
@@ -151,8 +162,12 @@ struct umn_regcache {
 	unsigned long align_mask;
 	unsigned int align_shift;
 	unsigned int flags;
-	unsigned int epoch;			/* bumped in a fork child */
+	unsigned short epoch;			/* bumped in a fork child (its
+						 * nodes keep 16 bits of it) */
 	size_t node_size;
+	/* every node's sub.ops points here: the node's cache */
+	struct umn_interval_notifier_ops sub_ops;
+	unsigned long idx_mul;			/* ceil(2^32 / node_size) */
 
 	/* written by callbacks: its own line, read by every get and put */
 	struct rc_node *pending __attribute__((aligned(CACHELINE)));
@@ -280,6 +295,14 @@ static inline struct rc_node *node_of(struct umn_regcache_region *region)
 					  offsetof(struct rc_node, pub));
 }
 
+/* n's index in its chunk, for its counters (see idx_mul) */
+static inline unsigned int node_idx(const struct umn_regcache *rc,
+				    const struct rc_node *n)
+{
+	return (unsigned int)(((unsigned long)n->off -
+			       sizeof(struct rc_chunk)) * rc->idx_mul >> 32);
+}
+
 static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
 {
 	return (struct rc_node *)(void *)sub;
@@ -291,7 +314,8 @@ static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
 static inline bool mine_linked(const struct umn_regcache *rc,
 			       const struct rc_node *n)
 {
-	return n->rc == rc && n->epoch == rc->epoch && n->linked;
+	return n->sub.ops == &rc->sub_ops && n->epoch == rc->epoch &&
+	       n->linked;
 }
 
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
@@ -442,9 +466,8 @@ static inline unsigned int *slot_ctr(const struct umn_regcache *rc,
 				     struct rc_node *n, unsigned int s,
 				     bool alloc)
 {
-	unsigned int idx = n->idx;
-	struct rc_chunk *c = (struct rc_chunk *)(void *)((char *)n -
-					idx * rc->node_size) - 1;
+	unsigned int idx = node_idx(rc, n);
+	struct rc_chunk *c = node_chunk(rc, n);
 	unsigned int *a = __atomic_load_n(&c->ctr[s], __ATOMIC_SEQ_CST);
 
 	if (__builtin_expect(a == NULL, 0)) {
@@ -472,7 +495,8 @@ static unsigned int users_locked(const struct umn_regcache *rc,
 						  __ATOMIC_SEQ_CST);
 
 		if (a)
-			sum += __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+			sum += __atomic_load_n(&a[node_idx(rc, n)],
+					       __ATOMIC_SEQ_CST);
 	}
 	return sum;
 }
@@ -703,8 +727,9 @@ static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 	pthread_mutex_unlock(&rc->lock);
 }
 
-/* The blockable housekeeping of get and put: drain and deregister. */
-static void drain(struct umn_regcache *rc)
+/* The blockable housekeeping of get and put: drain and deregister (out
+ * of line: the hit saves fewer registers). */
+static __attribute__((noinline, cold)) void drain(struct umn_regcache *rc)
 {
 	struct rc_node *list = NULL;
 
@@ -721,7 +746,8 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 			      unsigned long cur_seq)
 {
 	struct rc_node *n = sub_node(sub);
-	struct umn_regcache *rc = n->rc;
+	struct umn_regcache *rc = (struct umn_regcache *)(void *)
+		((char *)sub->ops - offsetof(struct umn_regcache, sub_ops));
 	unsigned int old;
 
 	umn_interval_set_seq(sub, cur_seq);
@@ -752,10 +778,6 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 	}
 	return true;
 }
-
-static const struct umn_interval_notifier_ops region_ops = {
-	.invalidate = region_invalidate,
-};
 
 /* ---- new ---- */
 
@@ -819,10 +841,16 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->flags = p->flags;
 	rc->ops = p->ops;
 	rc->ctx = p->ctx;
+	rc->sub_ops.invalidate = region_invalidate;
 	/* a multiple of 32: every node's hot 32 bytes stay in one line */
 	rc->node_size = (offsetof(struct rc_node, pub) +
 			 (p->region_size ? p->region_size :
 			  sizeof(struct umn_regcache_region)) + 31) & ~31ul;
+	/* n's index in its chunk is (off - header) / node_size, an exact
+	 * multiple: times idx_mul, shifted by 32, is exact while index *
+	 * (idx_mul * node_size - 2^32) < 2^32, i.e. index * node_size <
+	 * 2^32: a chunk is 64 KiB */
+	rc->idx_mul = ((1ul << 32) + rc->node_size - 1) / rc->node_size;
 	rc->max_regions = p->max_regions;
 	rc->max_bytes = p->max_bytes;
 	pthread_mutex_init(&rc->lock, NULL);
@@ -870,38 +898,6 @@ static inline bool live(struct rc_node *n, unsigned long start,
 	       LOAD(n->pub.start) == start && start + LOAD(n->pub.len) >= end;
 }
 
-/* The lock-free hit: NULL if it must take the locked path.  It writes
- * only the slot's counter (and the CLOCK bit when it is clear). */
-static inline struct rc_node *lookup_fast(struct umn_regcache *rc,
-					  unsigned int s,
-					  unsigned long start,
-					  unsigned long end)
-{
-	struct rc_table *t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
-	struct rc_node *n = __atomic_load_n(&t->b[hash_idx(rc, t, start)],
-					    __ATOMIC_ACQUIRE);
-	unsigned int *c;
-
-	for (int i = 0; n && i < HASH_WALK_MAX; i++) {
-		if (LOAD(n->pub.start) == start)
-			break;
-		n = __atomic_load_n(&n->hnext, __ATOMIC_ACQUIRE);
-	}
-	if (!n)
-		return NULL;
-	c = slot_ctr(rc, n, s, true);
-	if (__builtin_expect(c == NULL, 0))
-		return NULL;
-	/* the reference first, then the state: n may have been made dead,
-	 * retired or recycled meanwhile */
-	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
-	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
-	if (__builtin_expect(live(n, start, end), 1))
-		return n;
-	put_node(rc, n);	/* (the last user of a dead region cleans up) */
-	return NULL;
-}
-
 /* Locked (so n is linked): a reference on n if it is valid. */
 static bool tryget_locked(struct umn_regcache *rc, struct rc_node *n,
 			  unsigned int s)
@@ -939,7 +935,7 @@ static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
 {
 	if (!rc->nlinked || last < rc->span_first || first > rc->span_last)
 		return;
-	umnp_interval_walk(rc_mm(rc), first, last, &region_ops, fn, w);
+	umnp_interval_walk(rc_mm(rc), first, last, &rc->sub_ops, fn, w);
 }
 
 /* The first linked, valid region covering the walk's range; no reference
@@ -1161,6 +1157,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 				return NULL;
 			chunk_prefault(c, bytes);
 		}
+		c->rc = rc;
 		c->used = 0;
 		c->cap = cap;
 		memset(c->ctr, 0, sizeof(c->ctr));
@@ -1171,7 +1168,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 	n = chunk_node(rc, c, c->used);
 	memset(n, 0, rc->node_size);
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
-	n->idx = (unsigned int)c->used;
+	n->off = (unsigned short)((char *)n - (char *)c);
 	c->used++;
 	return n;
 }
@@ -1246,7 +1243,6 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	/* not inserted: the insert sets every other field of sub (a fork
 	 * child's node may still say "in the parent's tree") */
 	n->sub.state = 0;
-	n->rc = rc;
 	n->epoch = rc->epoch;
 	n->pending = 0;
 	n->in_hash = 0;
@@ -1257,7 +1253,7 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	/* 0: owned by this miss; a callback can only add DEAD */
 	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
 	ret = umn_interval_notifier_insert(&n->sub, rc_mm(rc), start,
-					   end - start, &region_ops);
+					   end - start, &rc->sub_ops);
 	if (ret) {
 		node_release(rc, n);
 		return ret;
@@ -1357,8 +1353,9 @@ static struct rc_node *take_same_locked(struct umn_regcache *rc,
 	return NULL;
 }
 
-static int get_slow(struct umn_regcache *rc, unsigned long start,
-		    unsigned long end, struct rc_node **out)
+static __attribute__((noinline)) int
+get_slow(struct umn_regcache *rc, unsigned long start,
+	 unsigned long end, struct rc_node **out)
 {
 	struct rc_node *n, *fresh = NULL, *reuse = NULL, *list = NULL;
 
@@ -1391,39 +1388,112 @@ static int get_slow(struct umn_regcache *rc, unsigned long start,
 	return get_miss(rc, fresh, start, end, out);
 }
 
-int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
-		     unsigned long len, struct umn_regcache_region **out)
+/* A get that the hit could not serve. */
+static __attribute__((noinline)) int
+get_locked_path(struct umn_regcache *rc, unsigned long start,
+		unsigned long end, struct umn_regcache_region **out)
 {
-	unsigned long start, end;
 	struct rc_node *n;
-	unsigned int slot;
-	int ret;
+	int ret = get_slow(rc, start, end, &n);
 
-	if (__builtin_expect(!rc || !out, 0)) {
-		umnp_warn(__func__, "NULL cache or out");
-		return -EINVAL;
-	}
-	if (in_callback(__func__))
-		return -EDEADLK;
-	if (!range_ok(rc, __func__, addr, len, &start, &end))
-		return -EINVAL;
-	slot = slot_idx();
-	n = lookup_fast(rc, slot, start, end);
-	if (__builtin_expect(n != NULL, 1)) {
-		struct hit_slot *s = &rc->slots[slot];
-
-		STORE(s->hits, LOAD(s->hits) + 1);
-		if (!LOAD(n->referenced))
-			STORE(n->referenced, 1);
-		if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
-			drain(rc);
-		*out = &n->pub;
-		return 0;
-	}
-	ret = get_slow(rc, start, end, &n);
 	if (ret == 0)
 		*out = &n->pub;
 	return ret;
+}
+
+/* get's checks, in order, when the hit's quick test failed them: bad
+ * arguments or a call from a callback; a call they let through goes on by
+ * the locked path. */
+static __attribute__((noinline, cold)) int
+get_checked(struct umn_regcache *rc, unsigned long addr, unsigned long len,
+	    struct umn_regcache_region **out)
+{
+	unsigned long start, end;
+
+	if (!rc || !out) {
+		umnp_warn("umn_regcache_get", "NULL cache or out");
+		return -EINVAL;
+	}
+	if (in_callback("umn_regcache_get"))
+		return -EDEADLK;
+	if (!range_ok(rc, "umn_regcache_get", addr, len, &start, &end))
+		return -EINVAL;
+	return get_locked_path(rc, start, end, out);
+}
+
+/* A hit found n no longer valid after counting itself: drop that unit
+ * again (the last user of a dead region cleans up), take the locked path. */
+static __attribute__((noinline, cold)) int
+hit_failed(struct umn_regcache *rc, struct rc_node *n, unsigned long start,
+	   unsigned long end, struct umn_regcache_region **out)
+{
+	put_node(rc, n);
+	return get_locked_path(rc, start, end, out);
+}
+
+/* A hit that found the pending stack not empty. */
+static __attribute__((noinline, cold)) int hit_drain(struct umn_regcache *rc)
+{
+	drain(rc);
+	return 0;
+}
+
+/*
+ * The hit is inline here and every other way out is a tail call, so that
+ * it saves no register: look the start up in the hash without a lock,
+ * take a unit on this thread's counter for the node, then check that the
+ * node is still the valid region asked for (see "references").
+ */
+int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
+		     unsigned long len, struct umn_regcache_region **out)
+{
+	unsigned long mask, e, start, end;
+	struct rc_table *t;
+	struct rc_node *n;
+	unsigned int slot, *c;
+
+	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
+		return get_checked(rc, addr, len, out);
+	mask = rc->align_mask;
+	/* len 0, or the aligned range wraps */
+	if (__builtin_expect((len == 0) |
+			     __builtin_add_overflow(addr, len, &e) |
+			     __builtin_add_overflow(e, mask, &e), 0))
+		return get_checked(rc, addr, len, out);
+	start = addr & ~mask;
+	end = e & ~mask;
+	slot = tls_slot;
+	if (__builtin_expect(slot == 0, 0))
+		return get_locked_path(rc, start, end, out);
+	slot = (slot - 1) & (HIT_SLOTS - 1);
+	t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
+	n = __atomic_load_n(&t->b[hash_idx(rc, t, start)], __ATOMIC_ACQUIRE);
+	for (int i = 0;; i++) {
+		if (__builtin_expect(n == NULL || i == HASH_WALK_MAX, 0))
+			return get_locked_path(rc, start, end, out);
+		if (LOAD(n->pub.start) == start)
+			break;
+		n = __atomic_load_n(&n->hnext, __ATOMIC_ACQUIRE);
+	}
+	/* no counter array of this slot in n's chunk yet: the locked path
+	 * makes one */
+	c = __atomic_load_n(&node_chunk(rc, n)->ctr[slot], __ATOMIC_SEQ_CST);
+	if (__builtin_expect(c == NULL, 0))
+		return get_locked_path(rc, start, end, out);
+	c += node_idx(rc, n);
+	/* the reference first, then the state: n may have been made dead,
+	 * retired or recycled meanwhile */
+	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+	if (__builtin_expect(!live(n, start, end), 0))
+		return hit_failed(rc, n, start, end, out);
+	STORE(rc->slots[slot].hits, LOAD(rc->slots[slot].hits) + 1);
+	if (!LOAD(n->referenced))
+		STORE(n->referenced, 1);
+	*out = &n->pub;
+	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
+		return hit_drain(rc);
+	return 0;
 }
 
 /* ---- put ---- */
@@ -1449,6 +1519,7 @@ maybe_last(struct umn_regcache *rc, struct rc_node *n)
 static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 {
 	const struct rc_chunk *c = node_chunk(rc, n);
+	unsigned int idx = node_idx(rc, n);
 	bool seen;
 
 	do {
@@ -1468,11 +1539,11 @@ static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
 
 			if (!a)
 				continue;
-			v = __atomic_load_n(&a[n->idx], __ATOMIC_SEQ_CST);
+			v = __atomic_load_n(&a[idx], __ATOMIC_SEQ_CST);
 			while (v) {
 				seen = true;
 				if (__atomic_compare_exchange_n(
-					    &a[n->idx], &v, v - 1, false,
+					    &a[idx], &v, v - 1, false,
 					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 					return true;
 			}
@@ -1544,26 +1615,74 @@ static inline void put_node(struct umn_regcache *rc, struct rc_node *n)
 	put_locked(rc, n);
 }
 
-void umn_regcache_put(struct umn_regcache *rc,
-		      struct umn_regcache_region *region)
+/* put's other cases, out of the hit's way: bad arguments, a call from a
+ * callback, a reference not on this thread's counter, a contended swap,
+ * a last reference. */
+static __attribute__((noinline)) void
+put_checked(struct umn_regcache *rc, struct umn_regcache_region *region)
 {
 	struct rc_node *n;
 
 	if (__builtin_expect(!rc || !region, 0)) {
-		umnp_warn(__func__, "NULL cache or region");
+		umnp_warn("umn_regcache_put", "NULL cache or region");
 		return;
 	}
 	n = node_of(region);
-	if (__builtin_expect(n->rc != rc, 0)) {
-		umnp_warn(__func__, "region %p is not from this cache",
-			  (void *)region);
+	if (__builtin_expect(n->sub.ops != &rc->sub_ops, 0)) {
+		umnp_warn("umn_regcache_put", "region %p is not from this "
+			  "cache", (void *)region);
 		return;
 	}
-	if (in_callback(__func__))
+	if (in_callback("umn_regcache_put"))
 		return;		/* reported; the reference stays held */
 	put_node(rc, n);
 	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
 		drain(rc);
+}
+
+/*
+ * The common put: the reference was taken on this thread's counter and
+ * nothing else needs doing.  One try of put_node's first step, inline;
+ * anything else goes to put_checked, which checks everything again.
+ */
+void umn_regcache_put(struct umn_regcache *rc,
+		      struct umn_regcache_region *region)
+{
+	unsigned int slot = tls_slot, *c, v;
+	struct rc_chunk *ch;
+	struct rc_node *n;
+
+	if (__builtin_expect(!rc || !region || !slot ||
+			     umnp_thr.callback_depth, 0))
+		goto other;
+	/* the node's chunk names its cache: put's check without reading
+	 * the node's cold part (a region of another cache has its own
+	 * chunk) */
+	n = node_of(region);
+	ch = node_chunk(rc, n);
+	if (__builtin_expect(ch->rc != rc, 0))
+		goto other;
+	c = __atomic_load_n(&ch->ctr[(slot - 1) & (HIT_SLOTS - 1)],
+			    __ATOMIC_SEQ_CST);
+	if (__builtin_expect(c == NULL, 0))
+		goto other;
+	c += node_idx(rc, n);
+	v = __atomic_load_n(c, __ATOMIC_RELAXED);
+	if (__builtin_expect(v == 0 ||
+			     !__atomic_compare_exchange_n(c, &v, v - 1, false,
+							  __ATOMIC_SEQ_CST,
+							  __ATOMIC_RELAXED), 0))
+		goto other;
+	/* dropped: as in put_node, the last user of an unlinked region
+	 * counts under the lock */
+	if (__builtin_expect(__atomic_load_n(&n->state, __ATOMIC_SEQ_CST) &
+			     R_UNLINKED, 0))
+		maybe_last(rc, n);
+	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
+		drain(rc);
+	return;
+other:
+	put_checked(rc, region);
 }
 
 /* ---- invalidate, flush, destroy ---- */
