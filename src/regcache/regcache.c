@@ -1450,15 +1450,17 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	unsigned long mask, e, start, end;
 	struct rc_table *t;
 	struct rc_node *n;
-	unsigned int slot, *c;
+	unsigned int slot, bad, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
 	mask = rc->align_mask;
-	/* len 0, or the aligned range wraps */
-	if (__builtin_expect((len == 0) |
-			     __builtin_add_overflow(addr, len, &e) |
-			     __builtin_add_overflow(e, mask, &e), 0))
+	/* len 0, or the aligned range wraps (two statements: the second
+	 * sum reads the first's result) */
+	bad = (unsigned int)(len == 0) |
+	      (unsigned int)__builtin_add_overflow(addr, len, &e);
+	bad |= (unsigned int)__builtin_add_overflow(e, mask, &e);
+	if (__builtin_expect(bad, 0))
 		return get_checked(rc, addr, len, out);
 	start = addr & ~mask;
 	end = e & ~mask;
