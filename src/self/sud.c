@@ -21,10 +21,12 @@
  * new task (thread or fork child), exec too: armed on the thread that
  * installs the sources, on every other thread at its first hooked call
  * (any patched wrapper, even a plain mmap such as its first malloc
- * arena's), in libc's fork child (self.c), and -- for tasks made by a
- * clone, clone3, fork or vfork from outside libc, which trap -- by the
- * child itself before it runs a user instruction (sud_clone.c).  A thread
- * made by libc's clone() without a hooked call is not armed.  The
+ * arena's), in libc's fork child (self.c), in a thread made by
+ * pthread_create before its start routine (umnp_self_sud_thread_create,
+ * below), and -- for tasks made by a clone, clone3, fork or vfork from
+ * outside libc, which trap -- by the child itself before it runs a user
+ * instruction (sud_clone.c).  A thread made by libc's clone() without a
+ * hooked call is not armed.  The
  * selector is one process-wide byte, always BLOCK, so no thread's setting
  * depends on its thread pointer.
  *
