@@ -8,7 +8,8 @@
  * munmap and madvise(DONTNEED) with the number in a register (inline asm,
  * no fixed-number site to discover).  They must trap and a subscriber must
  * see both.  Also: the start routine's value, pthread_exit's and
- * cancellation reach pthread_join unchanged, and a failing pthread_create
+ * cancellation reach pthread_join unchanged, threads made by 4 threads at
+ * once get their own start and argument, and a failing pthread_create
  * returns libc's error.
  *
  * Built twice: self.sud_thread (linked with libumn, the subscriber checks)
@@ -88,6 +89,27 @@ static void *cancelled(void *arg)
 	for (;;)
 		pause(); /* a cancellation point */
 	return NULL;
+}
+
+/* Threads that make threads: the start blocks are pushed and reaped by
+ * several creators at once. */
+#define CREATORS 4
+#define PER_CREATOR 50
+static void *identity(void *arg)
+{
+	return arg;
+}
+
+static void *creator(void *arg)
+{
+	for (long i = 0; i < PER_CREATOR; i++) {
+		pthread_t t;
+		void *ret;
+
+		EXPECT(pthread_create(&t, NULL, identity, (void *)(i + 1)) == 0);
+		EXPECT(pthread_join(t, &ret) == 0 && ret == (void *)(i + 1));
+	}
+	return arg;
 }
 
 #ifndef SUD_THREAD_NO_UMN
@@ -195,6 +217,18 @@ int main(void)
 	EXPECT(pthread_create(&t, NULL, cancelled, NULL) == 0);
 	EXPECT(pthread_cancel(t) == 0);
 	EXPECT(pthread_join(t, &ret) == 0 && ret == PTHREAD_CANCELED);
+
+	/* creators in parallel */
+	{
+		pthread_t c[CREATORS];
+
+		for (long i = 0; i < CREATORS; i++)
+			EXPECT(pthread_create(&c[i], NULL, creator,
+					      (void *)(i + 100)) == 0);
+		for (long i = 0; i < CREATORS; i++)
+			EXPECT(pthread_join(c[i], &ret) == 0 &&
+			       ret == (void *)(i + 100));
+	}
 
 	/* a stack that cannot be mapped: libc's error comes back */
 	EXPECT(pthread_attr_init(&attr) == 0);
