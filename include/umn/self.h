@@ -83,6 +83,7 @@
 #ifndef UMN_SELF_H
 #define UMN_SELF_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <umn/config.h>
@@ -191,6 +192,17 @@ void umn__test_signal_in_lock(int sig);
  * (at any site if insn is NULL).
  */
 unsigned long umn__test_sud_traps(const void *insn);
+
+/*
+ * Private, for libumn-trace.so (and libumn.so's own pthread_create): libc's
+ * pthread_create; with the safety net on (UMN_SELF_SUD=1) the new thread
+ * arms it before start runs.  Returns pthread_create's result (0 or an
+ * error number, errno as libc left it), EAGAIN if a small block for the
+ * start cannot be allocated or libc's pthread_create is not found.  May
+ * block as pthread_create does; no lock of umn's.
+ */
+int umn__self_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			     void *(*start)(void *), void *arg);
 
 /*
  * Private, for umn's own tests: how many times a thread that reached a

@@ -40,6 +40,7 @@ static struct {
 	void *(*shmat)(int, const void *, int);
 	int (*shmdt)(const void *);
 	long (*syscall)(long, ...);
+	umnp_pthread_create_fn pthread_create;
 } libc_fn;
 
 static bool resolved;
@@ -64,10 +65,11 @@ static bool resolved;
 static int interpose_init_static(void)
 {
 	static const char *const names[] = { "__munmap", "__mremap",
-		"__madvise", "__mmap", "__mprotect", "__brk", "__sbrk" };
-	void *p[7];
+		"__madvise", "__mmap", "__mprotect", "__brk", "__sbrk",
+		"pthread_create" };
+	void *p[8];
 
-	umnp_self_exe_symbols(names, p, 7);
+	umnp_self_exe_symbols(names, p, 8);
 	if (!p[0])
 		return -ENOTSUP;
 	*(void **)&libc_fn.munmap = p[0];
@@ -77,6 +79,7 @@ static int interpose_init_static(void)
 	*(void **)&libc_fn.mprotect = p[4];
 	*(void **)&libc_fn.brk = p[5];
 	*(void **)&libc_fn.sbrk = p[6];
+	*(void **)&libc_fn.pthread_create = p[7]; /* not ours: not defined */
 	__atomic_store_n(&resolved, true, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -101,6 +104,7 @@ int umnp_self_interpose_init(void)
 	RESOLVE(h, shmat, "GLIBC_2.2.5");
 	RESOLVE(h, shmdt, "GLIBC_2.2.5");
 	RESOLVE(h, syscall, "GLIBC_2.2.5");
+	RESOLVE(h, pthread_create, "GLIBC_2.34");
 	dlclose(h);
 	__atomic_store_n(&resolved, true, __ATOMIC_RELEASE);
 	return 0;
@@ -301,4 +305,24 @@ long syscall(long nr, ...)
 	if (f)
 		return f(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 	return libc_ret(umnp_self_raw6(nr, a[0], a[1], a[2], a[3], a[4], a[5]));
+}
+
+/*
+ * Private (<umn/self.h>), for libumn.so's pthread_create
+ * (interpose_thread.c) and libumn-trace.so's: libc's pthread_create, the new
+ * thread arming the safety net first when it is on.
+ */
+int umn__self_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
+			     void *(*start)(void *), void *arg)
+{
+	umnp_pthread_create_fn f = FWD(pthread_create);
+
+	if (!f) {
+		/* called before our constructor (another one's) */
+		umnp_self_interpose_init();
+		f = FWD(pthread_create);
+		if (!f)
+			return EAGAIN;
+	}
+	return umnp_self_sud_thread_create(f, thread, attr, start, arg);
 }

@@ -851,9 +851,11 @@ static void sud_install(void *libc, bool debug)
 	else if (debug)
 		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
 				"(allowed: libc's text); not covered: a thread "
-				"made by libc until its first hooked call "
-				"(threads and forks made from outside libc "
-				"start armed; doc/sources.md)\n");
+				"made by libc's clone(), or by pthread_create "
+				"in a static program, until its first hooked "
+				"call (threads of pthread_create and tasks "
+				"made from outside libc start armed; "
+				"doc/sources.md)\n");
 }
 
 int umnp_self_patch_install(void)

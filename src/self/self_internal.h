@@ -26,6 +26,7 @@
 #ifndef UMN_SRC_SELF_INTERNAL_H
 #define UMN_SRC_SELF_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -236,6 +237,14 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 extern bool umnp_self_sud_on;
 extern UMNP_SELF_TLS bool umnp_self_sud_armed;
 void umnp_self_sud_arm_thread(void);
+/* pthread_create through real (libc's): with the net on, the new thread
+ * arms itself before start runs (a thread made by libc does not trap).
+ * real's result; EAGAIN if the start block cannot be allocated. */
+typedef int (*umnp_pthread_create_fn)(pthread_t *, const pthread_attr_t *,
+				      void *(*)(void *), void *);
+int umnp_self_sud_thread_create(umnp_pthread_create_fn real,
+				pthread_t *thread, const pthread_attr_t *attr,
+				void *(*start)(void *), void *arg);
 /* Patch the sites the net learned of, if any wait (discovery lock held,
  * not in a hook). */
 void umnp_self_sud_drain_locked(void);

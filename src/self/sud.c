@@ -21,10 +21,12 @@
  * new task (thread or fork child), exec too: armed on the thread that
  * installs the sources, on every other thread at its first hooked call
  * (any patched wrapper, even a plain mmap such as its first malloc
- * arena's), in libc's fork child (self.c), and -- for tasks made by a
- * clone, clone3, fork or vfork from outside libc, which trap -- by the
- * child itself before it runs a user instruction (sud_clone.c).  A thread
- * made by libc's clone() without a hooked call is not armed.  The
+ * arena's), in libc's fork child (self.c), in a thread made by
+ * pthread_create before its start routine (umnp_self_sud_thread_create,
+ * below), and -- for tasks made by a clone, clone3, fork or vfork from
+ * outside libc, which trap -- by the child itself before it runs a user
+ * instruction (sud_clone.c).  A thread made by libc's clone() without a
+ * hooked call is not armed.  The
  * selector is one process-wide byte, always BLOCK, so no thread's setting
  * depends on its thread pointer.
  *
@@ -80,6 +82,103 @@ void umnp_self_sud_arm_thread(void)
 		       (long)&selector, 0);
 }
 static struct sigaction prev_sigsys;
+
+/* ---- threads made by libc -------------------------------------------------
+ * pthread_create's clone runs inside libc's text, the allowed range: it
+ * does not trap, and the kernel starts the thread with the net cleared.
+ * umnp_self_sud_thread_create() (behind libumn's pthread_create and the
+ * trace preload's) starts such a thread on sud_thread_start, which arms it
+ * before the user's start routine runs.  With the net off it only calls
+ * libc's.
+ *
+ * The block passing start and arg is freed by a later
+ * umnp_self_sud_thread_create(), not by the thread: free() there would be
+ * a call of the thread's own (a new thread's first free() may set up its
+ * malloc arena) before the user's first instruction.  Blocks handed to a
+ * thread go on a lock-free list (push by CAS, reap by taking the whole
+ * list: no pop of one node, so no ABA); a fork child keeps the blocks of
+ * threads it does not have (a few bytes each, bounded by the threads being
+ * started at the fork).
+ */
+struct sud_thread_start {
+	void *(*start)(void *);
+	void *arg;
+	struct sud_thread_start *next;
+	bool taken; /* the thread has read start and arg */
+};
+
+static struct sud_thread_start *thread_starts;
+
+static void thread_starts_push(struct sud_thread_start *s)
+{
+	struct sud_thread_start *head =
+		__atomic_load_n(&thread_starts, __ATOMIC_RELAXED);
+
+	do
+		s->next = head;
+	while (!__atomic_compare_exchange_n(&thread_starts, &head, s, true,
+					    __ATOMIC_RELEASE,
+					    __ATOMIC_RELAXED));
+}
+
+/* Free the blocks whose threads have read them; push back the others. */
+static void thread_starts_reap(void)
+{
+	struct sud_thread_start *s, *next;
+
+	if (!__atomic_load_n(&thread_starts, __ATOMIC_RELAXED))
+		return;
+	s = __atomic_exchange_n(&thread_starts, NULL, __ATOMIC_ACQUIRE);
+	for (; s; s = next) {
+		next = s->next;
+		if (__atomic_load_n(&s->taken, __ATOMIC_ACQUIRE))
+			free(s);
+		else
+			thread_starts_push(s);
+	}
+}
+
+static void *sud_thread_start(void *p)
+{
+	struct sud_thread_start *s = p;
+	void *(*start)(void *);
+	void *arg;
+
+	umnp_self_sud_arm_thread(); /* before anything of the user's */
+	start = s->start;
+	arg = s->arg;
+	__atomic_store_n(&s->taken, true, __ATOMIC_RELEASE);
+	/* a tail call: the start routine's value, pthread_exit and
+	 * cancellation are the thread's own */
+	return start(arg);
+}
+
+int umnp_self_sud_thread_create(umnp_pthread_create_fn real,
+				pthread_t *thread, const pthread_attr_t *attr,
+				void *(*start)(void *), void *arg)
+{
+	struct sud_thread_start *s;
+	int r, e;
+
+	if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_ACQUIRE))
+		return real(thread, attr, start, arg);
+	thread_starts_reap();
+	s = malloc(sizeof(*s));
+	if (!s)
+		return EAGAIN; /* pthread_create's "no resources" */
+	s->start = start;
+	s->arg = arg;
+	s->taken = false;
+	r = real(thread, attr, sud_thread_start, s);
+	if (r) {
+		e = errno;
+		free(s); /* the thread does not exist: nothing else has it */
+		errno = e;
+	} else {
+		thread_starts_push(s);
+	}
+	return r;
+}
 
 /* ---- sites learned from traps ---------------------------------------------
  * A map-changing call that traps comes from a site discovery did not
@@ -393,6 +492,13 @@ UMNP_SELF_TLS bool umnp_self_sud_armed;
 
 void umnp_self_sud_arm_thread(void)
 {
+}
+
+int umnp_self_sud_thread_create(umnp_pthread_create_fn real,
+				pthread_t *thread, const pthread_attr_t *attr,
+				void *(*start)(void *), void *arg)
+{
+	return real(thread, attr, start, arg);
 }
 
 int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,

@@ -290,23 +290,17 @@ static void report(const struct umn_notifier_range *r)
 
 /* ---- threads ---------------------------------------------------------------- */
 
-typedef int (*pthread_create_fn)(pthread_t *, const pthread_attr_t *,
-				 void *(*)(void *), void *);
-
-/* The summary counts threads: each pthread_create that succeeds is one. */
+/* The summary counts threads: each pthread_create that succeeds is one.
+ * libumn's umn__self_pthread_create calls libc's, and with the safety net
+ * on (UMN_SELF_SUD=1) the thread arms it before start runs. */
 __attribute__((visibility("default")))
 int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		   void *(*start)(void *), void *arg)
 {
-	static pthread_create_fn real;
 	struct buf b;
 	int ret;
 
-	if (!real)
-		real = (pthread_create_fn)dlsym(RTLD_NEXT, "pthread_create");
-	if (!real)
-		return EAGAIN;
-	ret = real(thread, attr, start, arg);
+	ret = umn__self_pthread_create(thread, attr, start, arg);
 	if (ret == 0 && to_tool) {
 		b.n = 0;
 		put_str(&b, "T ");
