@@ -16,12 +16,15 @@
  * calling thread's own reference counter for the region, after which the
  * region's state is checked (an invalid one is dropped again and the
  * locked path taken).  A lookup by an address inside a region (not its
- * start) falls back to an interval tree under the cache lock.
+ * start) takes the cache lock and walks the address space's interval index,
+ * where each region's subscription is (the cache keeps no tree of its own).
  *
  * Invalidation callbacks never block and never refuse: they mark the region
  * invalid with one atomic operation and queue it.  Deregistration (ops->dereg
  * and the subscription's removal) runs later, in a blockable context: at the
- * region's last put, or in the next get, put, invalidate or flush.  The
+ * region's last put, or in the next get, put, invalidate or flush; a get of
+ * exactly the range of such a region that no one holds deregisters it and
+ * registers the same region again, its subscription kept.  The
  * queue holds each region at most once, so the invalidated-but-not-yet-
  * deregistered regions are at most the regions the cache had registered
  * (stats.pending_bound).
@@ -174,8 +177,11 @@ int umn_regcache_flush(struct umn_regcache *rc);
 
 /*
  * umn_regcache_destroy - flush and free the cache, drop its mm reference.
- * Its region memory is kept, up to 8 MiB per process, for the regions of
- * caches created later (see doc/regcache.md, "Limits").
+ * Its region memory (64 KiB chunks) goes to a process-wide pool, up to
+ * 8 MiB, from which caches created later take their regions; beyond that it
+ * is freed, and the pool is never given back to the system.  A cache whose
+ * regions (user data included) are too large for a 64 KiB chunk frees its
+ * own (see doc/regcache.md, "Limits").
  * Context: blockable; not from a umn callback.
  * Returns 0; -EBUSY (reported) if regions are still held, and then nothing
  * is freed (put them and call again); -EDEADLK (reported) from a umn

@@ -77,8 +77,12 @@
  * Dispatch: system calls from outside libc trap to a SIGSYS handler that
  * reports the map-changing ones; every such call then costs a signal);
  * UMN_SELF_CACHE=0 decodes every loaded object at start instead of reusing
- * discovery's results kept in $XDG_CACHE_HOME/umn (else ~/.cache/umn).
- * See doc/sources.md for coverage and costs.
+ * discovery's results kept in $XDG_CACHE_HOME/umn (else ~/.cache/umn; never
+ * in a set-user-ID program).  With the safety net on, threads made by
+ * pthread_create (libumn.so exports it) and by a raw clone, clone3, fork or
+ * vfork start armed; a thread made by libc's clone() is armed at its first
+ * hooked call.  See doc/sources.md for coverage and costs.  README.md lists
+ * every variable.
  */
 #ifndef UMN_SELF_H
 #define UMN_SELF_H
@@ -115,7 +119,11 @@ int umn_self_init(unsigned int flags);
 /*
  * umn_mm_self - this process's address space (never torn down; users and
  * count stay >= 1).  Installs the sources on first call (umn_self_init(0),
- * unless umn_self_init() was called before).
+ * unless umn_self_init() was called before).  Installing the patch source
+ * reads the site cache and writes an entry for each object it had to
+ * decode (files under $XDG_CACHE_HOME/umn or ~/.cache/umn, the directories
+ * made 0700 if missing; UMN_SELF_CACHE=0 turns this off), as does the
+ * rescan after a dlopen.
  * Context: blockable the first time (it installs); afterwards lock-free,
  * callable from anywhere, a callback included.
  * Returns NULL with errno set if the installation failed: ENOTSUP (no
