@@ -4,8 +4,9 @@
  * a B+tree whose nodes hold the keys inline.  A leaf holds up to 32
  * (start, last, node pointer) entries; an inner node holds, per child, the
  * smallest start and the largest last below it.  Nodes are 832 bytes (13
- * cache lines), carved from chunks the index allocates itself (up to 8 MiB,
- * in whole 2 MiB pages, huge-page backed where the kernel allows), so a
+ * cache lines), carved from chunks the index allocates itself (each about
+ * the size of the index so far, up to 8 MiB; from 1 MiB on sized to whole
+ * 2 MiB pages and huge-page advised), so a
  * query reads a few lines per level of a compact structure and touches a
  * caller's node only when it intersects.  Intersection queries cost O(log n + k); a query
  * entirely left of every interval, or right of all of them, is rejected in
