@@ -78,9 +78,9 @@
  * reports the map-changing ones; every such call then costs a signal);
  * UMN_SELF_CACHE=0 decodes every loaded object at start instead of reusing
  * discovery's results kept in $XDG_CACHE_HOME/umn (else ~/.cache/umn; never
- * in a set-user-ID program).  With the safety net on, threads made by
- * pthread_create (libumn.so exports it) and by a raw clone, clone3, fork or
- * vfork start armed; a thread made by libc's clone() is armed at its first
+ * in a set-user-ID or set-group-ID program).  With the safety net on,
+ * threads made by pthread_create (libumn.so exports it) and by a raw clone,
+ * clone3, fork or vfork start armed; a thread made by libc's clone() is armed at its first
  * hooked call.  See doc/sources.md for coverage and costs.  README.md lists
  * every variable.
  */
