@@ -80,9 +80,9 @@
  * discovery's results kept in $XDG_CACHE_HOME/umn (else ~/.cache/umn; never
  * in a set-user-ID or set-group-ID program).  With the safety net on,
  * threads made by pthread_create (libumn.so exports it) and by a raw clone,
- * clone3, fork or vfork start armed; a thread made by libc's clone() is armed at its first
- * hooked call.  See doc/sources.md for coverage and costs.  README.md lists
- * every variable.
+ * clone3, fork or vfork start armed; a thread made by libc's clone() is
+ * armed at its first hooked call.  See doc/sources.md for coverage and
+ * costs.  README.md lists every variable.
  */
 #ifndef UMN_SELF_H
 #define UMN_SELF_H
