@@ -6,11 +6,11 @@
  * smallest start and the largest last below it.  Nodes are 832 bytes (13
  * cache lines), carved from chunks the index allocates itself (each about
  * the size of the index so far, up to 8 MiB; from 1 MiB on sized to whole
- * 2 MiB pages and huge-page advised), so a
- * query reads a few lines per level of a compact structure and touches a
- * caller's node only when it intersects.  Intersection queries cost O(log n + k); a query
- * entirely left of every interval, or right of all of them, is rejected in
- * O(1) from two cached values.
+ * 2 MiB pages and huge-page advised), so a query reads a few lines per
+ * level of a compact structure and touches a caller's node only when it
+ * intersects.  Intersection queries cost O(log n + k); a query entirely
+ * left of every interval, or right of all of them, is rejected in O(1) from
+ * two cached values.
  *
  * The index does no locking: the caller serialises every insert, remove and
  * reservation against each other and against iteration.  Iteration needs
