@@ -97,7 +97,7 @@ unsigned long umnp_itree_shortfall(const struct umn_itree_root *root)
 /*
  * Chunks double the index each time, up to 8 MiB, malloc'd without an
  * alignment request (which would cost glibc a second mapping of the
- * alignment's size).  A chunk of 2 MiB or more is sized so that glibc's
+ * alignment's size).  A chunk of 1 MiB or more is sized so that glibc's
  * mapping (the block plus its 16-byte header, rounded up to pages) is a
  * whole number of 2 MiB pages: Linux (6.7 and later) places such an
  * anonymous mapping on a 2 MiB boundary, so the block covers its huge pages

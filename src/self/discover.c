@@ -1329,22 +1329,15 @@ void umnp_self_discover_prepare(void)
 		self_base = (uintptr_t)di.dli_fbase;
 }
 
-static bool env_on(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v && strcmp(v, "0") != 0;
-}
-
 /* The environment, once (the first of patch.c's targets, or init). */
 static void discover_env(void)
 {
 	if (env_read)
 		return;
 	env_read = true;
-	debug_on = getenv("UMN_SELF_DEBUG") != NULL;
-	full_decode = env_on("UMN_SELF_DISCOVER_FULL");
-	dump_sites = env_on("UMN_SELF_DISCOVER_DUMP");
+	debug_on = umnp_self_env_on("UMN_SELF_DEBUG");
+	full_decode = umnp_self_env_on("UMN_SELF_DISCOVER_FULL");
+	dump_sites = umnp_self_env_on("UMN_SELF_DISCOVER_DUMP");
 	umnp_self_cache_setup(debug_on, debug_on);
 }
 
@@ -1395,7 +1388,7 @@ void umnp_self_discover_rescan(void)
 	from = nstats;
 	scan_all();
 	umnp_self_patch_seal();
-	if (nstats != from && getenv("UMN_SELF_DEBUG"))
+	if (nstats != from && umnp_self_env_on("UMN_SELF_DEBUG"))
 		print_stats(from);
 	umnp_self_discover_unlock();
 }
@@ -1423,13 +1416,6 @@ const char *umnp_self_decoder_status(void)
 
 void umnp_self_discover_prepare(void)
 {
-}
-
-static bool env_on(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v && strcmp(v, "0") != 0;
 }
 
 int umnp_self_discover_init(void)

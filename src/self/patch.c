@@ -861,7 +861,7 @@ static void sud_install(void *libc, bool debug)
 int umnp_self_patch_install(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-	bool debug = getenv("UMN_SELF_DEBUG") != NULL;
+	bool debug = umnp_self_env_on("UMN_SELF_DEBUG");
 	int ret = 0, r;
 
 	for (size_t i = 0; i < NTARGETS; i++) {

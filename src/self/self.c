@@ -132,7 +132,7 @@ static unsigned int install(unsigned int flags, int *err)
 			active |= UMN_SELF_INTERPOSE;
 		else if (!*err)
 			*err = -ENOTSUP;
-		if (fallback && getenv("UMN_SELF_DEBUG"))
+		if (fallback && umnp_self_env_on("UMN_SELF_DEBUG"))
 			fprintf(stderr, "umn: patching failed (%s): %s\n",
 				strerror(-*err),
 				(active & UMN_SELF_INTERPOSE) ?

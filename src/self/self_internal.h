@@ -30,6 +30,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <umn/self.h>
 #include "alloc.h"
@@ -67,6 +69,15 @@ static inline long umnp_self_raw3(long nr, long a1, long a2, long a3)
 }
 
 /* A kernel-style result (-4095..-1 is -errno) as a libc-style one. */
+/* A switch in the environment (UMN_SELF_DEBUG, UMN_SELF_DISCOVER_*): on
+ * when set to anything but "" or "0". */
+static inline bool umnp_self_env_on(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
 static inline bool umnp_self_is_err(long ret)
 {
 	return (unsigned long)ret > -4096ul;

@@ -16,7 +16,8 @@
  * not parse, has a wrong checksum or another identity is ignored.  The
  * directory must belong to the user and not be writable by others (a
  * forged entry could otherwise name a byte of data that looks like a site);
- * set-user-ID programs do not use the cache at all.
+ * programs run with AT_SECURE (set-user-ID, set-group-ID, file
+ * capabilities) do not use the cache at all.
  *
  * Concurrency.  Writers write a temporary file of their own (pid, tid and
  * a counter in its name, O_EXCL) and rename it over the entry: readers see
@@ -42,7 +43,7 @@
 
 #if defined(__x86_64__)
 
-/* Bounds: an entry of more sites is not written; more files than this in
+/* Bounds: an entry of more sites is not written; this many files or more in
  * the directory and the directory is emptied before the next write. */
 #define UMNP_SC_MAX_FILES 512
 
