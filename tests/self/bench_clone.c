@@ -16,28 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <umn/self.h>
+#include "sud_common.h"
 
 static volatile int ctid;
-
-static long raw_clone(long flags, char *sp)
-{
-	register long r10 __asm__("r10") = (long)&ctid;
-	register long r8 __asm__("r8") = 0;
-	long r;
-
-	__asm__ volatile("syscall\n"
-			 "	test %%rax,%%rax\n"
-			 "	jnz 1f\n"
-			 "	mov $60,%%eax\n" /* the child: exit(0) */
-			 "	xor %%edi,%%edi\n"
-			 "	syscall\n"
-			 "1:\n"
-			 : "=a"(r)
-			 : "a"((long)SYS_clone), "D"(flags), "S"(sp), "d"(0l),
-			   "r"(r10), "r"(r8)
-			 : "rcx", "r11", "memory");
-	return r;
-}
 
 int main(int argc, char **argv)
 {
@@ -56,7 +37,7 @@ int main(int argc, char **argv)
 		long t;
 
 		ctid = 1;
-		t = raw_clone(flags, stack + size);
+		t = sud_raw_clone_exit(flags, stack + size, &ctid);
 		if (t <= 0) {
 			fprintf(stderr, "raw clone: %ld\n", t);
 			return 1;

@@ -28,24 +28,7 @@
 #include <umn/self.h>
 #include "harness.h"
 #include "self_common.h"
-
-/* The number arrives in a register: no fixed-number site to discover;
- * its `syscall` instruction is at reg_syscall_insn. */
-long reg_syscall(long nr, long a1, long a2, long a3);
-extern const unsigned char reg_syscall_insn[];
-__asm__(".text\n"
-	".globl reg_syscall\n"
-	".type reg_syscall,@function\n"
-	"reg_syscall:\n"
-	"	mov %rdi,%rax\n"
-	"	mov %rsi,%rdi\n"
-	"	mov %rdx,%rsi\n"
-	"	mov %rcx,%rdx\n"
-	".globl reg_syscall_insn\n"
-	"reg_syscall_insn:\n"
-	"	syscall\n"
-	"	ret\n"
-	".size reg_syscall,.-reg_syscall\n");
+#include "sud_common.h"
 
 static int calls_covered(void)
 {
@@ -59,13 +42,15 @@ static int calls_covered(void)
 	CHECK(p != MAP_FAILED);
 	memset(p, 1, 3 * (size_t)page);
 	log_reset();
-	CHECK_EQ(reg_syscall(SYS_madvise, (long)p, page, MADV_DONTNEED), 0);
+	CHECK_EQ(sud_reg_syscall(SYS_madvise, (long)p, page, MADV_DONTNEED),
+		 0);
 	CHECK(log_find(UMN_NOTIFY_CLEAR, a, a + page) != NULL);
 	log_reset();
-	CHECK_EQ(reg_syscall(SYS_mprotect, (long)p + page, page, PROT_READ), 0);
+	CHECK_EQ(sud_reg_syscall(SYS_mprotect, (long)p + page, page,
+				 PROT_READ), 0);
 	CHECK(log_find(UMN_NOTIFY_PROTECTION_VMA, a + page, a + 2 * page));
 	log_reset();
-	CHECK_EQ(reg_syscall(SYS_munmap, (long)p, 3 * page, 0), 0);
+	CHECK_EQ(sud_reg_syscall(SYS_munmap, (long)p, 3 * page, 0), 0);
 	{
 		const struct log_ev *l = log_find(UMN_NOTIFY_UNMAP, a,
 						  a + 3 * page);
@@ -74,9 +59,9 @@ static int calls_covered(void)
 		CHECK(l->mapped); /* reported before the unmap ran */
 	}
 	/* other numbers run normally */
-	CHECK_EQ(reg_syscall(SYS_getppid, 0, 0, 0), (long)getppid());
-	CHECK_EQ(reg_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&set,
-			     (long)&old), 0);
+	CHECK_EQ(sud_reg_syscall(SYS_getppid, 0, 0, 0), (long)getppid());
+	CHECK_EQ(sud_reg_syscall(SYS_rt_sigprocmask, SIG_BLOCK, (long)&set,
+				 (long)&old), 0);
 	CHECK_EQ(sigprocmask(SIG_SETMASK, NULL, &now), 0);
 	CHECK(sigismember(&now, SIGUSR1));
 	sigemptyset(&saved);
@@ -130,7 +115,7 @@ static void learned_sites(void)
 					       0x0f, 0x05, 0xc3 };
 	const int ncalls = 8;
 	long page = sysconf(_SC_PAGESIZE);
-	unsigned long reg_before = umn__test_sud_traps(reg_syscall_insn);
+	unsigned long reg_before = umn__test_sud_traps(sud_reg_insn);
 	char perms[5];
 
 	for (int k = 0; k < 2; k++) {
@@ -157,7 +142,8 @@ static void learned_sites(void)
 				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 			a = (unsigned long)p;
 			log_reset();
-			CHECK_EQ(reg_syscall(SYS_munmap, (long)p, page, 0), 0);
+			CHECK_EQ(sud_reg_syscall(SYS_munmap, (long)p, page, 0),
+				 0);
 			CHECK(log_find(UMN_NOTIFY_UNMAP, a, a + (unsigned long)page));
 		}
 		printf("# generated code (%s): %lu trap(s) in %d calls\n",
@@ -183,9 +169,9 @@ static void learned_sites(void)
 		CHECK_EQ(munmap(jit, (size_t)page), 0);
 	}
 	printf("# register number: %lu trap(s) in %d calls\n",
-	       umn__test_sud_traps(reg_syscall_insn) - reg_before,
+	       umn__test_sud_traps(sud_reg_insn) - reg_before,
 	       2 * ncalls);
-	CHECK_EQ(umn__test_sud_traps(reg_syscall_insn) - reg_before,
+	CHECK_EQ(umn__test_sud_traps(sud_reg_insn) - reg_before,
 		 (unsigned long)(2 * ncalls));
 }
 
@@ -291,39 +277,10 @@ static void raw_clone_refused(void)
 {
 	const long flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
 			   CLONE_THREAD | CLONE_SYSVSEM;
-	register long r10 __asm__("r10") = 0;
-	register long r8 __asm__("r8") = 0;
-	long r;
+	long r = sud_raw_clone_exit(flags, NULL, NULL);
 
-	__asm__ volatile("syscall\n"
-			 "	test %%rax,%%rax\n"
-			 "	jnz 1f\n"
-			 "	mov $60,%%eax\n"     /* the child: exit(0) */
-			 "	xor %%edi,%%edi\n"
-			 "	syscall\n"
-			 "1:\n"
-			 : "=a"(r)
-			 : "a"((long)SYS_clone), "D"(flags), "S"(0l),
-			   "d"(0l), "r"(r10), "r"(r8)
-			 : "rcx", "r11", "memory");
 	printf("# raw clone(CLONE_VM, no stack) from outside libc: %ld\n", r);
 	CHECK_EQ(r, -(long)ENOSYS);
-}
-
-/* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
-static bool prctl_sud_unavailable(void)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0) {
-		static volatile char sel; /* ALLOW: nothing traps */
-
-		_exit(prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1, 0, 0,
-			    &sel) ? 1 : 0);
-	}
-	return pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-	       WEXITSTATUS(st) != 0;
 }
 
 static void *thread_main(void *arg)
@@ -339,18 +296,8 @@ int main(void)
 	struct umn_mm *mm;
 	pthread_t t;
 
-	alarm(30);
-	mm = umn_mm_self();
-	CHECK(mm != NULL);
-	if (!(umn_self_sources() & UMN_SELF_PATCH)) {
-		printf("SKIP: the patch source is not active\n");
-		return 77;
-	}
-	if (prctl_sud_unavailable()) {
-		printf("SKIP: syscall user dispatch unavailable here\n");
-		return 77;
-	}
-	CHECK_EQ(umn_notifier_register(&sub, mm), 0);
+	sud_start();
+	mm = sud_subscribe(&sub);
 	calls_covered();
 	CHECK_EQ(pthread_create(&t, NULL, thread_main, NULL), 0);
 	CHECK_EQ(pthread_join(t, NULL), 0);

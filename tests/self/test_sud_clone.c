@@ -31,40 +31,10 @@
 #include <string.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#ifndef SUD_CLONE_NO_UMN
-#include <umn/notifier.h>
-#include <umn/self.h>
-#endif
-
-#define FAIL(...)                                                            \
-	do {                                                                 \
-		fprintf(stderr, "FAIL: " __VA_ARGS__);                       \
-		fputc('\n', stderr);                                         \
-		exit(1);                                                     \
-	} while (0)
-#define EXPECT(c) \
-	do { if (!(c)) FAIL("%s:%d: %s", __FILE__, __LINE__, #c); } while (0)
-
-/* The number arrives in a register: no fixed-number site to discover. */
-long rc_reg_syscall(long nr, long a1, long a2, long a3);
-extern const unsigned char rc_reg_insn[];
-__asm__(".text\n"
-	".globl rc_reg_syscall\n"
-	".type rc_reg_syscall,@function\n"
-	"rc_reg_syscall:\n"
-	"	mov %rdi,%rax\n"
-	"	mov %rsi,%rdi\n"
-	"	mov %rdx,%rsi\n"
-	"	mov %rcx,%rdx\n"
-	".globl rc_reg_insn\n"
-	"rc_reg_insn:\n"
-	"	syscall\n"
-	"	ret\n"
-	".size rc_reg_syscall,.-rc_reg_syscall\n");
+#include "sud_common.h"
 
 #define MAGIC_R12 0x1234567887654321l
 #define MAGIC_R13 0x0badc0ffee0ddf00l
@@ -74,12 +44,10 @@ __asm__(".text\n"
 long child_r12, child_r13, child_rsp;
 unsigned char child_xmm8[16];
 const unsigned char xmm_pattern[16] = "umn-xmm8-pattern";
-static long page, expected_rsp;
-static char *unmap_page, *advise_page;
-static volatile long munmap_ret = -1, madvise_ret = -1;
+static long expected_rsp;
 static volatile int mask_ok, advise_zeroed;
-#ifndef SUD_CLONE_NO_UMN
-static unsigned long traps_before; /* at rc_reg_insn, before the clone */
+#ifndef SUD_NO_UMN
+static unsigned long traps_before; /* at sud_reg_insn, before the clone */
 #endif
 
 /* The new task, on its own stack: the calls, then exit(status), status 0
@@ -92,22 +60,20 @@ void child_main(void)
 
 	mask_ok = !sigprocmask(SIG_SETMASK, NULL, &cur) &&
 		  sigismember(&cur, SIGUSR2) && !sigismember(&cur, SIGUSR1);
-	munmap_ret = rc_reg_syscall(SYS_munmap, (long)unmap_page, page, 0);
-	madvise_ret = rc_reg_syscall(SYS_madvise, (long)advise_page, page,
-				     MADV_DONTNEED);
-	advise_zeroed = advise_page[0] == 0;
-	if (!mask_ok || munmap_ret || madvise_ret || !advise_zeroed)
+	sud_reg_calls();
+	advise_zeroed = sud_advise_page[0] == 0;
+	if (!mask_ok || sud_munmap_ret || sud_madvise_ret || !advise_zeroed)
 		status |= 1;
 	if (child_r12 != MAGIC_R12 || child_r13 != MAGIC_R13 ||
 	    child_rsp != expected_rsp ||
 	    memcmp(child_xmm8, xmm_pattern, 16))
 		status |= 2;
-#ifndef SUD_CLONE_NO_UMN
-	if (umn__test_sud_traps(rc_reg_insn) - traps_before != 2)
+#ifndef SUD_NO_UMN
+	if (umn__test_sud_traps(sud_reg_insn) - traps_before != 2)
 		status |= 4; /* not armed */
 #endif
 	for (;;)
-		rc_reg_syscall(SYS_exit, status, 0, 0);
+		sud_reg_syscall(SYS_exit, status, 0, 0);
 }
 
 /*
@@ -178,44 +144,6 @@ static uintptr_t tls_copy(void)
 	return tp;
 }
 
-#ifndef SUD_CLONE_NO_UMN
-/* Events seen, from any thread (the child has no log of its own). */
-#define EV_MAX 64
-static struct ev {
-	unsigned long start, end;
-	int event;
-	bool mapped;
-} evs[EV_MAX];
-static int nev;
-
-static int ev_start(struct umn_notifier *sub,
-		    const struct umn_notifier_range *r)
-{
-	int i = __atomic_fetch_add(&nev, 1, __ATOMIC_RELAXED);
-	unsigned char vec;
-
-	(void)sub;
-	if (i < EV_MAX)
-		evs[i] = (struct ev){ r->start, r->end, r->event,
-				      !mincore((void *)r->start, 4096, &vec) };
-	return 0;
-}
-
-static const struct umn_notifier_ops ev_ops = {
-	.invalidate_range_start = ev_start,
-};
-
-static bool ev_seen(int event, unsigned long s, unsigned long e,
-		    bool mapped_at_start)
-{
-	for (int i = 0; i < nev && i < EV_MAX; i++)
-		if (evs[i].event == event && evs[i].start <= s &&
-		    evs[i].end >= e && (!mapped_at_start || evs[i].mapped))
-			return true;
-	return false;
-}
-#endif
-
 struct clone3_args {
 	uint64_t flags, pidfd, child_tid, parent_tid, exit_signal;
 	uint64_t stack, stack_size, tls;
@@ -251,20 +179,14 @@ static void clone_case(const char *how)
 	int st = -1;
 
 	EXPECT(stack != MAP_FAILED);
-	unmap_page = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	advise_page = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	EXPECT(unmap_page != MAP_FAILED && advise_page != MAP_FAILED);
-	memset(advise_page, 1, (size_t)page);
-	munmap_ret = madvise_ret = -1;
+	sud_pages_map();
 	mask_ok = advise_zeroed = 0;
 	child_r12 = child_r13 = child_rsp = 0;
 	memset(child_xmm8, 0, sizeof(child_xmm8));
 	expected_rsp = (long)(stack + stack_size);
-#ifndef SUD_CLONE_NO_UMN
-	nev = 0;
-	traps_before = umn__test_sud_traps(rc_reg_insn);
+#ifndef SUD_NO_UMN
+	sud_nev = 0;
+	traps_before = umn__test_sud_traps(sud_reg_insn);
 #endif
 	ptid = 0;
 	ctid = -1;
@@ -315,10 +237,10 @@ static void clone_case(const char *how)
 		}
 	}
 	printf("# %s: task %ld: munmap %ld, madvise %ld, exit status %d\n",
-	       how, tid, munmap_ret, madvise_ret, st);
+	       how, tid, sud_munmap_ret, sud_madvise_ret, st);
 	if (strcmp(how, "fork-stack")) { /* what a CLONE_VM child wrote */
-		EXPECT(munmap_ret == 0);
-		EXPECT(madvise_ret == 0);
+		EXPECT(sud_munmap_ret == 0);
+		EXPECT(sud_madvise_ret == 0);
 		EXPECT(advise_zeroed);
 		EXPECT(child_r12 == MAGIC_R12);
 		EXPECT(child_r13 == MAGIC_R13);
@@ -328,28 +250,23 @@ static void clone_case(const char *how)
 	}
 	if (process)
 		EXPECT(st == 0); /* 1 calls, 2 registers, 4 not armed */
-#ifndef SUD_CLONE_NO_UMN
+#ifndef SUD_NO_UMN
 	if (strcmp(how, "fork-stack")) {
 		printf("# %s: %lu trap(s) at the register-number site\n", how,
-		       umn__test_sud_traps(rc_reg_insn) - traps_before);
-		EXPECT(umn__test_sud_traps(rc_reg_insn) - traps_before == 2);
+		       umn__test_sud_traps(sud_reg_insn) - traps_before);
+		EXPECT(umn__test_sud_traps(sud_reg_insn) - traps_before == 2);
 	}
 	if (!process) { /* a fork child reports to its own umn_mm_self() */
-		EXPECT(ev_seen(UMN_NOTIFY_UNMAP, (unsigned long)unmap_page,
-			       (unsigned long)unmap_page +
-				       (unsigned long)page, true));
-		EXPECT(ev_seen(UMN_NOTIFY_CLEAR, (unsigned long)advise_page,
-			       (unsigned long)advise_page +
-				       (unsigned long)page, false));
+		sud_expect_reported(true);
 	}
 #endif
 	if (!strcmp(how, "fork-stack"))
-		EXPECT(!munmap(unmap_page, (size_t)page));
-	EXPECT(!munmap(advise_page, (size_t)page));
+		EXPECT(!munmap(sud_unmap_page, (size_t)sud_page));
+	EXPECT(!munmap(sud_advise_page, (size_t)sud_page));
 	EXPECT(!munmap(stack, stack_size));
 }
 
-#ifndef SUD_CLONE_NO_UMN
+#ifndef SUD_NO_UMN
 /* A raw fork or vfork from outside libc (nr 0: libc's fork(), whose
  * child the kernel starts unarmed too): the child is armed (its
  * register-number munmap traps) and has a fresh umn_mm_self() of its
@@ -361,31 +278,32 @@ static const char *fork_name(long nr)
 
 static void fork_case(long nr, struct umn_mm *parent_mm)
 {
-	char *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
+	char *p = mmap(NULL, (size_t)sud_page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	long pid;
 	int st;
 
 	EXPECT(p != MAP_FAILED);
-	pid = nr ? rc_reg_syscall(nr, 0, 0, 0) : fork();
+	pid = nr ? sud_reg_syscall(nr, 0, 0, 0) : fork();
 	if (pid == 0) {
-		struct umn_notifier sub = { .ops = &ev_ops };
+		struct umn_notifier sub = { .ops = &sud_ev_ops };
 		struct umn_mm *mm = umn_mm_self();
-		unsigned long traps = umn__test_sud_traps(rc_reg_insn);
+		unsigned long traps = umn__test_sud_traps(sud_reg_insn);
 		int code = 0;
 
-		nev = 0;
+		sud_nev = 0;
 		if (!mm || mm == parent_mm)
 			code = 2;
 		else if (umn_notifier_register(&sub, mm))
 			code = 3;
-		else if (rc_reg_syscall(SYS_munmap, (long)p, page, 0))
+		else if (sud_reg_syscall(SYS_munmap, (long)p, sud_page, 0))
 			code = 4;
-		else if (umn__test_sud_traps(rc_reg_insn) - traps != 1)
+		else if (umn__test_sud_traps(sud_reg_insn) - traps != 1)
 			code = 5; /* not armed */
-		else if (!ev_seen(UMN_NOTIFY_UNMAP, (unsigned long)p,
-				  (unsigned long)p + (unsigned long)page,
-				  true))
+		else if (!sud_ev_seen(UMN_NOTIFY_UNMAP, (unsigned long)p,
+				      (unsigned long)p +
+					      (unsigned long)sud_page,
+				      true))
 			code = 6;
 		_exit(code);
 	}
@@ -396,11 +314,11 @@ static void fork_case(long nr, struct umn_mm *parent_mm)
 	       fork_name(nr),
 	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	EXPECT(!munmap(p, (size_t)page));
+	EXPECT(!munmap(p, (size_t)sud_page));
 }
 #endif
 
-#ifndef SUD_CLONE_NO_UMN
+#ifndef SUD_NO_UMN
 /* What the emulation refuses (doc/sources.md), each before any child
  * exists: a child would run child_main and the check would fail. */
 static void refusals(void)
@@ -424,7 +342,7 @@ static void refusals(void)
 	r = raw_clone(SYS_clone3, (long)&a, sizeof(a), 0, 0, 0);
 	printf("# clone3, a 256-byte stack: %ld\n", r);
 	EXPECT(r == -EINVAL);
-	r = raw_clone(SYS_clone3, (long)page, sizeof(a), 0, 0, 0);
+	r = raw_clone(SYS_clone3, (long)sud_page, sizeof(a), 0, 0, 0);
 	printf("# clone3, a bad pointer: %ld\n", r);
 	EXPECT(r == -EFAULT);
 	/* a newer, larger struct: fields umn does not know must be 0 (a
@@ -446,54 +364,25 @@ static void refusals(void)
 }
 #endif
 
-/* Does this kernel have Syscall User Dispatch?  (Tried in a child.) */
-static bool sud_unavailable(void)
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid == 0) {
-		static volatile char sel; /* ALLOW: nothing traps */
-
-		_exit(prctl(59 /* PR_SET_SYSCALL_USER_DISPATCH */, 1, 0, 0,
-			    &sel) ? 1 : 0);
-	}
-	return pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
-	       WEXITSTATUS(st) != 0;
-}
-
 int main(void)
 {
-	alarm(30);
-	page = sysconf(_SC_PAGESIZE);
-	if (sud_unavailable()) {
-		printf("SKIP: syscall user dispatch unavailable here "
-		       "(Linux >= 5.11)\n");
-		return 77;
-	}
-#ifndef SUD_CLONE_NO_UMN
-	struct umn_notifier sub = { .ops = &ev_ops };
-	struct umn_mm *mm = umn_mm_self();
-
-	EXPECT(mm != NULL);
-	if (!(umn_self_sources() & UMN_SELF_PATCH)) {
-		printf("SKIP: the patch source is not active\n");
-		return 77;
-	}
-	EXPECT(umn_notifier_register(&sub, mm) == 0);
+	sud_start();
+#ifndef SUD_NO_UMN
+	struct umn_notifier sub = { .ops = &sud_ev_ops };
+	struct umn_mm *mm = sud_subscribe(&sub);
 #endif
 	clone_case("clone");
 	clone_case("clone3");
 	clone_case("clone3-big");
 	clone_case("clone-no-tls");
 	clone_case("vfork-stack");
-#ifndef SUD_CLONE_NO_UMN
+#ifndef SUD_NO_UMN
 	/* Not under `umn trace`: a fork child made without libc runs no
 	 * pthread_atfork handler, so the trace preload never subscribes in
 	 * it and the audit counts its calls missed (doc/sources.md). */
 	clone_case("fork-stack");
 #endif
-#ifndef SUD_CLONE_NO_UMN
+#ifndef SUD_NO_UMN
 	fork_case(SYS_fork, mm);
 	fork_case(SYS_vfork, mm);
 	fork_case(0, mm);
