@@ -23,7 +23,9 @@
  * everything after it.  So a query reads one node per level and never
  * backtracks.
  *
- * Fill: a split leaves two nodes of 16 and 17; a node that falls below
+ * Fill: a split leaves two nodes of 16 and 17 (but an entry put after
+ * every other one of the last node of a level starts a new node, so
+ * ascending inserts fill nodes: see insert_entry); a node that falls below
  * ITX_MIN entries merges with a sibling when the two fit in ITX_MERGE
  * entries, and an emptied node is freed, so memory follows the live count.
  *
@@ -345,10 +347,17 @@ static void summarise(struct umn_itree_root *root)
  * Put (lo, hi, ptr) at slot pos of n, splitting full nodes upwards.  Every
  * ancestor's entry already covers the new entry (raised on the descent), so
  * only the nodes that split need their entries recomputed.
+ *
+ * last: n is the last node of its level (the descent took the last child
+ * at every level).  An entry put after every other one of such a full node
+ * goes alone into the new node instead of taking half: inserts in
+ * ascending order (addresses handed out upwards, as a registration cache
+ * sees them) then leave full nodes behind, not half-full ones.  The parent
+ * gets its new child after its last one, so the same holds one level up.
  */
 static void insert_entry(struct umn_itree_root *root, struct itx_node *n,
 			 unsigned int pos, unsigned long lo, unsigned long hi,
-			 void *ptr)
+			 void *ptr, bool last)
 {
 	for (;;) {
 		struct itx_node *m, *p, *top;
@@ -359,11 +368,15 @@ static void insert_entry(struct umn_itree_root *root, struct itx_node *n,
 			return;
 		}
 		m = node_get(root, n->leaf);
-		move_tail(m, n, ITX_HALF);
-		if (pos <= ITX_HALF)
-			put_at(n, pos, lo, hi, ptr);
-		else
-			put_at(m, pos - ITX_HALF, lo, hi, ptr);
+		if (last && pos == ITX_B) {
+			put_at(m, 0, lo, hi, ptr);
+		} else {
+			move_tail(m, n, ITX_HALF);
+			if (pos <= ITX_HALF)
+				put_at(n, pos, lo, hi, ptr);
+			else
+				put_at(m, pos - ITX_HALF, lo, hi, ptr);
+		}
 
 		p = n->parent;
 		if (!p) {
@@ -399,6 +412,7 @@ static void insert_node(struct umn_itree_node *node,
 	unsigned long s = node->start, l = node->last;
 	struct itx_node *n = root->top;
 	unsigned int pos;
+	bool last = true;
 
 	if (!n) {
 		n = node_get(root, true);
@@ -410,6 +424,7 @@ static void insert_node(struct umn_itree_node *node,
 
 		while (i > 0 && n->lo[i] > s)
 			i--;
+		last = last && i == n->count - 1u;
 		if (n->hi[i] < l)
 			n->hi[i] = l;
 		if (n->lo[i] > s)
@@ -419,7 +434,7 @@ static void insert_node(struct umn_itree_node *node,
 	pos = n->count;
 	while (pos > 0 && n->lo[pos - 1] > s)
 		pos--;
-	insert_entry(root, n, pos, s, l, node);
+	insert_entry(root, n, pos, s, l, node, last);
 	if (!root->count++ || s < root->min_start)
 		root->min_start = s;
 	if (root->count == 1 || l > root->max_last)
