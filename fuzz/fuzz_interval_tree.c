@@ -156,6 +156,18 @@ static void check(const struct umn_itree_root *root, unsigned long live)
 	verify_query(root, 0, ULONG_MAX);
 }
 
+/* Remove a live item; the oracle follows. */
+static void remove_item(struct umn_itree_root *root, struct item *item,
+			unsigned long *live)
+{
+	umn_itree_remove(&item->it, root);
+	ops_done++;
+	if (umn_itree_node_linked(&item->it))
+		fail("linked after remove", 0, 0);
+	item->live = false;
+	(*live)--;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct umn_itree_root root = UMN_ITREE_ROOT_INIT;
@@ -174,12 +186,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			item = &pool[((op >> 3) | (next_byte(&in) << 5)) %
 				     POOL];
 			if (item->live) {
-				umn_itree_remove(&item->it, &root);
-				ops_done++;
-				if (umn_itree_node_linked(&item->it))
-					fail("linked after remove", 0, 0);
-				item->live = false;
-				live--;
+				remove_item(&root, item, &live);
 			} else {
 				next_interval(&in, &s, &l);
 				item->it.start = s;
@@ -255,11 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					next = umn_itree_iter_next(node, s, l);
 					if (k++ % 2)
 						continue;
-					item = (struct item *)node;
-					umn_itree_remove(&item->it, &root);
-					ops_done++;
-					item->live = false;
-					live--;
+					remove_item(&root, (struct item *)node,
+						    &live);
 				}
 				check(&root, live);
 				break;
@@ -275,10 +279,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					    pool[i].it.start < item->it.start)
 						fail("first is not first",
 						     0, 0);
-				umn_itree_remove(&item->it, &root);
-				ops_done++;
-				item->live = false;
-				live--;
+				remove_item(&root, item, &live);
 				check(&root, live);
 			}
 			break;
