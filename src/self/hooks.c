@@ -256,15 +256,9 @@ static void classify(long nr, const long *a, struct ranges *r)
 		for (unsigned long i = 0; iov && i < vlen && i < 1024;) {
 			struct iovec chunk[32];
 			unsigned long k = vlen - i < 32 ? vlen - i : 32;
-			struct iovec local = { chunk, k * sizeof(chunk[0]) };
-			struct iovec remote = { (void *)(iov + i),
-						k * sizeof(chunk[0]) };
-			long n = umnp_self_raw6(SYS_process_vm_readv,
-						umnp_self_raw3(SYS_getpid, 0, 0, 0),
-						(long)&local, 1, (long)&remote,
-						1, 0);
 
-			if (n != (long)(k * sizeof(chunk[0])))
+			if (!umnp_self_copy_in(chunk, iov + i,
+					       k * sizeof(chunk[0])))
 				break;
 			for (unsigned long j = 0; j < k; j++) {
 				unsigned long s = (unsigned long)chunk[j].iov_base;

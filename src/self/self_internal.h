@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <umn/self.h>
 #include "alloc.h"
 
@@ -81,6 +82,19 @@ static inline bool umnp_self_env_on(const char *name)
 static inline bool umnp_self_is_err(long ret)
 {
 	return (unsigned long)ret > -4096ul;
+}
+
+/* Copy n bytes of this process's memory at src to dst through the kernel
+ * (process_vm_readv), so that a bad pointer a caller passed is a failed
+ * copy, not a fault here.  Signal-safe, raw system calls only.  True if
+ * all n bytes were copied. */
+static inline bool umnp_self_copy_in(void *dst, const void *src, size_t n)
+{
+	struct iovec local = { dst, n }, remote = { (void *)src, n };
+
+	return umnp_self_raw6(SYS_process_vm_readv,
+			      umnp_self_raw3(SYS_getpid, 0, 0, 0),
+			      (long)&local, 1, (long)&remote, 1, 0) == (long)n;
 }
 
 /* The kernel's struct sigaction (x86-64; rt_sigaction's sigsetsize is 8). */

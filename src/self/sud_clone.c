@@ -228,20 +228,14 @@ long umnp_self_sud_clone(ucontext_t *uc, long nr, const long a[6],
 	case SYS_clone3: {
 		/* the struct and what a newer one may add (must be zero) */
 		uint8_t raw[CLONE3_READ_MAX];
-		struct iovec local = { raw, 0 };
-		struct iovec remote = { (void *)a[0], 0 };
 
 		size = (size_t)a[1];
 		if (size < CLONE_ARGS_SIZE_VER0)
 			return -EINVAL;
 		if (size > sizeof(raw))
 			return -E2BIG; /* not read (limit) */
-		remote.iov_len = local.iov_len = size;
 		/* copied so that a bad pointer is EFAULT, not a crash */
-		r = umnp_self_raw6(SYS_process_vm_readv,
-				   umnp_self_raw3(SYS_getpid, 0, 0, 0),
-				   (long)&local, 1, (long)&remote, 1, 0);
-		if (r != (long)size)
+		if (!umnp_self_copy_in(raw, (const void *)a[0], size))
 			return -EFAULT;
 		for (size_t i = sizeof(args); i < size; i++)
 			if (raw[i])
