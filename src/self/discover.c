@@ -1388,7 +1388,7 @@ void umnp_self_discover_rescan(void)
 	from = nstats;
 	scan_all();
 	umnp_self_patch_seal();
-	if (nstats != from && umnp_self_env_on("UMN_SELF_DEBUG"))
+	if (nstats != from && debug_on)
 		print_stats(from);
 	umnp_self_discover_unlock();
 }
