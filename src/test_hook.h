@@ -35,6 +35,12 @@ enum umnp_hook_point {
 	/* umn_regcache_invalidate, cache lock held: the callbacks' stack is
 	 * drained, the walk over the range is next (arg: the cache) */
 	UMNP_HOOK_RC_INVALIDATE_DRAINED,
+	/* regcache pool_take and pool_give, the chunk pool's lock held (arg:
+	 * the chunk given, NULL in pool_take) */
+	UMNP_HOOK_RC_POOL_LOCKED,
+	/* umn_regcache_destroy, the list of caches locked: the cache is
+	 * taken off it next (arg: the cache) */
+	UMNP_HOOK_RC_CACHES_LOCKED,
 };
 
 #if UMN_TEST_HOOKS

@@ -221,6 +221,25 @@ static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
 /* The self address space (weak: libumn may be built without it). */
 extern struct umn_mm *umnp_self_mm __attribute__((weak));
 
+/*
+ * fork.  The child is one thread, the caller of fork; a lock another parent
+ * thread held stays held in the child, with nobody to release it.  So:
+ *   caches_lock, pool_lock: atfork_prepare takes them, so that the list of
+ *     caches and the chunk pool are whole at fork (no thread half-way
+ *     through a change) and no other thread holds them then; the child,
+ *     the thread that took them, releases them as the parent does.  Not
+ *     re-initialised: the lock checkers (ThreadSanitizer's deadlock
+ *     detector) would go on seeing them held by this thread, and report an
+ *     inversion at the child's next cache lock;
+ *   each cache's lock: not taken here (a thread may hold one for long, in
+ *     a for_each callback, and the caller of fork may hold one), so another
+ *     thread may hold it at fork: the child re-initialises it and forgets
+ *     everything it guards (atfork_child);
+ *   the hit slots (slots_owned): only the caller's stays owned; slot_once
+ *     and fork_once are pthread_once controls, which glibc resets in a
+ *     child when a parent thread was inside one.
+ * regcache.fork has a test for each lock held by another thread at fork.
+ */
 static void atfork_prepare(void)
 {
 	pthread_mutex_lock(&caches_lock);
@@ -235,14 +254,12 @@ static void atfork_parent(void)
 
 /* The child: every cache forgets the parent's regions without touching
  * them (their subscriptions live in an address space the child abandons,
- * their registrations in the parent's device context).  Locks another
- * parent thread held are re-initialised, never taken. */
+ * their registrations in the parent's device context). */
 static void atfork_child(void)
 {
-	pthread_mutex_init(&caches_lock, NULL);
-	/* taken by this very thread in atfork_prepare: released, not
-	 * re-initialised, so that lock checkers see it dropped */
+	/* taken by this very thread in atfork_prepare (see above) */
 	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&caches_lock);
 	/* only this thread lives on: the other owners' slots are free */
 	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
@@ -1108,6 +1125,7 @@ static struct rc_chunk *pool_take(void)
 	if (!__atomic_load_n(&pool, __ATOMIC_RELAXED))
 		return NULL;
 	pthread_mutex_lock(&pool_lock);
+	UMNP_HOOK(UMNP_HOOK_RC_POOL_LOCKED, NULL);
 	c = pool;
 	if (c) {
 		__atomic_store_n(&pool, c->next, __ATOMIC_RELAXED);
@@ -1121,6 +1139,7 @@ static struct rc_chunk *pool_take(void)
 static void pool_give(struct rc_chunk *c)
 {
 	pthread_mutex_lock(&pool_lock);
+	UMNP_HOOK(UMNP_HOOK_RC_POOL_LOCKED, c);
 	if (pool_n < POOL_MAX) {
 		c->next = pool;
 		__atomic_store_n(&pool, c, __ATOMIC_RELAXED);
@@ -1797,6 +1816,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	reclaim(rc, list);
 
 	pthread_mutex_lock(&caches_lock);
+	UMNP_HOOK(UMNP_HOOK_RC_CACHES_LOCKED, rc);
 	for (struct umn_regcache **pp = &caches; *pp; pp = &(*pp)->list_next) {
 		if (*pp == rc) {
 			*pp = rc->list_next;

@@ -2,12 +2,15 @@
 /*
  * fork: the child's caches are empty (the parent's registrations belong to
  * the parent), it may use them and create new ones, regions it inherited
- * held may be put (never deregistered there), and a cache lock held by
- * another parent thread at fork time cannot hang it.
+ * held may be put (never deregistered there), and a lock held by another
+ * parent thread at fork time cannot hang it: a cache's lock (inside a
+ * for_each walk), the chunk pool's or the list of caches' (inside
+ * destroy, paused by a white-box hook: hook builds only).
  */
 #include <malloc.h>
 #include <sys/wait.h>
 #include "rc_common.h"
+#include "test_hook.h"
 
 /* Bytes the allocator has handed out and not taken back: the sanitizers'
  * count in their builds, glibc's otherwise. */
@@ -222,12 +225,126 @@ static void fork_with_lock_held(void)
 	CHECK_EQ(regs, deregs);
 }
 
+#if UMN_TEST_HOOKS
+/*
+ * Another thread holds one of the process-wide locks, the chunk pool's
+ * (destroy giving a chunk back) or the list of caches' (destroy taking its
+ * cache off), paused there by the hook, when this one forks.
+ * atfork_prepare takes both, so the fork waits for the other thread (its
+ * pause ends after 1 s, or at once when fork has returned: only without
+ * the prepare side does fork return first); the lock is then free in the
+ * child, whose get, destroy (it gives its chunks to the pool and takes the
+ * cache off the list) and new cache's miss (it takes chunks from the pool)
+ * finish.  A child that inherits the lock held hangs: its watchdog and
+ * the parent's bounded wait both report it.
+ */
+static __thread int lock_holder;
+static int hold_point, held, forked;
+
+static void pause_hook(int point, void *arg)
+{
+	(void)arg;
+	if (point != hold_point || !lock_holder ||
+	    __atomic_exchange_n(&held, 1, __ATOMIC_ACQ_REL))
+		return;
+	for (int i = 0; i < 1000; i++) {
+		if (__atomic_load_n(&forked, __ATOMIC_ACQUIRE))
+			break;
+		usleep(1000);
+	}
+}
+
+static void *destroyer(void *arg)
+{
+	lock_holder = 1;
+	CHECK_EQ(umn_regcache_destroy(arg), 0);
+	return NULL;
+}
+
+/* The child's status, or -1 (reported, the child killed) if it has not
+ * exited within secs: a hung child fails the test, never hangs it. */
+static int child_status_within(pid_t pid, int secs)
+{
+	for (int i = 0; i < secs * 100; i++) {
+		int status;
+		pid_t r = waitpid(pid, &status, WNOHANG);
+
+		CHECK(r >= 0);
+		if (r == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		usleep(10000);
+	}
+	fprintf(stderr, "WATCHDOG: the fork child hung for %d s\n", secs);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static void fork_with_global_lock_held(int point)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+	struct umn_regcache *other = new_cache(0, 0, 0);  /* the child's */
+	struct umn_regcache_region *r;
+	pthread_t t;
+	pid_t pid;
+
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &r), 0);
+	umn_regcache_put(rc, r);
+	CHECK_EQ(umn_regcache_get(other, BASE + PAGE, PAGE, &r), 0);
+	umn_regcache_put(other, r);
+	hold_point = point;
+	held = forked = 0;
+	__atomic_store_n(&umn__test_hook, pause_hook, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_create(&t, NULL, destroyer, rc), 0);
+	while (!__atomic_load_n(&held, __ATOMIC_ACQUIRE))
+		usleep(100);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		__atomic_store_n(&umn__test_hook, NULL, __ATOMIC_RELEASE);
+		alarm(5);	/* a hang exits through the watchdog */
+		CHECK_EQ(umn_regcache_get(other, BASE + 2 * PAGE, PAGE, &r),
+			 0);
+		umn_regcache_put(other, r);
+		CHECK_EQ(umn_regcache_destroy(other), 0);
+		other = new_cache(0, 0, 0);
+		CHECK_EQ(umn_regcache_get(other, BASE, PAGE, &r), 0);
+		umn_regcache_put(other, r);
+		CHECK_EQ(umn_regcache_destroy(other), 0);
+		_exit(0);
+	}
+	__atomic_store_n(&forked, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(child_status_within(pid, 10), 0);
+	pthread_join(t, NULL);
+	__atomic_store_n(&umn__test_hook, NULL, __ATOMIC_RELEASE);
+	CHECK_EQ(umn_regcache_destroy(other), 0);
+	CHECK_EQ(regs, deregs);
+}
+
+static void fork_with_pool_lock_held(void)
+{
+	fork_with_global_lock_held(UMNP_HOOK_RC_POOL_LOCKED);
+}
+
+static void fork_with_caches_lock_held(void)
+{
+	fork_with_global_lock_held(UMNP_HOOK_RC_CACHES_LOCKED);
+}
+#endif
+
 int main(void)
 {
 	rc_setup(30);
 	RUN(child_is_empty);
 	RUN(child_reuses_parent_nodes);
 	RUN(fork_with_lock_held);
+#if UMN_TEST_HOOKS
+	RUN(fork_with_pool_lock_held);
+	RUN(fork_with_caches_lock_held);
+#else
+	printf("# fork_with_pool_lock_held, fork_with_caches_lock_held need "
+	       "-DUMN_TEST_HOOKS=ON: not run\n");
+#endif
 	rc_teardown();
 	return 0;
 }
