@@ -151,7 +151,14 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
  * reference of an invalidated region, which is then deregistered here; on
  * another thread it takes the cache lock.  Context: blockable; not from a
  * umn callback (reported, the reference is kept).  A put of a region with no
- * reference held is reported and ignored.
+ * reference held is reported and ignored, as is a NULL cache or region and
+ * a region get returned from another live cache.  Undefined: a pointer get
+ * did not return (a stack or heap address, one inside a region, a region
+ * of a destroyed cache), which put reads below, at the node header and the
+ * header of its chunk (up to 64 KiB lower), before it can tell: it may
+ * fault or drop another region's reference; and one put too many of a
+ * region that other references still hold, which drops one of theirs (a
+ * reference is not tied to its holder; their last put is then reported).
  */
 void umn_regcache_put(struct umn_regcache *rc,
 		      struct umn_regcache_region *region);
