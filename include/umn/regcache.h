@@ -36,7 +36,12 @@
  * called without it.
  *
  * fork: in the child every cache is empty (the parent's registrations
- * belong to the parent); regions the child still holds may be put.
+ * belong to the parent) and usable, whatever other parent threads were
+ * doing in it at fork; regions the child still holds may be put.  This is
+ * done by pthread_atfork handlers, so it holds for libc's fork(): a child
+ * made by a raw fork or clone system call, which runs no handler, keeps
+ * the caches as the parent had them (locks held by other threads included)
+ * and must not use them.
  *
  * "Not from a umn callback": a call made inside any umn notifier callback
  * is refused with -EDEADLK and reported when libumn is built with its debug

@@ -73,9 +73,10 @@
  * Environment: UMN_SOURCES=patch|interpose|patch,interpose chooses the
  * sources of the implicit init; UMN_SELF_DEBUG=1 prints how each libc
  * function was hooked and, per object, the sites discovery patched and
- * those it could not; UMN_SELF_SUD=1 arms the safety net (Syscall User
- * Dispatch: system calls from outside libc trap to a SIGSYS handler that
- * reports the map-changing ones; every such call then costs a signal);
+ * those it could not; UMN_SELF_SUD=1 arms the safety net where the patch
+ * source is installed over a shared libc (Syscall User Dispatch: system
+ * calls from outside libc trap to a SIGSYS handler that reports the
+ * map-changing ones; every such call then costs a signal);
  * UMN_SELF_CACHE=0 decodes every loaded object at start instead of reusing
  * discovery's results kept in $XDG_CACHE_HOME/umn (else ~/.cache/umn; never
  * in a set-user-ID or set-group-ID program).  With the safety net on,

@@ -105,7 +105,7 @@ static char decoder_why[160];
 static bool discovery_on; /* init scanned everything: rescans may run */
 static bool debug_on;     /* UMN_SELF_DEBUG: decode every `syscall` */
 /*
- * Test only (tests/self/discover_same.sh): UMN_SELF_DISCOVER_FULL=1 decodes
+ * Test only (tests/self/sites_same.sh): UMN_SELF_DISCOVER_FULL=1 decodes
  * every known function from its start to its end, without the byte
  * prefilter, and UMN_SELF_DISCOVER_DUMP=1 prints each site found, so that
  * the two can be compared.
