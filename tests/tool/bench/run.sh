@@ -16,6 +16,9 @@ stress=$build/tests/tool/progs/mmap_stress
 [ -x "$umn" ] && [ -x "$stress" ] || { echo "build $build first (tools/umn, tests/tool/progs/mmap_stress)" >&2; exit 2; }
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/umn-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+# a site cache of its own (warm after each mode's first run: best of
+# $reps), neither read from nor left in the user's ~/.cache/umn
+export XDG_CACHE_HOME=$tmp/cache
 cat >"$tmp/subshells.sh" <<'SH'
 n=0
 for i in $(seq 1200); do x=$(/bin/echo "$i"); n=$((n + ${#x})); done
