@@ -258,6 +258,11 @@ static void *destroyer(void *arg)
 {
 	lock_holder = 1;
 	CHECK_EQ(umn_regcache_destroy(arg), 0);
+	/* alive until the fork is done: a thread that finished before it
+	 * would be an unjoined one in the child (ThreadSanitizer reports a
+	 * thread leak at the child's exit) */
+	while (!__atomic_load_n(&forked, __ATOMIC_ACQUIRE))
+		usleep(1000);
 	return NULL;
 }
 
