@@ -38,10 +38,12 @@
  * fork: in the child every cache is empty (the parent's registrations
  * belong to the parent) and usable, whatever other parent threads were
  * doing in it at fork; regions the child still holds may be put.  This is
- * done by pthread_atfork handlers, so it holds for libc's fork(): a child
- * made by a raw fork or clone system call, which runs no handler, keeps
- * the caches as the parent had them (locks held by other threads included)
- * and must not use them.
+ * done by pthread_atfork handlers, so it holds for libc's fork(), and by
+ * umn itself for a fork-like raw fork, vfork, clone or clone3 system call
+ * that the safety net runs (UMN_SELF_SUD=1, see <umn/self.h>).  A child
+ * made by a raw system call that nothing of umn runs keeps the caches as
+ * the parent had them (locks held by other threads included) and must not
+ * use them.
  *
  * "Not from a umn callback": a call made inside any umn notifier callback
  * is refused with -EDEADLK and reported when libumn is built with its debug

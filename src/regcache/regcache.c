@@ -65,6 +65,7 @@
 #include "alloc.h"
 #include "debug.h"
 #include "interval_walk.h"
+#include "regcache/regcache_fork.h"
 #include "test_hook.h"
 
 #define R_PUB      0x1u
@@ -295,6 +296,22 @@ static void atfork_child(void)
 static void fork_setup(void)
 {
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* The same handlers for a fork umn makes itself (regcache_fork.h). */
+void umnp_regcache_fork_prepare(void)
+{
+	atfork_prepare();
+}
+
+void umnp_regcache_fork_parent(void)
+{
+	atfork_parent();
+}
+
+void umnp_regcache_fork_child(void)
+{
+	atfork_child();
 }
 
 /* ---- helpers ---- */

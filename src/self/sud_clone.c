@@ -46,6 +46,7 @@
 #include <sys/uio.h>
 #include <ucontext.h>
 #include "entry_asm.h"
+#include "regcache/regcache_fork.h"
 #include "self_internal.h"
 
 #if defined(__x86_64__)
@@ -209,6 +210,7 @@ long umnp_self_sud_clone(ucontext_t *uc, long nr, const long a[6],
 	uint64_t flags, all = ~0ull, old;
 	uintptr_t newsp;
 	size_t size = 0;
+	bool fork_like;
 	long r;
 
 	memcpy(c.arm, arm, sizeof(c.arm));
@@ -293,6 +295,12 @@ long umnp_self_sud_clone(ucontext_t *uc, long nr, const long a[6],
 
 	/* The child starts with every signal blocked; rt_sigreturn (or the
 	 * handler's return) gives it the interrupted mask. */
+	/* A fork-like child gets empty registration caches, as after
+	 * libc's fork(): their locks are taken here, released on both
+	 * sides (the caches are reset in the child). */
+	fork_like = !(flags & CLONE_VM) && umnp_regcache_fork_prepare;
+	if (fork_like)
+		umnp_regcache_fork_prepare();
 	umnp_self_raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all,
 		       (long)&old, 8, 0, 0);
 	r = umnp_self_sud_clone_raw(&c);
@@ -301,8 +309,12 @@ long umnp_self_sud_clone(ucontext_t *uc, long nr, const long a[6],
 		 * stack (a CLONE_VM child never comes back here) */
 		umnp_self_sud_arm_thread();
 		umnp_self_fork_child();
+		if (fork_like)
+			umnp_regcache_fork_child();
 		if (newsp)
 			uc->uc_mcontext.gregs[REG_RSP] = (greg_t)newsp;
+	} else if (fork_like) {
+		umnp_regcache_fork_parent();
 	}
 	umnp_self_raw6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8, 0,
 		       0);

@@ -13,7 +13,9 @@
  * they run.  The child also checks that it got the caller's registers
  * (r12, r13, xmm8), rax = 0, the caller's signal mask, and its stack.
  * A raw fork and a raw vfork: the child is armed and has umn's fork-child
- * state (a fresh umn_mm_self() on which it subscribes and sees its munmap).
+ * state (a fresh umn_mm_self() on which it subscribes and sees its munmap)
+ * and, as after libc's fork(), empty registration caches: a region the
+ * parent cached is a miss in the child, registered again there.
  *
  * Built twice: self.sud_clone (linked with libumn, the subscriber checks)
  * and tool_prog_rawclone (no umn; run under `umn trace --audit` with
@@ -35,6 +37,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "sud_common.h"
+#ifndef SUD_NO_UMN
+#include <umn/regcache.h>
+#endif
 
 #define MAGIC_R12 0x1234567887654321l
 #define MAGIC_R13 0x0badc0ffee0ddf00l
@@ -276,45 +281,96 @@ static const char *fork_name(long nr)
 	return !nr ? "libc fork" : nr == SYS_fork ? "raw fork" : "raw vfork";
 }
 
+/* A registration cache on umn_mm_self(), with a dummy registration that
+ * counts (a fork child counts in its own copy). */
+static unsigned long regs;
+
+static int count_reg(void *ctx, struct umn_regcache_region *region)
+{
+	(void)ctx;
+	(void)region;
+	regs++;
+	return 0;
+}
+
+static void no_dereg(void *ctx, struct umn_regcache_region *region)
+{
+	(void)ctx;
+	(void)region;
+}
+
+static const struct umn_regcache_ops count_ops = {
+	.reg = count_reg,
+	.dereg = no_dereg,
+};
+
+/* The child's cache must be empty: 0 regions, and p is a miss (one more
+ * registration).  0 if so, else the exit code to report. */
+static int child_cache_empty(struct umn_regcache *rc, char *p)
+{
+	struct umn_regcache_stats st;
+	struct umn_regcache_region *r;
+	unsigned long before = regs;
+
+	if (umn_regcache_stats(rc, &st) || st.regions != 0)
+		return 7; /* the parent's region is still cached */
+	if (umn_regcache_get(rc, (unsigned long)p, (unsigned long)sud_page,
+			     &r))
+		return 8;
+	umn_regcache_put(rc, r);
+	return regs == before + 1 ? 0 : 9; /* a hit on the parent's */
+}
+
 static void fork_case(long nr, struct umn_mm *parent_mm)
 {
 	char *p = mmap(NULL, (size_t)sud_page, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct umn_regcache_params params = { .ops = &count_ops };
+	struct umn_regcache *rc = umn_regcache_new(parent_mm, &params);
+	struct umn_regcache_region *r;
 	long pid;
 	int st;
 
 	EXPECT(p != MAP_FAILED);
+	EXPECT(rc != NULL);
+	EXPECT(!umn_regcache_get(rc, (unsigned long)p,
+				 (unsigned long)sud_page, &r));
+	umn_regcache_put(rc, r);
 	pid = nr ? sud_reg_syscall(nr, 0, 0, 0) : fork();
 	if (pid == 0) {
 		struct umn_notifier sub = { .ops = &sud_ev_ops };
 		struct umn_mm *mm = umn_mm_self();
 		unsigned long traps = umn__test_sud_traps(sud_reg_insn);
-		int code = 0;
+		int code = child_cache_empty(rc, p);
 
 		sud_nev = 0;
-		if (!mm || mm == parent_mm)
-			code = 2;
-		else if (umn_notifier_register(&sub, mm))
-			code = 3;
-		else if (sud_reg_syscall(SYS_munmap, (long)p, sud_page, 0))
-			code = 4;
-		else if (umn__test_sud_traps(sud_reg_insn) - traps != 1)
-			code = 5; /* not armed */
-		else if (!sud_ev_seen(UMN_NOTIFY_UNMAP, (unsigned long)p,
-				      (unsigned long)p +
-					      (unsigned long)sud_page,
-				      true))
-			code = 6;
+		if (!code) {
+			if (!mm || mm == parent_mm)
+				code = 2;
+			else if (umn_notifier_register(&sub, mm))
+				code = 3;
+			else if (sud_reg_syscall(SYS_munmap, (long)p,
+						 sud_page, 0))
+				code = 4;
+			else if (umn__test_sud_traps(sud_reg_insn) - traps != 1)
+				code = 5; /* not armed */
+			else if (!sud_ev_seen(UMN_NOTIFY_UNMAP,
+					      (unsigned long)p,
+					      (unsigned long)p +
+					      (unsigned long)sud_page, true))
+				code = 6;
+		}
 		_exit(code);
 	}
 	if (pid < 0)
 		FAIL("%s: %ld", fork_name(nr), pid);
 	EXPECT(waitpid((pid_t)pid, &st, 0) == pid);
-	printf("# %s: child exit %d (0: armed, fresh self mm, reported)\n",
-	       fork_name(nr),
+	printf("# %s: child exit %d (0: empty caches, armed, fresh self "
+	       "mm, reported)\n", fork_name(nr),
 	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	EXPECT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	EXPECT(!munmap(p, (size_t)sud_page));
+	EXPECT(umn_regcache_destroy(rc) == 0);
 }
 #endif
 
