@@ -11,6 +11,7 @@ list(APPEND UMN_SOURCES
   self/stack.c
   self/sud.c
   self/sud_clone.c
+  self/sud_threads.c
   self/maps.c
   self/interpose.c
   self/uffd.c

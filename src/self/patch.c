@@ -854,7 +854,8 @@ static void sud_install(void *libc, bool debug)
 				"made by libc's clone(), or by pthread_create "
 				"in a static program, until its first hooked "
 				"call (threads of pthread_create and tasks "
-				"made from outside libc start armed; "
+				"made from outside libc start armed, threads "
+				"already running are armed by a signal; "
 				"doc/sources.md)\n");
 }
 
