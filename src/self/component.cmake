@@ -77,8 +77,10 @@ cmake_language(DEFER CALL target_link_libraries umn_static PUBLIC
 # unversioned one), so a program linked against libc alone sees ours under
 # LD_PRELOAD.  A second version script is merged with libumn.map by ld; an
 # exact name there wins over libumn.map's "local: *".  pthread_create
-# (interpose_thread.c, libumn.so only): GLIBC_2.34, the version programs
-# built against glibc >= 2.34 ask for.
+# (interpose_thread.c, libumn.so only): GLIBC_2.34 here, the version
+# programs built against glibc >= 2.34 ask for; its second definition,
+# pthread_create@GLIBC_2.2.5 for older programs, is named by a .symver in
+# interpose_thread.c, which needs the GLIBC_2.2.5 node below.
 set(_umn_self_syms "munmap; mremap; madvise; mmap; mmap64; mprotect; brk; sbrk; shmat; shmdt; syscall;")
 if(UMN_DEBUG)
   string(APPEND _umn_self_syms " malloc; calloc; realloc;")

@@ -7,10 +7,11 @@
  * The thread's first instructions, before any malloc or other hooked call:
  * munmap and madvise(DONTNEED) with the number in a register (inline asm,
  * no fixed-number site to discover).  They must trap and a subscriber must
- * see both.  Also: the start routine's value, pthread_exit's and
- * cancellation reach pthread_join unchanged, threads made by 4 threads at
- * once get their own start and argument, and a failing pthread_create
- * returns libc's error.
+ * see both.  The same for a thread made through pthread_create@GLIBC_2.2.5
+ * (what a program built against glibc < 2.34 calls).  Also: the start
+ * routine's value, pthread_exit's and cancellation reach pthread_join
+ * unchanged, threads made by 4 threads at once get their own start and
+ * argument, and a failing pthread_create returns libc's error.
  *
  * Built twice: self.sud_thread (linked with libumn, the subscriber checks)
  * and tool_prog_sudthread (no umn; run under `umn trace --audit` with
@@ -29,6 +30,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "sud_common.h"
+
+/* pthread_create as a program built against glibc < 2.34 binds it */
+int pthread_create_2_2_5(pthread_t *thread, const pthread_attr_t *attr,
+			 void *(*start)(void *), void *arg);
+__asm__(".symver pthread_create_2_2_5,pthread_create@GLIBC_2.2.5");
 
 #define THREAD_VALUE ((void *)0x5a5a)
 #define EXIT_VALUE ((void *)0x7777)
@@ -100,6 +106,27 @@ int main(void)
 	printf("# %lu trap(s) at the register-number site\n",
 	       umn__test_sud_traps(sud_reg_insn) - traps_before);
 	EXPECT(umn__test_sud_traps(sud_reg_insn) - traps_before == 2);
+	sud_expect_reported(false);
+#endif
+	EXPECT(!munmap(sud_advise_page, (size_t)sud_page));
+
+	/* the same through pthread_create@GLIBC_2.2.5 (libumn exports it
+	 * too; under `umn trace` the preload's unversioned one takes it) */
+	sud_pages_map();
+#ifndef SUD_NO_UMN
+	traps_before = umn__test_sud_traps(sud_reg_insn);
+	sud_nev = 0;
+#endif
+	EXPECT(pthread_create_2_2_5(&t, NULL, first_calls, THREAD_VALUE) == 0);
+	EXPECT(pthread_join(t, &ret) == 0);
+	EXPECT(ret == THREAD_VALUE);
+	EXPECT(sud_munmap_ret == 0 && sud_madvise_ret == 0);
+	EXPECT(sud_advise_page[0] == 0);
+#ifndef SUD_NO_UMN
+	if (umn__test_sud_traps(sud_reg_insn) - traps_before != 2)
+		FAIL("a thread made by pthread_create@GLIBC_2.2.5 ran "
+		     "unarmed: %lu trap(s)",
+		     umn__test_sud_traps(sud_reg_insn) - traps_before);
 	sud_expect_reported(false);
 #endif
 	EXPECT(!munmap(sud_advise_page, (size_t)sud_page));
