@@ -90,6 +90,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <umn/config.h>
 #include <umn/mm.h>
 #include <umn/notifier.h>
@@ -227,6 +228,18 @@ void umn__test_sud_arm_hook(void (*fn)(int where));
  */
 int umn__self_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 			     void *(*start)(void *), void *arg);
+
+/*
+ * Private, for libumn-trace.so (and libumn.so's own clone): libc's clone()
+ * wrapper (clone(2)); with the safety net on (UMN_SELF_SUD=1) the child
+ * arms it before fn runs, from a block written at the top of the child's
+ * stack (fn and arg: 16 bytes, 16-byte aligned).  Returns what libc's
+ * clone returns (the child's tid, or -1 with errno); -1 with ENOSYS if
+ * libc's clone is not found (a static program).  No lock of umn's; may be
+ * called where malloc may not.
+ */
+int umn__self_clone(int (*fn)(void *), void *stack, int flags, void *arg,
+		    pid_t *ptid, void *tls, pid_t *ctid);
 
 /*
  * Private, for umn's own tests: how many times a thread that reached a

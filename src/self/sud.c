@@ -25,11 +25,10 @@
  * (any patched wrapper, even a plain mmap such as its first malloc
  * arena's), in libc's fork child (self.c), in a thread made by
  * pthread_create before its start routine (umnp_self_sud_thread_create,
- * below), and -- for tasks made by a clone, clone3, fork or vfork from
- * outside libc, which trap -- by the child itself before it runs a user
- * instruction (sud_clone.c).  A thread made by libc's clone() without a
- * hooked call is not armed.  The
- * selector is one process-wide byte, always BLOCK, so no thread's setting
+ * below), in the child of libc's clone() before fn (sud_libc_clone.c),
+ * and -- for tasks made by a clone, clone3, fork or vfork from outside
+ * libc, which trap -- by the child itself before it runs a user
+ * instruction (sud_clone.c).  The selector is one process-wide byte, always BLOCK, so no thread's setting
  * depends on its thread pointer.
  *
  * Sites it learns of.  A trapped map-changing call with the fixed shape
@@ -82,6 +81,15 @@ long umnp_self_sud_arm_thread(void)
 	return umnp_self_raw6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
 		       PR_SYS_DISPATCH_ON, (long)sud_start, (long)sud_len,
 		       (long)&selector, 0);
+}
+/* The same without this thread's "armed" flag: for a task whose thread
+ * pointer may not be one umn's thread-locals know (sud_libc_clone.c).
+ * Async-signal-safe.  0 or -errno. */
+long umnp_self_sud_arm_notls(void)
+{
+	return umnp_self_rawsys(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+				PR_SYS_DISPATCH_ON, (long)sud_start,
+				(long)sud_len, (long)&selector, 0);
 }
 static struct sigaction prev_sigsys;
 
@@ -517,6 +525,11 @@ unsigned long umn__test_sud_traps(const void *insn)
 UMNP_SELF_TLS bool umnp_self_sud_armed;
 
 long umnp_self_sud_arm_thread(void)
+{
+	return -ENOTSUP;
+}
+
+long umnp_self_sud_arm_notls(void)
 {
 	return -ENOTSUP;
 }
