@@ -12,8 +12,9 @@
  * thread's slot in a table of ours.  The SIGSYS handler tells it from a
  * trap (si_code SYS_USER_DISPATCH) and from someone else's SIGSYS by all
  * four; it arms the thread (the same prctl, the same process-wide selector
- * byte: nothing depends on the thread's own memory), marks the slot and
- * wakes the arming thread (a futex on a counter).  The handler is
+ * byte, no thread-local: nothing depends on the thread's own memory or
+ * thread pointer), marks the slot and wakes the arming thread (a futex on
+ * a counter).  The handler is
  * installed with SA_RESTART: a system call the request interrupts is
  * restarted where the kernel restarts any (not those signal(7) lists as
  * failing with EINTR whatever the flags: poll, epoll_wait, nanosleep...).
@@ -121,7 +122,10 @@ bool umnp_self_sud_arm_request(const siginfo_t *si)
 	    si->si_pid != umnp_self_raw3(SYS_getpid, 0, 0, 0) ||
 	    !slot_known(s))
 		return false;
-	r = umnp_self_sud_arm_thread();
+	/* no thread-local: a thread made by a raw clone may run on a
+	 * thread pointer of its own; its "armed" flag stays off, so its
+	 * first hook arms it once more (one prctl) */
+	r = umnp_self_sud_arm_notls();
 	/* the slot may be freed once marked: only acks after this */
 	if (__atomic_compare_exchange_n(&s->state, &pending,
 					r ? SLOT_REFUSED : SLOT_ARMED, false,
