@@ -91,6 +91,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <umn/config.h>
 #include <umn/mm.h>
 #include <umn/notifier.h>
@@ -203,6 +204,22 @@ void umn__test_signal_in_lock(int sig);
 unsigned long umn__test_sud_traps(const void *insn);
 
 /*
+ * Private, for umn's own tests: of the threads that were running when the
+ * safety net was armed (other than the arming one), how many a signal
+ * armed and how many it could not (blocking SIGSYS, stopped, no answer).
+ */
+void umn__test_sud_running(unsigned int *armed, unsigned int *not_armed);
+
+/*
+ * Private, for umn's own tests: fn(0) is called by the thread arming the
+ * safety net before it waits for the pthread_create calls in flight and
+ * lists the running threads, fn(1) after it has armed them (the net's
+ * flag is on at both); fn(2) by a pthread_create of umn's that read the
+ * flag off, before it calls libc's (a creator in flight).
+ */
+void umn__test_sud_arm_hook(void (*fn)(int where));
+
+/*
  * Private, for libumn-trace.so (and libumn.so's own pthread_create): libc's
  * pthread_create; with the safety net on (UMN_SELF_SUD=1) the new thread
  * arms it before start runs.  Returns pthread_create's result (0 or an
@@ -212,6 +229,18 @@ unsigned long umn__test_sud_traps(const void *insn);
  */
 int umn__self_pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 			     void *(*start)(void *), void *arg);
+
+/*
+ * Private, for libumn-trace.so (and libumn.so's own clone): libc's clone()
+ * wrapper (clone(2)); with the safety net on (UMN_SELF_SUD=1) the child
+ * arms it before fn runs, from a block written at the top of the child's
+ * stack (fn and arg: 16 bytes, 16-byte aligned).  Returns what libc's
+ * clone returns (the child's tid, or -1 with errno); -1 with ENOSYS if
+ * libc's clone is not found (a static program).  No lock of umn's; may be
+ * called where malloc may not.
+ */
+int umn__self_clone(int (*fn)(void *), void *stack, int flags, void *arg,
+		    pid_t *ptid, void *tls, pid_t *ctid);
 
 /*
  * Private, for umn's own tests: how many times a thread that reached a

@@ -851,10 +851,11 @@ static void sud_install(void *libc, bool debug)
 	else if (debug)
 		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
 				"(allowed: libc's text); not covered: a thread "
-				"made by libc's clone(), or by pthread_create "
-				"in a static program, until its first hooked "
-				"call (threads of pthread_create and tasks "
-				"made from outside libc start armed; "
+				"made by pthread_create or clone() in a static "
+				"program, until its first hooked call (threads "
+				"of pthread_create and clone() and tasks made "
+				"from outside libc start armed, threads "
+				"already running are armed by a signal; "
 				"doc/sources.md)\n");
 }
 

@@ -16,6 +16,8 @@
  *   entry_asm.h  the assembly pieces patch.c's and stack.c's entries share
  *   sud.c        the opt-in safety net (Syscall User Dispatch)
  *   sud_clone.c  ... and new tasks made by a trapped clone/fork: armed
+ *   sud_threads.c ... and the threads already running: armed by a signal
+ *   sud_libc_clone.c ... and children of libc's clone(): armed before fn
  *   interpose.c  the same calls as exported symbols (LD_PRELOAD / link order)
  *   uffd.c       userfaultfd events (opt-in per range, after the fact)
  *   signals.c    wrapping the application's signal handlers (lazy masking)
@@ -27,6 +29,7 @@
 #define UMN_SRC_SELF_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -261,7 +264,20 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 		       size_t text_len);
 extern bool umnp_self_sud_on;
 extern UMNP_SELF_TLS bool umnp_self_sud_armed;
-void umnp_self_sud_arm_thread(void);
+long umnp_self_sud_arm_thread(void);
+/* ... touching no thread-local (a task on a thread pointer of its own) */
+long umnp_self_sud_arm_notls(void);
+/* sud_threads.c: ask every other running thread to arm itself (after the
+ * flag is on); the SIGSYS handler's part: true if si was such a request
+ * (then this thread is armed). */
+void umnp_self_sud_arm_running(void);
+bool umnp_self_sud_arm_request(const siginfo_t *si);
+/* pthread_create calls that read the flag off and have not returned */
+extern int umnp_self_sud_creating;
+/* sud_libc_clone.c: find libc's clone() (from a constructor) */
+void umnp_self_sud_clone_resolve(void);
+/* umn__test_sud_arm_hook's function, if any, called with where */
+void umnp_self_sud_test_point(int where);
 /* pthread_create through real (libc's): with the net on, the new thread
  * arms itself before start runs (a thread made by libc does not trap).
  * real's result; EAGAIN if the start block cannot be allocated. */

@@ -19,15 +19,16 @@
  *
  * Threads.  The setting is per thread and the kernel clears it in every
  * new task (thread or fork child), exec too: armed on the thread that
- * installs the sources, on every other thread at its first hooked call
+ * installs the sources, on every thread already running then by a signal
+ * that asks it to arm itself (sud_threads.c), on every other thread at
+ * its first hooked call
  * (any patched wrapper, even a plain mmap such as its first malloc
  * arena's), in libc's fork child (self.c), in a thread made by
  * pthread_create before its start routine (umnp_self_sud_thread_create,
- * below), and -- for tasks made by a clone, clone3, fork or vfork from
- * outside libc, which trap -- by the child itself before it runs a user
- * instruction (sud_clone.c).  A thread made by libc's clone() without a
- * hooked call is not armed.  The
- * selector is one process-wide byte, always BLOCK, so no thread's setting
+ * below), in the child of libc's clone() before fn (sud_libc_clone.c),
+ * and -- for tasks made by a clone, clone3, fork or vfork from outside
+ * libc, which trap -- by the child itself before it runs a user
+ * instruction (sud_clone.c).  The selector is one process-wide byte, always BLOCK, so no thread's setting
  * depends on its thread pointer.
  *
  * Sites it learns of.  A trapped map-changing call with the fixed shape
@@ -73,13 +74,22 @@ bool umnp_self_sud_on;
 UMNP_SELF_TLS bool umnp_self_sud_armed;
 
 /* This thread's first hook: arm it too (the setting is per thread and a
- * new thread does not inherit it).  Async-signal-safe. */
-void umnp_self_sud_arm_thread(void)
+ * new thread does not inherit it).  Async-signal-safe.  0 or -errno. */
+long umnp_self_sud_arm_thread(void)
 {
 	umnp_self_sud_armed = true;
-	umnp_self_raw6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+	return umnp_self_raw6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
 		       PR_SYS_DISPATCH_ON, (long)sud_start, (long)sud_len,
 		       (long)&selector, 0);
+}
+/* The same without this thread's "armed" flag: for a task whose thread
+ * pointer may not be one umn's thread-locals know (sud_libc_clone.c).
+ * Async-signal-safe.  0 or -errno. */
+long umnp_self_sud_arm_notls(void)
+{
+	return umnp_self_rawsys(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+				PR_SYS_DISPATCH_ON, (long)sud_start,
+				(long)sud_len, (long)&selector, 0);
 }
 static struct sigaction prev_sigsys;
 
@@ -160,8 +170,24 @@ int umnp_self_sud_thread_create(umnp_pthread_create_fn real,
 	struct sud_thread_start *s;
 	int r, e;
 
-	if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_ACQUIRE))
-		return real(thread, attr, start, arg);
+	if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_ACQUIRE)) {
+		/* A creator in flight: the net's arming waits for it before
+		 * it lists the threads (sud_threads.c), so a thread made with
+		 * the flag read off is listed and armed by a signal.  The
+		 * flag is read again after the count is up (both seq_cst):
+		 * either the arming sees the count or this sees the flag. */
+		__atomic_fetch_add(&umnp_self_sud_creating, 1,
+				   __ATOMIC_SEQ_CST);
+		if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_SEQ_CST)) {
+			umnp_self_sud_test_point(2);
+			r = real(thread, attr, start, arg);
+			__atomic_fetch_sub(&umnp_self_sud_creating, 1,
+					   __ATOMIC_SEQ_CST);
+			return r;
+		}
+		__atomic_fetch_sub(&umnp_self_sud_creating, 1,
+				   __ATOMIC_SEQ_CST);
+	}
 	thread_starts_reap();
 	s = malloc(sizeof(*s));
 	if (!s)
@@ -398,6 +424,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 			    g[REG_R8], g[REG_R9] };
 
 	if (si->si_code != SI_SYS_USER_DISPATCH) {
+		/* a request to arm this thread (sud_threads.c) */
+		if (umnp_self_sud_arm_request(si))
+			return;
 		/* a SIGSYS of someone else's (seccomp): theirs */
 		if (prev_sigsys.sa_flags & SA_SIGINFO)
 			prev_sigsys.sa_sigaction(sig, si, ctx);
@@ -450,7 +479,9 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 		return -ENOTSUP;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
-	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	/* SA_RESTART: for the arming requests, which may interrupt a
+	 * system call (a trap is taken before its call runs) */
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, &prev_sigsys))
 		return -errno;
@@ -469,7 +500,10 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 	sud_start = text_start;
 	sud_len = text_len;
 	umnp_self_sud_armed = true;
-	__atomic_store_n(&umnp_self_sud_on, true, __ATOMIC_RELEASE);
+	/* the flag first: a thread made from now on arms itself, one
+	 * already running is asked to (its creator may be in flight) */
+	__atomic_store_n(&umnp_self_sud_on, true, __ATOMIC_SEQ_CST);
+	umnp_self_sud_arm_running();
 	return 0;
 }
 
@@ -490,8 +524,14 @@ unsigned long umn__test_sud_traps(const void *insn)
 }
 UMNP_SELF_TLS bool umnp_self_sud_armed;
 
-void umnp_self_sud_arm_thread(void)
+long umnp_self_sud_arm_thread(void)
 {
+	return -ENOTSUP;
+}
+
+long umnp_self_sud_arm_notls(void)
+{
+	return -ENOTSUP;
 }
 
 int umnp_self_sud_thread_create(umnp_pthread_create_fn real,

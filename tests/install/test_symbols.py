@@ -15,7 +15,8 @@ headers (README "ABI"):
    and fault injection (umn__fault_*, builds with UMN_FAULT_INJECT only)
    are exempt from the two header checks: they are not part of the ABI;
  - nothing else is exported except the libc names the README documents
-   (the interposition source), each with a glibc version.
+   (the interposition source), each with a glibc version;
+ - pthread_create, if exported, is at both GLIBC_2.34 and GLIBC_2.2.5.
 """
 import fnmatch, glob, os, re, subprocess, sys
 
@@ -26,13 +27,23 @@ errors = []
 
 out = subprocess.run(["nm", "-D", "--defined-only", lib], check=True,
                      capture_output=True, text=True).stdout
-exported = {}
+exported, versions = {}, {}
 for line in out.splitlines():
     parts = line.split()
     if len(parts) != 3 or parts[1] == "A":
         continue                      # version definitions
     name, _, ver = parts[2].partition("@")
     exported[name] = ver.lstrip("@")
+    versions.setdefault(name, set()).add(ver.lstrip("@"))
+
+# pthread_create (the safety net's threads) at both of glibc's versions:
+# GLIBC_2.34 for programs built against glibc >= 2.34, GLIBC_2.2.5 for
+# older ones (interpose_thread.c).
+if "pthread_create" in versions and \
+        versions["pthread_create"] != {"GLIBC_2.34", "GLIBC_2.2.5"}:
+    errors.append("pthread_create: exported at "
+                  f"{sorted(versions['pthread_create'])}, not at both "
+                  "GLIBC_2.34 and GLIBC_2.2.5")
 
 # The version script: nodes, their explicit names and globs.
 text = re.sub(r"/\*.*?\*/", "", open(os.path.join(src, "src/libumn.map")).read(),

@@ -158,7 +158,9 @@ static SUD_UNUSED struct umn_mm *sud_subscribe(struct umn_notifier *sub)
 
 /* Events seen, from any thread (a child has no log of its own): the
  * range, and whether its first page was still mapped at the start. */
+#ifndef SUD_EV_MAX
 #define SUD_EV_MAX 64
+#endif
 static SUD_UNUSED struct sud_ev {
 	unsigned long start, end;
 	int event;
