@@ -490,9 +490,7 @@ static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
 static volatile char *fence_page;	/* for fence_backup */
 
 #if UMN_TEST_HOOKS
-/* white-box (hook builds): set, caches created afterwards use atomic RMWs
- * as without membarrier; and the number of barriers issued */
-int umn__test_rc_no_membarrier;
+/* white-box (hook builds): the number of barriers issued */
 unsigned long umn__test_rc_fences;
 #endif
 
@@ -1029,10 +1027,6 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->max_bytes = p->max_bytes;
 	pthread_once(&fence_once, fence_setup);
 	rc->plain_max = fence_ok ? OWNED_SLOTS : 0;
-#if UMN_TEST_HOOKS
-	if (__atomic_load_n(&umn__test_rc_no_membarrier, __ATOMIC_RELAXED))
-		rc->plain_max = 0;
-#endif
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_once(&fork_once, fork_setup);
 	pthread_mutex_lock(&caches_lock);
@@ -1654,7 +1648,7 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	unsigned long mask, e, start, end;
 	struct rc_table *t;
 	struct rc_node *n;
-	unsigned int raw, slot, bad, *c;
+	unsigned int raw, slot, bad, idx, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
@@ -1683,10 +1677,11 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	}
 	/* no counter array of this slot in n's chunk yet: the locked path
 	 * makes one */
-	c = __atomic_load_n(&node_chunk(rc, n)->ctr[slot], __ATOMIC_SEQ_CST);
+	idx = node_idx(rc, n);		/* n->off read once */
+	c = __atomic_load_n(&node_chunk(rc, n)->ctr[slot], __ATOMIC_ACQUIRE);
 	if (__builtin_expect(c == NULL, 0))
 		return get_locked_path(rc, start, end, out);
-	c += node_idx(rc, n);
+	c += idx;
 	/* the reference first, then the state: n may have been made dead,
 	 * retired or recycled meanwhile */
 	if (__builtin_expect(raw <= rc->plain_max, 1)) {
@@ -1865,7 +1860,7 @@ put_checked(struct umn_regcache *rc, struct umn_regcache_region *region)
 void umn_regcache_put(struct umn_regcache *rc,
 		      struct umn_regcache_region *region)
 {
-	unsigned int slot = tls_slot, *c, v;
+	unsigned int slot = tls_slot, idx, *c, v;
 	struct rc_chunk *ch;
 	struct rc_node *n;
 
@@ -1879,11 +1874,12 @@ void umn_regcache_put(struct umn_regcache *rc,
 	ch = node_chunk(rc, n);
 	if (__builtin_expect(ch->rc != rc, 0))
 		goto other;
+	idx = node_idx(rc, n);
 	c = __atomic_load_n(&ch->ctr[(slot - 1) & (HIT_SLOTS - 1)],
-			    __ATOMIC_SEQ_CST);
+			    __ATOMIC_ACQUIRE);
 	if (__builtin_expect(c == NULL, 0))
 		goto other;
-	c += node_idx(rc, n);
+	c += idx;
 	v = __atomic_load_n(c, __ATOMIC_RELAXED);
 	if (__builtin_expect(v == 0, 0))
 		goto other;
