@@ -1230,11 +1230,13 @@ static void retire_counted_locked(struct umn_regcache *rc, struct rc_node *n,
 	}
 }
 
-/* Evict n if it is valid and unused. */
+/* Evict n if it is valid and unused.  A count read first without the
+ * barrier is never over but for hits about to back out: if it sees a user,
+ * n is skipped with no barrier (the CLOCK moves on). */
 static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
 				 struct rc_node **out)
 {
-	if (!mark_counting_locked(n))
+	if (users_locked(rc, n) != 0 || !mark_counting_locked(n))
 		return;
 	if (fence_needed(rc, n))
 		scan_fence();
@@ -1730,12 +1732,17 @@ put_settle(struct umn_regcache *rc, struct rc_node *n)
 
 	pthread_mutex_lock(&rc->lock);
 	if (__atomic_load_n(&n->state, __ATOMIC_RELAXED) & R_DEBT) {
-		bool counting = count_start_locked(rc, n);
+		bool counting = false;
 		unsigned int raw = tls_slot;
 
+		/* a read without the barrier may be short (see put_locked):
+		 * only a negative one is read again, exactly */
 		if ((int)users_locked(rc, n) < 0) {
+			counting = count_start_locked(rc, n);
+			bad = (int)users_locked(rc, n) < 0;
+		}
+		if (bad) {
 			n->shared++;
-			bad = true;
 		} else if (raw && raw <= OWNED_SLOTS) {
 			unsigned int *c = slot_ctr(rc, n, raw - 1, false);
 			unsigned int v = c ? LOAD(*c) : 0;
@@ -1766,29 +1773,39 @@ put_settle(struct umn_regcache *rc, struct rc_node *n)
 
 /*
  * A put whose slot counter for n is 0: the reference was taken on another
- * thread (or counted in n->shared), or it is not held.  Under the lock, with
- * n COUNTING if it is valid (DEAD otherwise) and the barrier after it, no
- * new reference is taken and the count is exact (see "references"); the
- * putter's own is in it (its get happened before this put).  If the count
- * is positive, n->shared goes down by one: the unit stays on the counter it
+ * thread (or counted in n->shared), or it is not held.  If the count is
+ * positive, n->shared goes down by one: the unit stays on the counter it
  * was taken on, which only its thread writes.  Otherwise the region is not
  * held: report it and change nothing.
+ *
+ * A count read without stopping the hits may be short by references taken
+ * and dropped on two counters during the read (see "references"), never
+ * over but for hits about to back out: a positive one is trusted (no
+ * barrier, the usual case); one that is not is read again exactly, with n
+ * COUNTING if it is valid (DEAD otherwise) and the barrier after it: no
+ * new reference is taken then, and the putter's own is in it (its get
+ * happened before this put).
  */
 static __attribute__((noinline, cold)) void
 put_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	bool counting, dropped, last;
+	bool dropped, last;
 
 	pthread_mutex_lock(&rc->lock);
-	counting = count_start_locked(rc, n);
 	/* the sum modulo 2^32: "below 0" after puts that no get matched */
 	dropped = (int)users_locked(rc, n) > 0;
+	if (!dropped) {
+		bool counting = count_start_locked(rc, n);
+
+		dropped = (int)users_locked(rc, n) > 0;
+		if (counting)
+			__atomic_fetch_and(&n->state, ~R_COUNTING,
+					   __ATOMIC_RELEASE);
+	}
 	if (dropped) {
 		n->shared--;
 		debt_mark_locked(n);
 	}
-	if (counting)
-		__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
 	last = dropped && claim_locked(rc, n);
 	pthread_mutex_unlock(&rc->lock);
 	if (!dropped) {
