@@ -14,16 +14,18 @@
  *   COUNTING  the lock holder is counting its users (eviction, a put from
  *             another thread): hits take the locked path meanwhile
  *   CLAIMED   its deregistration is decided (under the lock)
+ *   DEBT      puts on other threads lowered n->shared below 0 (under the
+ *             lock): a lock-free put settles the count under the lock
  *
  * Its users are counted apart, per hit slot (see "references" below): a hit
  * or a put on one thread writes only that thread's counters, never a line
- * another core writes too.  A hit: look the start address up in the hash
- * without a lock, increment the slot's counter for the region, then load
- * the state; if it is not PUB alone (or start and len no longer match),
- * drop the counter again and take the locked path.  A callback's fetch-or
- * of DEAD and the later count of the users are the other half: a region is
- * never handed out once its invalidation has started, and never
- * deregistered while a hit holds it.
+ * another core writes too, and with plain stores.  A hit: look the start
+ * address up in the hash without a lock, increment the slot's counter for
+ * the region, then load the state; if it is not PUB alone (or start and
+ * len no longer match), drop the counter again and take the locked path.
+ * A callback's fetch-or of DEAD and the later count of the users (after a
+ * membarrier) are the other half: a region is never handed out once its
+ * invalidation has started, and never deregistered while a hit holds it.
  *
  * Nodes are type-stable: a node is reused only as another node of the same
  * cache and released only by destroy (to the chunk pool, from which a later
@@ -374,8 +376,9 @@ static __attribute__((noinline)) unsigned int slot_take(void)
 		s = (unsigned int)__builtin_ctzl(~m);
 		if (s >= OWNED_SLOTS)
 			break;
+		/* seq_cst: see fence_needed */
 		if (__atomic_compare_exchange_n(&slots_owned, &m, m | 1ul << s,
-						true, __ATOMIC_ACQUIRE,
+						true, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
 			if (pthread_setspecific(slot_key,
 						(void *)(unsigned long)(s + 1))) {
@@ -550,22 +553,30 @@ static __attribute__((noinline)) void scan_fence(void)
 		fence_backup();
 }
 
-/* Does a scan of n need scan_fence?  Not without plain stores, and not
- * when no owned slot but the caller's has counters in n's chunk (the
- * shared slot's are RMWs; the caller's own stores come before in its
- * program order). */
+/*
+ * Does a scan of n need scan_fence (called after setting the flag)?  Not
+ * without plain stores, and not when no live thread but the caller owns a
+ * slot with counters in n's chunk: the shared slot's are RMWs, the caller's
+ * own stores come before in its program order, and a slot whose thread
+ * exited was handed back with a release after its last store.  A thread
+ * that takes a slot after the load of slots_owned below does so with a
+ * seq_cst RMW (slot_take) before its first hit, whose seq_cst state load
+ * then sees the flag set before that load.
+ */
 static inline bool fence_needed(const struct umn_regcache *rc,
 				const struct rc_node *n)
 {
-	unsigned long m, others = ~(1ul << SHARED_SLOT);
+	unsigned long m;
 	unsigned int s = tls_slot;
 
 	if (!rc->plain_max)
 		return false;
+	m = __atomic_load_n(&node_chunk(rc, n)->ctr_mask, __ATOMIC_SEQ_CST) &
+	    __atomic_load_n(&slots_owned, __ATOMIC_SEQ_CST) &
+	    ~(1ul << SHARED_SLOT);
 	if (s && s <= OWNED_SLOTS)
-		others &= ~(1ul << (s - 1));
-	m = __atomic_load_n(&node_chunk(rc, n)->ctr_mask, __ATOMIC_SEQ_CST);
-	return (m & others) != 0;
+		m &= ~(1ul << (s - 1));
+	return m != 0;
 }
 
 /* A new array of per-node counters for slot s of chunk c, or the one
