@@ -1705,17 +1705,24 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 
 		UMNP_HOOK(UMNP_HOOK_RC_HIT_LOADED, &n->pub);
 		__atomic_store_n(c, v + 1, __ATOMIC_RELEASE);
-	} else {
-		__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
-	}
-	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (__builtin_expect(!live(n, start, end), 0))
-		return hit_failed(rc, n, start, end, out);
-	if (__builtin_expect(raw <= OWNED_SLOTS, 1))
+		UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (__builtin_expect(!live(n, start, end), 0))
+			return hit_failed(rc, n, start, end, out);
 		STORE(rc->slots[slot].hits, LOAD(rc->slots[slot].hits) + 1);
-	else
-		ADD(rc->slots[slot].hits, 1);
+	} else {
+		/* the shared slot, or no membarrier: an RMW, which orders
+		 * the state load after it */
+		__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+		UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+		if (__builtin_expect(!live(n, start, end), 0))
+			return hit_failed(rc, n, start, end, out);
+		if (raw <= OWNED_SLOTS)
+			STORE(rc->slots[slot].hits,
+			      LOAD(rc->slots[slot].hits) + 1);
+		else
+			ADD(rc->slots[slot].hits, 1);
+	}
 	if (!LOAD(n->referenced))
 		STORE(n->referenced, 1);
 	*out = &n->pub;
