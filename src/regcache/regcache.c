@@ -514,10 +514,13 @@ static void fence_setup(void)
 
 	/* ENOSYS (older than Linux 4.14), EPERM or EINVAL (a seccomp
 	 * filter, a kernel without the command): atomic RMWs */
-	if (p == MAP_FAILED || cmds <= 0 ||
-	    !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
-	    sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
+	if (p == MAP_FAILED)
 		return;
+	if (cmds <= 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
+	    sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)) {
+		(void)syscall(SYS_munmap, p, (size_t)sysconf(_SC_PAGESIZE));
+		return;
+	}
 	fence_page = p;
 	fence_ok = true;
 }
