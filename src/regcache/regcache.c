@@ -1207,7 +1207,8 @@ static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 
 /*
  * Retiring an unused region (cache lock held), in two steps so that a
- * flush issues one barrier for all: mark_counting sets COUNTING on n if it
+ * flush or an eviction batch issues one barrier for all: mark_counting sets
+ * COUNTING on n if it
  * is valid, so that hits from now on take the locked path (true if set);
  * then, after scan_fence if fence_needed, retire_counted counts the users;
  * if there are none, kills it, unlinks it and queues it on *out for
@@ -1244,35 +1245,68 @@ static void retire_counted_locked(struct umn_regcache *rc, struct rc_node *n,
 	}
 }
 
-/* Evict n if it is valid and unused.  A count read first without the
- * barrier is never over but for hits about to back out: if it sees a user,
- * n is skipped with no barrier (the CLOCK moves on). */
-static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
-				 struct rc_node **out)
+#define EVICT_BATCH 64
+
+static inline bool over_limits(const struct umn_regcache *rc,
+			       unsigned long max_regions,
+			       unsigned long max_bytes, unsigned long regions,
+			       unsigned long bytes)
 {
-	if (users_locked(rc, n) != 0 || !mark_counting_locked(n))
-		return;
-	if (fence_needed(rc, n))
-		scan_fence();
-	retire_counted_locked(rc, n, out);
+	return (rc->max_regions && regions > max_regions) ||
+	       (rc->max_bytes && bytes > max_bytes);
 }
 
-/* CLOCK: evict unused regions until within the limits. */
+/*
+ * CLOCK: evict unused regions until within the limits.  The candidates
+ * are counted in batches, COUNTING set on each and one barrier for all
+ * (it costs ~25 us while another thread runs, see doc/regcache.md); a
+ * batch goes below the limits by a 16th of them (at most EVICT_BATCH - 1
+ * regions), so that the next misses need none.
+ */
 static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 {
 	unsigned long budget = 2 * rc->nlinked + 1;
+	unsigned long lo_regions = rc->max_regions -
+		(rc->max_regions / 16 < EVICT_BATCH - 1 ?
+		 rc->max_regions / 16 : EVICT_BATCH - 1);
+	unsigned long lo_bytes = rc->max_bytes - rc->max_bytes / 16;
 
-	while (rc->hand && budget-- &&
-	       ((rc->max_regions && rc->nlinked > rc->max_regions) ||
-		(rc->max_bytes && rc->linked_bytes > rc->max_bytes))) {
-		struct rc_node *n = rc->hand;
+	while (rc->hand && budget &&
+	       over_limits(rc, rc->max_regions, rc->max_bytes, rc->nlinked,
+			   rc->linked_bytes)) {
+		struct rc_node *batch[EVICT_BATCH];
+		unsigned long regions = rc->nlinked, bytes = rc->linked_bytes;
+		unsigned int nb = 0;
+		bool fence = false;
 
-		rc->hand = n->cnext;
-		if (LOAD(n->referenced)) {
-			STORE(n->referenced, 0);
-			continue;
+		while (rc->hand && budget && nb < EVICT_BATCH &&
+		       over_limits(rc, lo_regions, lo_bytes, regions,
+				   bytes)) {
+			struct rc_node *n = rc->hand;
+
+			budget--;
+			rc->hand = n->cnext;
+			if (LOAD(n->referenced)) {
+				STORE(n->referenced, 0);
+				continue;
+			}
+			/* a count read without the barrier is never over
+			 * but for hits about to back out: a user seen is
+			 * one (skipped, no barrier) */
+			if (users_locked(rc, n) != 0 ||
+			    !mark_counting_locked(n))
+				continue;
+			fence |= fence_needed(rc, n);
+			batch[nb++] = n;
+			regions--;
+			bytes -= n->pub.len;
 		}
-		retire_unused_locked(rc, n, out);
+		if (fence)
+			scan_fence();
+		/* (not through lnext: a callback may push a COUNTING
+		 * region on its stack meanwhile) */
+		for (unsigned int i = 0; i < nb; i++)
+			retire_counted_locked(rc, batch[i], out);
 	}
 }
 
