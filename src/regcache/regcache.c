@@ -1208,11 +1208,11 @@ static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 /*
  * Retiring an unused region (cache lock held), in two steps so that a
  * flush or an eviction batch issues one barrier for all: mark_counting sets
- * COUNTING on n if it
- * is valid, so that hits from now on take the locked path (true if set);
- * then, after scan_fence if fence_needed, retire_counted counts the users;
- * if there are none, kills it, unlinks it and queues it on *out for
- * deregistration.  Only COUNTING is ever cleared: a callback's DEAD stays.
+ * COUNTING on n if it is valid, so that hits from now on take the locked
+ * path (true if set); then, after scan_fence if fence_needed,
+ * retire_counted counts the users; if there are none, kills it, unlinks it
+ * and queues it on *out for deregistration.  Only COUNTING is ever
+ * cleared: a callback's DEAD stays.
  */
 static bool mark_counting_locked(struct rc_node *n)
 {
