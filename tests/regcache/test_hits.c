@@ -25,7 +25,9 @@
  *   under it), issues one barrier, and its drop then deregisters it once;
  *   a put on another thread while the owner is between its load and its
  *   store loses no count (it leaves the unit on the owner's counter and a
- *   debt in the node); a single-threaded invalidate issues no barrier.
+ *   debt in the node); a single-threaded invalidate issues no barrier
+ *   (also after other threads that hit the regions exited); evicting
+ *   misses with another thread alive issue one barrier per batch.
  *   What a test cannot show on x86: that the barrier is needed (a paused
  *   thread's store is already visible); it checks that it is issued where
  *   the protocol needs it and not elsewhere, and the exact counts.
@@ -416,6 +418,68 @@ static void single_thread_no_barrier(void)
 	CHECK_EQ(umn_regcache_destroy(rc), 0);
 }
 
+/* A live thread with counters in the chunks: evicting misses over a limit
+ * of 64 regions count their candidates in batches, a 16th (4 regions)
+ * below the limit, one barrier per batch, not per region; a region held
+ * by that thread is never evicted. */
+static int ev_stop, ev_ready;
+
+static void *hold_and_wait(void *arg)
+{
+	struct umn_regcache_region *r, *held;
+
+	CHECK_EQ(umn_regcache_get(st_rc, BASE, PAGE, &held), 0);
+	for (unsigned long p = 1; p < 64; p++) {
+		CHECK_EQ(umn_regcache_get(st_rc, BASE + 2 * p * PAGE, PAGE,
+					  &r), 0);
+		umn_regcache_put(st_rc, r);
+	}
+	(void)arg;
+	__atomic_store_n(&ev_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&ev_stop, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	CHECK(fresh(held));
+	umn_regcache_put(st_rc, held);
+	return NULL;
+}
+
+static void eviction_batches(void)
+{
+	struct umn_regcache *rc = new_cache(64, 0, 0);
+	struct umn_regcache_region *r;
+	unsigned long f0, f;
+	pthread_t t;
+
+	st_rc = rc;
+	ev_stop = ev_ready = 0;
+	t_watchdog_arm(20, "evicting misses with a live thread");
+	CHECK_EQ(pthread_create(&t, NULL, hold_and_wait, NULL), 0);
+	while (!__atomic_load_n(&ev_ready, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	f0 = fences();
+	for (unsigned long p = 64; p < 104; p++) {
+		CHECK_EQ(umn_regcache_get(rc, BASE + 2 * p * PAGE, PAGE, &r),
+			 0);
+		umn_regcache_put(rc, r);
+	}
+	f = fences() - f0;
+	CHECK_EQ(stats_of(rc).evicted >= 40, 1);
+	if (plain_mode && (f == 0 || f > 11))
+		fprintf(stderr, "%lu barriers for %lu evictions\n", f,
+			stats_of(rc).evicted);
+	if (plain_mode || deny_later) {
+		CHECK(f >= 1);
+		CHECK(f <= 11);
+	} else {
+		CHECK_EQ(f, 0);
+	}
+	__atomic_store_n(&ev_stop, 1, __ATOMIC_RELEASE);
+	CHECK_EQ(pthread_join(t, NULL), 0);
+	t_watchdog_disarm();
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
 #endif /* UMN_TEST_HOOKS */
 
 /* ---- get and put on different threads ---- */
@@ -684,6 +748,7 @@ int main(int argc, char **argv)
 	RUN(hit_paused_while_scanned);
 	RUN(put_elsewhere_during_increment);
 	RUN(single_thread_no_barrier);
+	RUN(eviction_batches);
 	if (deny_later) {
 		/* the backup reported itself once */
 		CHECK(warns >= 1);
