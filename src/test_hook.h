@@ -29,9 +29,13 @@ enum umnp_hook_point {
 	 * int3 (every thread serialised), the rest not written yet (arg: the
 	 * site) */
 	UMNP_HOOK_PATCH_INT3,
-	/* regcache lookup_fast: the hit's slot counter is incremented, the
+	/* umn_regcache_get, a hit: its slot counter is incremented, the
 	 * region's state is not loaded yet (arg: the region) */
 	UMNP_HOOK_RC_HIT_COUNTED,
+	/* umn_regcache_get, a hit on a slot the thread owns (plain stores):
+	 * its counter is loaded, the incremented value not stored yet (arg:
+	 * the region) */
+	UMNP_HOOK_RC_HIT_LOADED,
 	/* umn_regcache_invalidate, cache lock held: the callbacks' stack is
 	 * drained, the walk over the range is next (arg: the cache) */
 	UMNP_HOOK_RC_INVALIDATE_DRAINED,

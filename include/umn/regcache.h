@@ -144,8 +144,10 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
  * a miss registers [addr, addr + len) widened to the alignment (with
  * UMN_REGCACHE_MERGE, the union with the regions it overlaps or touches),
  * calling ops->reg without any lock, then may evict unused regions.
- * Context: blockable; not from a umn callback; takes the cache lock on a
- * miss.  Returns 0 and *out; -EINVAL (reported) for len 0, a range that
+ * Context: blockable; not from a umn callback; not async-signal-safe (not
+ * from a signal handler: a miss takes a mutex, and a hit's counter update
+ * is not atomic with respect to a handler on the same thread); takes the
+ * cache lock on a miss.  Returns 0 and *out; -EINVAL (reported) for len 0, a range that
  * wraps, a NULL argument; -EDEADLK (reported) from a umn callback; -ENOMEM;
  * or ops->reg's error (nothing cached).
  */
@@ -155,17 +157,21 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 /*
  * umn_regcache_put - drop a reference taken by get, on the thread of the get
  * or any other.  Lock-free on the thread of the get unless this is the last
- * reference of an invalidated region, which is then deregistered here; on
- * another thread it takes the cache lock.  Context: blockable; not from a
- * umn callback (reported, the reference is kept).  A put of a region with no
- * reference held is reported and ignored, as is a NULL cache or region and
- * a region get returned from another live cache.  Undefined: a pointer get
- * did not return (a stack or heap address, one inside a region, a region
- * of a destroyed cache), which put reads below, at the node header and the
- * header of its chunk (up to 64 KiB lower), before it can tell: it may
- * fault or drop another region's reference; and one put too many of a
- * region that other references still hold, which drops one of theirs (a
- * reference is not tied to its holder; their last put is then reported).
+ * reference of an invalidated region, which is then deregistered here, or
+ * the region's references were put on other threads before (then it takes
+ * the cache lock to settle the count); on another thread it takes the cache
+ * lock (and, when other threads have counted references to regions near
+ * it, makes one membarrier(2) call).  Context: blockable; not from a
+ * umn callback (reported, the reference is kept); not async-signal-safe,
+ * as get.  A put of a region with no reference held is reported and
+ * ignored, as is a NULL cache or region and a region get returned from
+ * another live cache.  Undefined: a pointer get did not return (a stack or
+ * heap address, one inside a region, a region of a destroyed cache), which
+ * put reads below, at the node header and the header of its chunk (up to
+ * 64 KiB lower), before it can tell: it may fault or drop another region's
+ * reference; and one put too many of a region that other references still
+ * hold, which drops one of theirs (a reference is not tied to its holder;
+ * their last put is then reported).
  */
 void umn_regcache_put(struct umn_regcache *rc,
 		      struct umn_regcache_region *region);
@@ -206,7 +212,7 @@ int umn_regcache_destroy(struct umn_regcache *rc);
 /*
  * umn_regcache_stats - copy the counters.  Hits are summed from 64
  * per-thread slots per cache without stopping the threads (a snapshot, not
- * an instant; beyond 64 threads, threads share slots and may lose counts).
+ * an instant; beyond 63 live threads, the others share the last slot).
  * Context: any thread, also a umn callback; takes no lock, never blocks.
  * Returns 0 or -EINVAL (reported) for a NULL argument.
  */

@@ -14,16 +14,18 @@
  *   COUNTING  the lock holder is counting its users (eviction, a put from
  *             another thread): hits take the locked path meanwhile
  *   CLAIMED   its deregistration is decided (under the lock)
+ *   DEBT      puts on other threads lowered n->shared below 0 (under the
+ *             lock): a lock-free put settles the count under the lock
  *
  * Its users are counted apart, per hit slot (see "references" below): a hit
  * or a put on one thread writes only that thread's counters, never a line
- * another core writes too.  A hit: look the start address up in the hash
- * without a lock, increment the slot's counter for the region, then load
- * the state; if it is not PUB alone (or start and len no longer match),
- * drop the counter again and take the locked path.  A callback's fetch-or
- * of DEAD and the later count of the users are the other half: a region is
- * never handed out once its invalidation has started, and never
- * deregistered while a hit holds it.
+ * another core writes too, and with plain stores.  A hit: look the start
+ * address up in the hash without a lock, increment the slot's counter for
+ * the region, then load the state; if it is not PUB alone (or start and
+ * len no longer match), drop the counter again and take the locked path.
+ * A callback's fetch-or of DEAD and the later count of the users (after a
+ * membarrier) are the other half: a region is never handed out once its
+ * invalidation has started, and never deregistered while a hit holds it.
  *
  * Nodes are type-stable: a node is reused only as another node of the same
  * cache and released only by destroy (to the chunk pool, from which a later
@@ -31,8 +33,9 @@
  * in the hash even while it is being recycled (it validates state, start
  * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash
  * tables replaced by a resize are freed by destroy too.  No grace period,
- * no RCU read-side section: the hit is a few loads and one atomic on a
- * line of its own thread.
+ * no RCU read-side section: the hit is a few loads and a plain increment of
+ * a counter only its thread writes (no locked instruction: the scans that
+ * must see it pay a membarrier instead, see "references").
  *
  * A callback (any context, never blocks, never refuses): set the
  * subscription's seq, fetch-or DEAD; if it made a published region dead,
@@ -74,13 +77,22 @@
 #define R_COUNTING 0x8u		/* users being counted (lock held): no
 				 * hit takes a reference meanwhile */
 #define R_CLAIMED  0x10u	/* its deregistration is decided */
+#define R_DEBT     0x20u	/* n->shared is below 0 (the lock): a put
+				 * on a positive counter checks the sum */
 /* a node on the free list */
 #define R_FREE     (R_DEAD | R_UNLINKED)
 /* what the last put of a region looks for */
 #define R_LAST_MASK (R_PUB | R_DEAD | R_UNLINKED | R_CLAIMED)
 #define R_LAST      (R_PUB | R_DEAD | R_UNLINKED)
+/* what sends a lock-free put to put_settle */
+#define R_SETTLE    (R_UNLINKED | R_DEBT)
 
 #define HIT_SLOTS 64		/* per-thread hit counters, per cache */
+/* slots 0 .. OWNED_SLOTS - 1 are each owned by one live thread, which alone
+ * writes their counters; threads beyond them share the last one, with
+ * atomic read-modify-writes (see "references") */
+#define OWNED_SLOTS (HIT_SLOTS - 1)
+#define SHARED_SLOT (HIT_SLOTS - 1)
 #define HASH_MIN_BITS 8
 #define HASH_WALK_MAX 16	/* a lock-free walk longer than this gives up */
 #define CACHELINE 64
@@ -165,6 +177,10 @@ struct umn_regcache {
 	unsigned int flags;
 	unsigned short epoch;			/* bumped in a fork child (its
 						 * nodes keep 16 bits of it) */
+	/* a thread whose tls_slot is at most this (an owned slot) changes
+	 * its counters with plain stores: OWNED_SLOTS when the scans issue
+	 * membarrier, else 0 (see "references") */
+	unsigned short plain_max;
 	size_t node_size;
 	/* every node's sub.ops points here: the node's cache */
 	struct umn_interval_notifier_ops sub_ops;
@@ -198,11 +214,10 @@ struct umn_regcache {
 	struct hit_slot slots[HIT_SLOTS];
 };
 
-/* The thread's slot + 1 if it owns it, + 1 + HIT_SLOTS if it shares one;
- * 0: none yet. */
+/* The thread's slot + 1 if it owns it (1 .. OWNED_SLOTS), SHARED_SLOT + 1
+ * + HIT_SLOTS if it shares the last one; 0: none yet. */
 static __thread unsigned int tls_slot
 	__attribute__((tls_model("initial-exec")));
-static unsigned int next_slot;
 static unsigned long slots_owned;	/* bit s: a live thread owns slot s */
 static pthread_key_t slot_key;
 static pthread_once_t slot_once = PTHREAD_ONCE_INIT;
@@ -262,7 +277,7 @@ static void atfork_child(void)
 	pthread_mutex_unlock(&pool_lock);
 	pthread_mutex_unlock(&caches_lock);
 	/* only this thread lives on: the other owners' slots are free */
-	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= HIT_SLOTS ?
+	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= OWNED_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
 	for (struct umn_regcache *rc = caches; rc; rc = rc->list_next) {
 		struct rc_table *t = rc->table;
@@ -383,7 +398,8 @@ static void slot_key_create(void)
 
 /* The lowest free slot, owned until the thread exits, so that the slots
  * in use (the counter arrays a count reads) follow the live threads, not
- * every thread there ever was; with all 64 owned, a shared one. */
+ * every thread there ever was; with all OWNED_SLOTS owned, the shared
+ * one (its counters change by atomic read-modify-writes only). */
 static __attribute__((noinline)) unsigned int slot_take(void)
 {
 	unsigned long m = __atomic_load_n(&slots_owned, __ATOMIC_RELAXED);
@@ -392,10 +408,11 @@ static __attribute__((noinline)) unsigned int slot_take(void)
 	pthread_once(&slot_once, slot_key_create);
 	while (~m && slot_key != (pthread_key_t)-1) {
 		s = (unsigned int)__builtin_ctzl(~m);
-		if (s >= HIT_SLOTS)
+		if (s >= OWNED_SLOTS)
 			break;
+		/* seq_cst: see fence_needed */
 		if (__atomic_compare_exchange_n(&slots_owned, &m, m | 1ul << s,
-						true, __ATOMIC_ACQUIRE,
+						true, __ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED)) {
 			if (pthread_setspecific(slot_key,
 						(void *)(unsigned long)(s + 1))) {
@@ -407,9 +424,8 @@ static __attribute__((noinline)) unsigned int slot_take(void)
 			return s;
 		}
 	}
-	s = __atomic_add_fetch(&next_slot, 1, __ATOMIC_RELAXED) % HIT_SLOTS;
-	tls_slot = s + 1 + HIT_SLOTS;
-	return s;
+	tls_slot = SHARED_SLOT + 1 + HIT_SLOTS;
+	return SHARED_SLOT;
 }
 
 /* The calling thread's slot, 0 .. HIT_SLOTS - 1. */
@@ -432,16 +448,20 @@ static inline struct hit_slot *my_slot(struct umn_regcache *rc)
  * Who holds a region: n->shared plus, for each hit slot, the slot's counter
  * for n in n's chunk (users_locked).  Only their sum means something: it is
  * the number of references held, plus hits that are about to drop the one
- * they just took.  None of them ever goes below 0: every decrement is a
- * compare-and-swap from a positive value.  A slot's counters are written
- * by its threads (atomic RMWs: threads beyond HIT_SLOTS share a slot), so a
- * get and a put on the same thread write no line another core wrote;
- * n->shared changes under the cache lock only (references taken there when
- * a counter array cannot be allocated).  A put whose own counter is 0 (the
- * get ran on another thread) takes the lock and removes one unit from any
- * positive counter or n->shared (drop_locked): references are not tied to
- * the counter they were taken on, only the sum is.  Counters belong to the
- * node's storage, not to one incarnation; they are 0 when it is reused.
+ * they just took.  The sum is taken modulo 2^32 (unsigned arithmetic), and
+ * so may be each part: n->shared is an adjustment, not a count.
+ *
+ * Each counter has one writer.  A slot below OWNED_SLOTS belongs to one
+ * live thread (slot_take), and only that thread writes its counters; the
+ * threads beyond share SHARED_SLOT and change its counters by atomic
+ * read-modify-writes.  n->shared changes under the cache lock only:
+ * references taken there when a counter array cannot be allocated (+1),
+ * and puts whose own counter is 0 because the get ran on another thread
+ * (-1, put_locked: the unit stays on the getter's counter, which only the
+ * getter may write).  A put decrements its own counter only when it is
+ * positive, and put_locked only when the sum is: with every put matching a
+ * get, the sum is never "below 0".  Counters belong to the node's storage,
+ * not to one incarnation: they add up to 0 (not each 0) when it is reused.
  *
  * A chunk's ctr_mask says which slots have counter arrays there, so that a
  * count reads only those; a slot's bit is set (seq_cst RMW) before its
@@ -454,21 +474,147 @@ static inline struct hit_slot *my_slot(struct umn_regcache *rc)
  * held.  Scans are therefore only done on a region no hit can take a new
  * reference on: DEAD (callback, invalidate, merge, eviction) or COUNTING
  * (set by the scanner itself, under the lock).  A hit increments its
- * counter, a seq_cst RMW, then loads the state (seq_cst); the scanner
- * sets DEAD/COUNTING with a seq_cst RMW, then loads the counters (seq_cst):
- * either the hit sees the flag and drops its unit again, or the scan sees
- * the increment (on x86 the locked RMWs order the loads after them).  Then
- * every reference held during the scan was taken before it and is seen,
- * and counters only go down except for such short-lived hits: the sum read
- * is never below the number of references held at the end of the scan, and
- * 0 means none.
+ * counter, then loads the state; the scanner sets DEAD/COUNTING (an atomic
+ * RMW), then loads the counters: either the hit sees the flag and drops its
+ * unit again, or the scan sees the increment.  That store-then-load on both
+ * sides needs a full barrier on both; it is made asymmetric (as liburcu's
+ * and the kernel's membarrier users do): on an owned slot the hit's
+ * increment is a plain load and store (no locked instruction) followed by
+ * a compiler barrier only, and the scanner, between setting the flag and
+ * reading the counters, calls membarrier(PRIVATE_EXPEDITED), which runs a
+ * full barrier on every CPU that runs a thread of the process: a hit whose
+ * store came before that barrier is seen by the scan, one whose state load
+ * came after it sees the flag.  One call covers a whole batch of regions
+ * (a drain, an invalidate's or a merge's walk, a flush), and none is made
+ * when no other thread's plain-store counters exist in the region's chunk
+ * (fence_needed: ctr_mask holds no owned slot but the caller's, so a
+ * single-threaded process never makes one).  Without membarrier (old
+ * kernel, a seccomp filter: fence_setup) every increment and decrement is
+ * a seq_cst RMW and the state load follows it, as on the shared slot: on
+ * x86 the locked RMW orders the load after the store.
  *
- * The last reference of a dead region: whoever drops a unit lock-free loads
- * the state afterwards (seq_cst); if it is UNLINKED, it counts under the
- * lock (maybe_last).  The unlinker sets UNLINKED (seq_cst RMW) and counts,
- * under the lock.  One of the two sees the other; both may, and R_CLAIMED
- * (under the lock) lets only one of them deregister.
+ * Then every reference held during the scan was taken before it and is
+ * seen, and counters only go down except for such short-lived hits: the
+ * sum read is never below the number of references held at the end of the
+ * scan, and 0 means none.  Later scans of a region that stays DEAD need no
+ * barrier of their own: the hits after the first one's all saw DEAD.
+ *
+ * The last reference of a dead region: whoever drops a unit lock-free
+ * (store, then a compiler barrier; or an RMW) loads the state afterwards;
+ * if it is UNLINKED, it counts under the lock (put_settle).  The unlinker
+ * sets UNLINKED (seq_cst RMW), then the barrier as above, and counts, under
+ * the lock.  One of the two sees the other; both may, and R_CLAIMED (under
+ * the lock) lets only one of them deregister.
+ *
+ * get and put are not async-signal-safe (the locked path takes a mutex);
+ * the plain increment relies on it too: a get and put in a signal handler
+ * between the owner's load and store of its counter would be lost.
  */
+
+/* ---- the scanner's barrier ---- */
+
+#ifndef MEMBARRIER_CMD_PRIVATE_EXPEDITED
+#define MEMBARRIER_CMD_QUERY 0
+#define MEMBARRIER_CMD_PRIVATE_EXPEDITED (1 << 3)
+#define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
+#endif
+
+/* membarrier(PRIVATE_EXPEDITED) registered for the process (fence_setup,
+ * at the first cache's creation): caches created then on use plain
+ * stores on owned slots */
+static bool fence_ok;
+static pthread_once_t fence_once = PTHREAD_ONCE_INIT;
+static volatile char *fence_page;	/* for fence_backup */
+
+#if UMN_TEST_HOOKS
+/* white-box (hook builds): the number of barriers issued */
+unsigned long umn__test_rc_fences;
+#endif
+
+static long sys_membarrier(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+static void fence_setup(void)
+{
+	long cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
+	/* the system calls themselves: no interposer needs to see the
+	 * backup's page */
+	void *p = (void *)syscall(SYS_mmap, NULL,
+				  (size_t)sysconf(_SC_PAGESIZE),
+				  PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	/* ENOSYS (older than Linux 4.14), EPERM or EINVAL (a seccomp
+	 * filter, a kernel without the command): atomic RMWs */
+	if (p == MAP_FAILED)
+		return;
+	if (cmds <= 0 || !(cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) ||
+	    sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)) {
+		(void)syscall(SYS_munmap, p, (size_t)sysconf(_SC_PAGESIZE));
+		return;
+	}
+	fence_page = p;
+	fence_ok = true;
+}
+
+/*
+ * If membarrier fails although it was registered (a seccomp filter added
+ * since; the registration survives fork): a downgrade of a touched page's
+ * protection, whose TLB shootdown interrupts every CPU that may run the
+ * process, a full barrier on x86 (as .NET's FlushProcessWriteBuffers
+ * does).  Reported once.
+ */
+static __attribute__((noinline, cold)) void fence_backup(void)
+{
+	static int warned;
+	size_t sz = (size_t)sysconf(_SC_PAGESIZE);
+
+	if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		umnp_warn("umn_regcache", "membarrier failed (errno %d): "
+			  "scans use page protection changes instead", errno);
+	fence_page[0] = 1;
+	(void)syscall(SYS_mprotect, fence_page, sz, PROT_READ);
+	(void)syscall(SYS_mprotect, fence_page, sz, PROT_READ | PROT_WRITE);
+}
+
+/* The full barrier on every thread of the process (cache lock held:
+ * between setting DEAD, COUNTING or UNLINKED and counting users). */
+static __attribute__((noinline)) void scan_fence(void)
+{
+#if UMN_TEST_HOOKS
+	__atomic_add_fetch(&umn__test_rc_fences, 1, __ATOMIC_RELAXED);
+#endif
+	if (sys_membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+		fence_backup();
+}
+
+/*
+ * Does a scan of n need scan_fence (called after setting the flag)?  Not
+ * without plain stores, and not when no live thread but the caller owns a
+ * slot with counters in n's chunk: the shared slot's are RMWs, the caller's
+ * own stores come before in its program order, and a slot whose thread
+ * exited was handed back with a release after its last store.  A thread
+ * that takes a slot after the load of slots_owned below does so with a
+ * seq_cst RMW (slot_take) before its first hit, whose seq_cst state load
+ * then sees the flag set before that load.
+ */
+static inline bool fence_needed(const struct umn_regcache *rc,
+				const struct rc_node *n)
+{
+	unsigned long m;
+	unsigned int s = tls_slot;
+
+	if (!rc->plain_max)
+		return false;
+	m = __atomic_load_n(&node_chunk(rc, n)->ctr_mask, __ATOMIC_SEQ_CST) &
+	    __atomic_load_n(&slots_owned, __ATOMIC_SEQ_CST) &
+	    ~(1ul << SHARED_SLOT);
+	if (s && s <= OWNED_SLOTS)
+		m &= ~(1ul << (s - 1));
+	return m != 0;
+}
 
 /* A new array of per-node counters for slot s of chunk c, or the one
  * another thread of the slot installed first; NULL if out of memory. */
@@ -533,6 +679,27 @@ static unsigned int users_locked(const struct umn_regcache *rc,
 					       __ATOMIC_SEQ_CST);
 	}
 	return sum;
+}
+
+/* Set COUNTING on n if it is valid, then the barrier if needed: the count
+ * that follows is exact (cache lock held).  True if COUNTING was set. */
+static bool count_start_locked(struct umn_regcache *rc, struct rc_node *n)
+{
+	unsigned int st = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
+	bool counting = (st & (R_PUB | R_DEAD)) == R_PUB;
+
+	if (counting)
+		__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
+	if (fence_needed(rc, n))
+		scan_fence();
+	return counting;
+}
+
+/* n->shared went down, or n was published: mark n if it is in debt. */
+static void debt_mark_locked(struct rc_node *n)
+{
+	if ((int)n->shared < 0)
+		__atomic_fetch_or(&n->state, R_DEBT, __ATOMIC_RELAXED);
 }
 
 /* Take a reference under the lock: on slot s's counter, else shared. */
@@ -675,10 +842,11 @@ static bool claim_locked(struct umn_regcache *rc, struct rc_node *n)
 }
 
 /*
- * Take a dead region out of the index.  Returns true if no user holds it:
- * the caller deregisters it; otherwise the last put will.
+ * Take a dead region out of the index and mark it UNLINKED; the caller then
+ * claims it (after scan_fence if fence_needed) and deregisters it if no
+ * user holds it; otherwise the last put will.
  */
-static bool unlink_locked(struct umn_regcache *rc, struct rc_node *n)
+static void unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 {
 	if (n->in_hash)
 		hash_del_locked(rc, n);
@@ -695,7 +863,26 @@ static bool unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 	rc->nlinked--;
 	rc->linked_bytes -= n->pub.len;
 	__atomic_fetch_or(&n->state, R_UNLINKED, __ATOMIC_SEQ_CST);
-	return claim_locked(rc, n);
+}
+
+/* Regions just unlinked (a list through lnext, fence: one of them needed
+ * the barrier): one barrier for them all, then those no user holds go on
+ * *out for deregistration (cache lock held). */
+static void claim_unlinked_locked(struct umn_regcache *rc,
+				  struct rc_node *list, bool fence,
+				  struct rc_node **out)
+{
+	struct rc_node *n, *next;
+
+	if (fence)
+		scan_fence();
+	for (n = list; n; n = next) {
+		next = n->lnext;
+		if (claim_locked(rc, n)) {
+			n->lnext = *out;
+			*out = n;
+		}
+	}
 }
 
 /* Make an unused or used region dead (eviction, merge, explicit): true if
@@ -711,18 +898,17 @@ static bool kill(struct rc_node *n)
  * for deregistration outside the lock. */
 static void drain_locked(struct umn_regcache *rc, struct rc_node **out)
 {
-	struct rc_node *n, *next;
+	struct rc_node *n, *list;
+	bool fence = false;
 
 	if (!__atomic_load_n(&rc->pending, __ATOMIC_RELAXED))
 		return;
-	n = __atomic_exchange_n(&rc->pending, NULL, __ATOMIC_ACQUIRE);
-	for (; n; n = next) {
-		next = n->lnext;
-		if (unlink_locked(rc, n)) {
-			n->lnext = *out;
-			*out = n;
-		}
+	list = __atomic_exchange_n(&rc->pending, NULL, __ATOMIC_ACQUIRE);
+	for (n = list; n; n = n->lnext) {
+		unlink_locked(rc, n);
+		fence |= fence_needed(rc, n);
 	}
+	claim_unlinked_locked(rc, list, fence, out);
 }
 
 /* ---- deregistration (no cache lock held) ---- */
@@ -887,6 +1073,8 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	rc->idx_mul = ((1ul << 32) + rc->node_size - 1) / rc->node_size;
 	rc->max_regions = p->max_regions;
 	rc->max_bytes = p->max_bytes;
+	pthread_once(&fence_once, fence_setup);
+	rc->plain_max = fence_ok ? OWNED_SLOTS : 0;
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_once(&fork_once, fork_setup);
 	pthread_mutex_lock(&caches_lock);
@@ -946,8 +1134,8 @@ static bool tryget_locked(struct umn_regcache *rc, struct rc_node *n,
 	st = __atomic_load_n(&n->state, __ATOMIC_SEQ_CST);
 	if ((st & (R_PUB | R_DEAD)) == R_PUB)
 		return true;
-	/* linked: not unlinked, so this was not the last reference; and
-	 * only lock holders take units from other slots' counters */
+	/* linked: not unlinked, so this was not the last reference; the
+	 * counter is this thread's (or the shared slot's, atomic) */
 	if (c)
 		__atomic_sub_fetch(c, 1, __ATOMIC_SEQ_CST);
 	else
@@ -961,6 +1149,8 @@ struct rc_walk {
 	unsigned long start, end;
 	struct rc_node *found;		/* lookup */
 	struct rc_node **out;		/* merge, invalidate */
+	struct rc_node *unlinked;	/* merge, invalidate: to claim */
+	bool fence;			/* one of them needs scan_fence */
 };
 
 static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
@@ -1028,10 +1218,10 @@ static bool merge_one(void *arg, struct umn_interval_notifier *sub)
 	if (n->pub.start + n->pub.len > w->end)
 		w->end = n->pub.start + n->pub.len;
 	INC_LOCKED(rc->merged, 1);
-	if (unlink_locked(rc, n)) {
-		n->lnext = *w->out;
-		*w->out = n;
-	}
+	unlink_locked(rc, n);
+	w->fence |= fence_needed(rc, n);
+	n->lnext = w->unlinked;
+	w->unlinked = n;
 	return true;
 }
 
@@ -1044,25 +1234,35 @@ static void merge_locked(struct umn_regcache *rc, unsigned long *start,
 	if (!rc->nlinked)
 		return;
 	walk_locked(rc, &w, *start ? *start - 1 : 0, *end, merge_one);
+	claim_unlinked_locked(rc, w.unlinked, w.fence, out);
 	*start = w.start;
 	*end = w.end;
 }
 
 /*
- * Evict n if it is valid and unused (cache lock held): set COUNTING, so
- * that hits from now on take the locked path, count the users; if there
- * are none, kill it, unlink it and queue it on *out for deregistration.
- * Only COUNTING is ever cleared: a callback's DEAD stays.
+ * Retiring an unused region (cache lock held), in two steps so that a
+ * flush or an eviction batch issues one barrier for all: mark_counting sets
+ * COUNTING on n if it is valid, so that hits from now on take the locked
+ * path (true if set); then, after scan_fence if fence_needed,
+ * retire_counted counts the users; if there are none, kills it, unlinks it
+ * and queues it on *out for deregistration.  Only COUNTING is ever
+ * cleared: a callback's DEAD stays.
  */
-static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
-				 struct rc_node **out)
+static bool mark_counting_locked(struct rc_node *n)
 {
 	unsigned int st = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
+
+	if ((st & (R_PUB | R_DEAD | R_COUNTING)) != R_PUB)
+		return false;
+	__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
+	return true;
+}
+
+static void retire_counted_locked(struct umn_regcache *rc, struct rc_node *n,
+				  struct rc_node **out)
+{
 	bool unused;
 
-	if ((st & (R_PUB | R_DEAD)) != R_PUB)
-		return;
-	__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
 	unused = users_locked(rc, n) == 0;
 	if (unused && !kill(n))
 		unused = false;	/* a callback was first: its drain unlinks */
@@ -1070,28 +1270,77 @@ static void retire_unused_locked(struct umn_regcache *rc, struct rc_node *n,
 	if (!unused)
 		return;
 	INC_LOCKED(rc->evicted, 1);
-	if (unlink_locked(rc, n)) {
+	/* counted with COUNTING after the barrier: no user can have come
+	 * since, so this count needs no barrier of its own */
+	unlink_locked(rc, n);
+	if (claim_locked(rc, n)) {
 		n->lnext = *out;
 		*out = n;
 	}
 }
 
-/* CLOCK: evict unused regions until within the limits. */
+#define EVICT_BATCH 64
+
+static inline bool over_limits(const struct umn_regcache *rc,
+			       unsigned long max_regions,
+			       unsigned long max_bytes, unsigned long regions,
+			       unsigned long bytes)
+{
+	return (rc->max_regions && regions > max_regions) ||
+	       (rc->max_bytes && bytes > max_bytes);
+}
+
+/*
+ * CLOCK: evict unused regions until within the limits.  The candidates
+ * are counted in batches, COUNTING set on each and one barrier for all
+ * (it costs ~25 us while another thread runs, see doc/regcache.md); a
+ * batch goes below the limits by a 16th of them (at most EVICT_BATCH - 1
+ * regions), so that the next misses need none.
+ */
 static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 {
 	unsigned long budget = 2 * rc->nlinked + 1;
+	unsigned long lo_regions = rc->max_regions -
+		(rc->max_regions / 16 < EVICT_BATCH - 1 ?
+		 rc->max_regions / 16 : EVICT_BATCH - 1);
+	unsigned long lo_bytes = rc->max_bytes - rc->max_bytes / 16;
 
-	while (rc->hand && budget-- &&
-	       ((rc->max_regions && rc->nlinked > rc->max_regions) ||
-		(rc->max_bytes && rc->linked_bytes > rc->max_bytes))) {
-		struct rc_node *n = rc->hand;
+	while (rc->hand && budget &&
+	       over_limits(rc, rc->max_regions, rc->max_bytes, rc->nlinked,
+			   rc->linked_bytes)) {
+		struct rc_node *batch[EVICT_BATCH];
+		unsigned long regions = rc->nlinked, bytes = rc->linked_bytes;
+		unsigned int nb = 0;
+		bool fence = false;
 
-		rc->hand = n->cnext;
-		if (LOAD(n->referenced)) {
-			STORE(n->referenced, 0);
-			continue;
+		while (rc->hand && budget && nb < EVICT_BATCH &&
+		       over_limits(rc, lo_regions, lo_bytes, regions,
+				   bytes)) {
+			struct rc_node *n = rc->hand;
+
+			budget--;
+			rc->hand = n->cnext;
+			if (LOAD(n->referenced)) {
+				STORE(n->referenced, 0);
+				continue;
+			}
+			/* a count read without the barrier is never over
+			 * but for hits about to back out: a user seen is
+			 * one (skipped, no barrier) */
+			if (users_locked(rc, n) != 0 ||
+			    !mark_counting_locked(n))
+				continue;
+			fence |= fence_needed(rc, n);
+			batch[nb++] = n;
+			regions--;
+			bytes -= n->pub.len;
 		}
-		retire_unused_locked(rc, n, out);
+		if (fence)
+			scan_fence();
+		/* (not through lnext: a callback may push a COUNTING
+		 * region on its stack meanwhile) */
+		for (unsigned int i = 0; i < nb; i++)
+			retire_counted_locked(rc, batch[i], out);
 	}
 }
 
@@ -1358,6 +1607,7 @@ static int miss_register(struct umn_regcache *rc, struct rc_node *n,
 	}
 	/* the miss's reference; any count of it is under this lock */
 	ref_locked(rc, n, slot_idx());
+	debt_mark_locked(n);	/* the node's storage may carry a debt */
 	link_locked(rc, n);
 	INC_LOCKED(rc->misses, 1);
 	INC_LOCKED(rc->regions, 1);
@@ -1411,9 +1661,7 @@ get_slow(struct umn_regcache *rc, unsigned long start,
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
 	if (n) {
-		struct hit_slot *s = my_slot(rc);
-
-		STORE(s->hits, LOAD(s->hits) + 1);
+		ADD(my_slot(rc)->hits, 1);
 		*out = n;
 		return 0;
 	}
@@ -1486,7 +1734,7 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	unsigned long mask, e, start, end;
 	struct rc_table *t;
 	struct rc_node *n;
-	unsigned int slot, bad, *c;
+	unsigned int raw, slot, bad, idx, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
@@ -1500,10 +1748,10 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		return get_checked(rc, addr, len, out);
 	start = addr & ~mask;
 	end = e & ~mask;
-	slot = tls_slot;
-	if (__builtin_expect(slot == 0, 0))
+	raw = tls_slot;
+	if (__builtin_expect(raw == 0, 0))
 		return get_locked_path(rc, start, end, out);
-	slot = (slot - 1) & (HIT_SLOTS - 1);
+	slot = (raw - 1) & (HIT_SLOTS - 1);
 	t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
 	n = __atomic_load_n(&t->b[hash_idx(rc, t, start)], __ATOMIC_ACQUIRE);
 	for (int i = 0;; i++) {
@@ -1515,17 +1763,39 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	}
 	/* no counter array of this slot in n's chunk yet: the locked path
 	 * makes one */
-	c = __atomic_load_n(&node_chunk(rc, n)->ctr[slot], __ATOMIC_SEQ_CST);
+	idx = node_idx(rc, n);		/* n->off read once */
+	c = __atomic_load_n(&node_chunk(rc, n)->ctr[slot], __ATOMIC_ACQUIRE);
 	if (__builtin_expect(c == NULL, 0))
 		return get_locked_path(rc, start, end, out);
-	c += node_idx(rc, n);
+	c += idx;
 	/* the reference first, then the state: n may have been made dead,
 	 * retired or recycled meanwhile */
-	__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
-	UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
-	if (__builtin_expect(!live(n, start, end), 0))
-		return hit_failed(rc, n, start, end, out);
-	STORE(rc->slots[slot].hits, LOAD(rc->slots[slot].hits) + 1);
+	if (__builtin_expect(raw <= rc->plain_max, 1)) {
+		/* this thread alone writes the counter: a plain increment,
+		 * ordered before the state load for the compiler only (the
+		 * scanner's membarrier does the rest, see "references") */
+		unsigned int v = LOAD(*c);
+
+		UMNP_HOOK(UMNP_HOOK_RC_HIT_LOADED, &n->pub);
+		__atomic_store_n(c, v + 1, __ATOMIC_RELEASE);
+		UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		if (__builtin_expect(!live(n, start, end), 0))
+			return hit_failed(rc, n, start, end, out);
+		STORE(rc->slots[slot].hits, LOAD(rc->slots[slot].hits) + 1);
+	} else {
+		/* the shared slot, or no membarrier: an RMW, which orders
+		 * the state load after it */
+		__atomic_add_fetch(c, 1, __ATOMIC_SEQ_CST);
+		UMNP_HOOK(UMNP_HOOK_RC_HIT_COUNTED, &n->pub);
+		if (__builtin_expect(!live(n, start, end), 0))
+			return hit_failed(rc, n, start, end, out);
+		if (raw <= OWNED_SLOTS)
+			STORE(rc->slots[slot].hits,
+			      LOAD(rc->slots[slot].hits) + 1);
+		else
+			ADD(rc->slots[slot].hits, 1);
+	}
 	if (!LOAD(n->referenced))
 		STORE(n->referenced, 1);
 	*out = &n->pub;
@@ -1536,85 +1806,97 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 
 /* ---- put ---- */
 
-/* Under the lock: the last reference of a dead, unlinked region may have
- * gone; if so (and nobody else saw it first), deregister it. */
+/*
+ * A lock-free put dropped a unit of n on this thread's counter and then saw
+ * R_SETTLE.  UNLINKED: the last reference of a dead region may have gone;
+ * if so (and nobody else saw it first), deregister it.  DEBT: puts on other
+ * threads left this thread's counter with units they dropped (n->shared
+ * below 0), so the unit just dropped may not have been held at all: count
+ * exactly, and if the sum went below 0, undo and report it; else move what
+ * this thread's counter can pay of the debt into n->shared (this thread
+ * alone writes its counter), and clear DEBT once it is paid.
+ */
 static __attribute__((noinline, cold)) void
-maybe_last(struct umn_regcache *rc, struct rc_node *n)
+put_settle(struct umn_regcache *rc, struct rc_node *n)
 {
-	bool last;
+	bool last, bad = false;
 
 	pthread_mutex_lock(&rc->lock);
-	last = claim_locked(rc, n);
+	if (__atomic_load_n(&n->state, __ATOMIC_RELAXED) & R_DEBT) {
+		bool counting = false;
+		unsigned int raw = tls_slot;
+
+		/* a read without the barrier may be short (see put_locked):
+		 * only a negative one is read again, exactly */
+		if ((int)users_locked(rc, n) < 0) {
+			counting = count_start_locked(rc, n);
+			bad = (int)users_locked(rc, n) < 0;
+		}
+		if (bad) {
+			n->shared++;
+		} else if (raw && raw <= OWNED_SLOTS) {
+			unsigned int *c = slot_ctr(rc, n, raw - 1, false);
+			unsigned int v = c ? LOAD(*c) : 0;
+			unsigned int k = -n->shared < v ? -n->shared : v;
+
+			if (k) {
+				__atomic_store_n(c, v - k, __ATOMIC_RELEASE);
+				n->shared += k;
+			}
+		}
+		if (counting)
+			__atomic_fetch_and(&n->state, ~R_COUNTING,
+					   __ATOMIC_RELEASE);
+		if ((int)n->shared >= 0)
+			__atomic_fetch_and(&n->state, ~R_DEBT,
+					   __ATOMIC_RELAXED);
+	}
+	last = !bad && claim_locked(rc, n);
 	pthread_mutex_unlock(&rc->lock);
+	if (bad)
+		umnp_warn("umn_regcache_put", "region %#lx+%#lx is not held",
+			  LOAD(n->pub.start), LOAD(n->pub.len));
 	if (last) {
 		n->lnext = NULL;
 		reclaim(rc, n);
 	}
 }
 
-/* Remove one unit from n's count, from n->shared or any positive counter
- * (cache lock held); false if there was none. */
-static bool drop_locked(const struct umn_regcache *rc, struct rc_node *n)
-{
-	const struct rc_chunk *c = node_chunk(rc, n);
-	unsigned int idx = node_idx(rc, n);
-	bool seen;
-
-	do {
-		if (n->shared) {
-			n->shared--;
-			return true;
-		}
-		unsigned long m = __atomic_load_n(&c->ctr_mask,
-						  __ATOMIC_SEQ_CST);
-
-		seen = false;
-		for (; m; m &= m - 1) {
-			unsigned int s = (unsigned int)__builtin_ctzl(m);
-			unsigned int *a = __atomic_load_n(&c->ctr[s],
-							  __ATOMIC_SEQ_CST);
-			unsigned int v;
-
-			if (!a)
-				continue;
-			v = __atomic_load_n(&a[idx], __ATOMIC_SEQ_CST);
-			while (v) {
-				seen = true;
-				if (__atomic_compare_exchange_n(
-					    &a[idx], &v, v - 1, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
-					return true;
-			}
-		}
-		/* each failed swap is another thread's put: finite */
-	} while (seen);
-	return false;
-}
-
 /*
  * A put whose slot counter for n is 0: the reference was taken on another
- * thread (or counted in n->shared), or it is not held.  Under the lock, with
- * n COUNTING if it is valid (DEAD otherwise), no new reference is taken;
- * the putter's own is in the count (its get happened before this put),
- * and every other decrement that can run meanwhile is a lock-free one of
- * a reference its thread holds, on its own counter.  So the count stays
- * at least 1 while drop_locked looks, and a unit is found, unless the
- * region is not held: then report it and change nothing.
+ * thread (or counted in n->shared), or it is not held.  If the count is
+ * positive, n->shared goes down by one: the unit stays on the counter it
+ * was taken on, which only its thread writes.  Otherwise the region is not
+ * held: report it and change nothing.
+ *
+ * A count read without stopping the hits may be short by references taken
+ * and dropped on two counters during the read (see "references"), never
+ * over but for hits about to back out: a positive one is trusted (no
+ * barrier, the usual case); one that is not is read again exactly, with n
+ * COUNTING if it is valid (DEAD otherwise) and the barrier after it: no
+ * new reference is taken then, and the putter's own is in it (its get
+ * happened before this put).
  */
 static __attribute__((noinline, cold)) void
 put_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	unsigned int st;
-	bool counting, dropped, last;
+	bool dropped, last;
 
 	pthread_mutex_lock(&rc->lock);
-	st = __atomic_load_n(&n->state, __ATOMIC_RELAXED);
-	counting = (st & (R_PUB | R_DEAD)) == R_PUB;
-	if (counting)
-		__atomic_fetch_or(&n->state, R_COUNTING, __ATOMIC_SEQ_CST);
-	dropped = drop_locked(rc, n);
-	if (counting)
-		__atomic_fetch_and(&n->state, ~R_COUNTING, __ATOMIC_RELEASE);
+	/* the sum modulo 2^32: "below 0" after puts that no get matched */
+	dropped = (int)users_locked(rc, n) > 0;
+	if (!dropped) {
+		bool counting = count_start_locked(rc, n);
+
+		dropped = (int)users_locked(rc, n) > 0;
+		if (counting)
+			__atomic_fetch_and(&n->state, ~R_COUNTING,
+					   __ATOMIC_RELEASE);
+	}
+	if (dropped) {
+		n->shared--;
+		debt_mark_locked(n);
+	}
 	last = dropped && claim_locked(rc, n);
 	pthread_mutex_unlock(&rc->lock);
 	if (!dropped) {
@@ -1644,8 +1926,8 @@ static inline void put_node(struct umn_regcache *rc, struct rc_node *n)
 				if (__builtin_expect(
 					    __atomic_load_n(&n->state,
 							    __ATOMIC_SEQ_CST) &
-					    R_UNLINKED, 0))
-					maybe_last(rc, n);
+					    R_SETTLE, 0))
+					put_settle(rc, n);
 				return;
 			}
 		}
@@ -1686,7 +1968,7 @@ put_checked(struct umn_regcache *rc, struct umn_regcache_region *region)
 void umn_regcache_put(struct umn_regcache *rc,
 		      struct umn_regcache_region *region)
 {
-	unsigned int slot = tls_slot, *c, v;
+	unsigned int slot = tls_slot, idx, *c, v;
 	struct rc_chunk *ch;
 	struct rc_node *n;
 
@@ -1700,22 +1982,32 @@ void umn_regcache_put(struct umn_regcache *rc,
 	ch = node_chunk(rc, n);
 	if (__builtin_expect(ch->rc != rc, 0))
 		goto other;
+	idx = node_idx(rc, n);
 	c = __atomic_load_n(&ch->ctr[(slot - 1) & (HIT_SLOTS - 1)],
-			    __ATOMIC_SEQ_CST);
+			    __ATOMIC_ACQUIRE);
 	if (__builtin_expect(c == NULL, 0))
 		goto other;
-	c += node_idx(rc, n);
+	c += idx;
 	v = __atomic_load_n(c, __ATOMIC_RELAXED);
-	if (__builtin_expect(v == 0 ||
-			     !__atomic_compare_exchange_n(c, &v, v - 1, false,
-							  __ATOMIC_SEQ_CST,
-							  __ATOMIC_RELAXED), 0))
+	if (__builtin_expect(v == 0, 0))
 		goto other;
+	if (__builtin_expect(slot <= rc->plain_max, 1)) {
+		/* this thread alone writes the counter: a plain decrement,
+		 * ordered before the state load for the compiler only (the
+		 * unlinker's membarrier does the rest, see "references") */
+		__atomic_store_n(c, v - 1, __ATOMIC_RELEASE);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	} else if (__builtin_expect(
+			   !__atomic_compare_exchange_n(c, &v, v - 1, false,
+							__ATOMIC_SEQ_CST,
+							__ATOMIC_RELAXED), 0)) {
+		goto other;
+	}
 	/* dropped: as in put_node, the last user of an unlinked region
 	 * counts under the lock */
 	if (__builtin_expect(__atomic_load_n(&n->state, __ATOMIC_SEQ_CST) &
-			     R_UNLINKED, 0))
-		maybe_last(rc, n);
+			     R_SETTLE, 0))
+		put_settle(rc, n);
 	if (__builtin_expect(LOAD(rc->pending) != NULL, 0))
 		drain(rc);
 	return;
@@ -1737,10 +2029,10 @@ static bool invalidate_one(void *arg, struct umn_interval_notifier *sub)
 	n->pending = 1;
 	ADD(rc->pending_dereg, 1);
 	ADD(rc->pending_bytes, n->pub.len);
-	if (unlink_locked(rc, n)) {
-		n->lnext = *w->out;
-		*w->out = n;
-	}
+	unlink_locked(rc, n);
+	w->fence |= fence_needed(rc, n);
+	n->lnext = w->unlinked;
+	w->unlinked = n;
 	return true;
 }
 
@@ -1766,21 +2058,36 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 	UMNP_HOOK(UMNP_HOOK_RC_INVALIDATE_DRAINED, rc);
 	if (rc->nlinked)
 		walk_locked(rc, &w, start, end - 1, invalidate_one);
+	claim_unlinked_locked(rc, w.unlinked, w.fence, &list);
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
 	return 0;
 }
 
-/* Kill and unlink every unused linked region (cache lock held). */
+/* Kill and unlink every unused linked region (cache lock held): COUNTING
+ * on every valid one, one barrier, then count them. */
 static void flush_locked(struct umn_regcache *rc, struct rc_node **out)
 {
+	bool fence = false;
+
 	drain_locked(rc, out);
 	for (struct rc_chunk *c = rc->chunks; c && rc->nlinked; c = c->next)
 		for (unsigned long i = 0; i < c->used; i++) {
 			struct rc_node *n = chunk_node(rc, c, i);
 
-			if (mine_linked(rc, n))
-				retire_unused_locked(rc, n, out);
+			if (mine_linked(rc, n) && mark_counting_locked(n))
+				fence |= fence_needed(rc, n);
+		}
+	if (fence)
+		scan_fence();
+	for (struct rc_chunk *c = rc->chunks; c && rc->nlinked; c = c->next)
+		for (unsigned long i = 0; i < c->used; i++) {
+			struct rc_node *n = chunk_node(rc, c, i);
+
+			if (mine_linked(rc, n) &&
+			    (__atomic_load_n(&n->state, __ATOMIC_RELAXED) &
+			     R_COUNTING))
+				retire_counted_locked(rc, n, out);
 		}
 }
 
