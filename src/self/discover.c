@@ -124,19 +124,35 @@ static struct obj_stat stats[MAX_STATS];
 static unsigned int nstats;
 
 /*
- * The site cache (sitecache.h).  sc_hit: the entry last read, for the
- * object at sc_hit_addr/sc_hit_phdr (patch.c's targets and the scan of
- * the same object share it); sc_hit_stale: a target was not in it, so the
- * scan decodes that object again and rewrites its entry.  sc_new: the
+ * The site cache (sitecache.h).  sc_hit: the entry of the object last
+ * looked up (sc_cur, below; patch.c's targets and the scan of the same
+ * object share it); sc_hit_stale: a target was not in it, so the scan
+ * decodes that object again and rewrites its entry.  sc_new: the
  * entry a full scan builds.  tfound: the sites umnp_self_find_sites()
  * decoded, with their bytes from before they were patched, for the entry
  * of the object that holds them.
  */
 static bool env_read;
-static struct umnp_sc_entry sc_hit, sc_new;
-static uintptr_t sc_hit_addr;
-static const void *sc_hit_phdr;
-static bool sc_hit_valid, sc_hit_stale;
+static struct umnp_sc_entry sc_new;
+/*
+ * Two entries held: the one patch.c's targets read (libc's, slot 0) stays
+ * until the scan reaches libc, after the executable and the preloaded
+ * objects (slot 1): libc's entry is read once per process, not twice.
+ */
+struct sc_slot {
+	struct umnp_sc_entry e;
+	struct umnp_sc_id id;  /* the object's identity, for a new entry */
+	uintptr_t addr;        /* the object: load bias and program headers */
+	const void *phdr;
+	bool valid;            /* this slot describes addr/phdr */
+	bool id_ok;            /* id is set (the cache is on, stat worked) */
+	bool ok;               /* e is the object's entry, read whole */
+	bool stale;            /* a target was not in it: decode the object */
+};
+static struct sc_slot sc_slots[2];
+static struct sc_slot *sc_cur = &sc_slots[1]; /* the object last looked up */
+#define sc_hit (sc_cur->e)
+#define sc_hit_stale (sc_cur->stale)
 static struct {
 	uintptr_t at, func;
 	int16_t nr;
@@ -303,7 +319,7 @@ static int decode_region(const uint8_t *p, size_t size, struct found *out,
 }
 
 static void discover_env(void);
-static bool cache_entry_for(const struct dl_phdr_info *info);
+static bool cache_entry_for(const struct dl_phdr_info *info, bool for_target);
 static uintptr_t exec_seg_end(const struct dl_phdr_info *info, uintptr_t a);
 static bool entry_patched(const uint8_t *f);
 
@@ -335,7 +351,7 @@ static int target_from_cache(struct dl_phdr_info *info, size_t size,
 	}
 	if (!inside)
 		return 0;
-	if (!cache_entry_for(info))
+	if (!cache_entry_for(info, true))
 		return 1;
 	q->object_hit = true;
 	for (uint32_t i = 0; i < sc_hit.nsites && q->k < q->max; i++) {
@@ -1036,29 +1052,42 @@ static const char *object_path(const struct dl_phdr_info *info)
 						     : "/proc/self/exe";
 }
 
-static struct umnp_sc_id sc_id; /* of the object last looked up */
-static bool sc_id_ok, sc_hit_ok;
-
 /*
  * Look the object up in the cache (once per object: patch.c's targets and
- * the scan ask for the same one in turn).  true if its entry is in sc_hit
- * and no target found it wanting.  sc_id/sc_id_ok: its identity, for
+ * the scan ask for the same one in turn; for_target: a target asks, slot
+ * 0 is used, else slot 1).  true if its entry is in sc_hit and no target
+ * found it wanting.  sc_cur: the object's slot, with its identity for
  * writing a new entry.
  */
-static bool cache_entry_for(const struct dl_phdr_info *info)
+static bool cache_entry_for(const struct dl_phdr_info *info, bool for_target)
 {
-	if (!sc_hit_valid || sc_hit_addr != info->dlpi_addr ||
-	    sc_hit_phdr != info->dlpi_phdr) {
-		sc_hit_valid = true;
-		sc_hit_addr = info->dlpi_addr;
-		sc_hit_phdr = info->dlpi_phdr;
-		sc_hit_stale = false;
-		sc_id_ok = !full_decode &&
-			   umnp_self_cache_ident(info, object_path(info),
-						 &sc_id);
-		sc_hit_ok = sc_id_ok && umnp_self_cache_load(&sc_id, &sc_hit);
+	struct sc_slot *sl = NULL;
+
+	for (int i = 0; i < 2 && !sl; i++)
+		if (sc_slots[i].valid && sc_slots[i].addr == info->dlpi_addr &&
+		    sc_slots[i].phdr == info->dlpi_phdr)
+			sl = &sc_slots[i];
+	if (!sl) {
+		sl = &sc_slots[for_target ? 0 : 1];
+		sl->valid = true;
+		sl->addr = info->dlpi_addr;
+		sl->phdr = info->dlpi_phdr;
+		sl->stale = false;
+		sl->id_ok = !full_decode &&
+			    umnp_self_cache_ident(info, object_path(info),
+						  &sl->id);
+		sl->ok = sl->id_ok && umnp_self_cache_load(&sl->id, &sl->e);
 	}
-	return sc_hit_ok && !sc_hit_stale;
+	sc_cur = sl;
+	return sl->ok && !sl->stale;
+}
+
+/* The entries held are no longer current (an object was decoded, or
+ * another may come to the same address later). */
+static void sc_forget(void)
+{
+	sc_slots[0].valid = false;
+	sc_slots[1].valid = false;
 }
 
 static void site_found(const struct obj_stat *st,
@@ -1178,14 +1207,15 @@ static void scan_object(const struct dl_phdr_info *info)
 	    strstr(name, "libcapstone") || strstr(name, "libZydis"))
 		return;
 	st = stat_for(name);
-	if (cache_entry_for(info) && scan_from_cache(info, st, is_loader)) {
+	if (cache_entry_for(info, false) &&
+	    scan_from_cache(info, st, is_loader)) {
 		if (debug_on)
 			fprintf(stderr, "umn: site cache: %s: %u sites from "
 					"the cache\n", st->name,
 				sc_hit.nsites);
 		return;
 	}
-	store = sc_id_ok;
+	store = sc_cur->id_ok;
 	sc_new.nsites = 0;
 	find_candidates(info, debug_on, &c);
 	if (!c.n && !full_decode)
@@ -1265,7 +1295,7 @@ out:
 			       UMNP_SC_TARGET, tfound[i].bytes, &store);
 	if (!store)
 		return;
-	sc_new.id = sc_id;
+	sc_new.id = sc_cur->id;
 	sc_new.held = st->held;
 	sc_new.unknown = st->unknown;
 	sc_new.undecodable = st->undecodable;
@@ -1274,7 +1304,7 @@ out:
 		fprintf(stderr, "umn: site cache: %s: decoded, %u sites "
 				"stored\n", st->name, sc_new.nsites);
 	/* this process decoded it: the entry read is no longer current */
-	sc_hit_valid = false;
+	sc_cur->valid = false;
 }
 
 static int scan_cb(struct dl_phdr_info *info, size_t size, void *data)
@@ -1318,7 +1348,7 @@ static void scan_all(void)
 		nscanned = nseen;
 	}
 	/* another object may come to this address later */
-	sc_hit_valid = false;
+	sc_forget();
 }
 
 void umnp_self_discover_prepare(void)

@@ -522,7 +522,15 @@ static bool near32(uintptr_t a, uintptr_t b)
 	return d < (1ul << 31) - 2 * STUB_PAGE_SIZE;
 }
 
-static uint8_t *stub_page_alloc(uintptr_t near)
+/*
+ * A new stub page is mapped rwx at once (*writable true): nothing runs in
+ * it yet, and that saves the mprotect that would make it writable.  Where
+ * rwx mappings are refused (SELinux execmem, a W^X policy) it is mapped
+ * r-x and stub_reserve's mprotect reports the refusal as before.
+ */
+static bool rwx_refused;
+
+static uint8_t *stub_page_alloc(uintptr_t near, bool *writable)
 {
 	near &= ~(uintptr_t)0xfffff;
 	for (uintptr_t k = 1; k < 1024; k++) {
@@ -533,11 +541,25 @@ static uint8_t *stub_page_alloc(uintptr_t near)
 
 			if (sign < 0 && near < k * 0x100000 + 0x10000)
 				continue;
-			r = umnp_self_raw6(SYS_mmap, (long)hint, STUB_PAGE_SIZE,
-					   PROT_READ | PROT_EXEC,
-					   MAP_PRIVATE | MAP_ANONYMOUS |
-						   MAP_FIXED_NOREPLACE,
-					   -1, 0);
+			for (;;) {
+				int prot = PROT_READ | PROT_EXEC;
+
+				if (!rwx_refused)
+					prot |= PROT_WRITE;
+				r = umnp_self_raw6(SYS_mmap, (long)hint,
+						   STUB_PAGE_SIZE, prot,
+						   MAP_PRIVATE | MAP_ANONYMOUS |
+							   MAP_FIXED_NOREPLACE,
+						   -1, 0);
+				if (!rwx_refused &&
+				    (r == -EACCES || r == -EPERM)) {
+					rwx_refused = true;
+					continue;
+				}
+				*writable = !umnp_self_is_err(r) &&
+					    !rwx_refused;
+				break;
+			}
 			if (umnp_self_is_err(r))
 				continue;
 			if ((uintptr_t)r == hint && near32(hint, near))
@@ -569,7 +591,7 @@ static uint8_t *stub_reserve(uintptr_t near, size_t n, int *err)
 	if (i == nstubs) {
 		if (nstubs == MAX_STUB_PAGES)
 			return NULL;
-		stubs[i].page = stub_page_alloc(near);
+		stubs[i].page = stub_page_alloc(near, &stubs[i].writable);
 		if (!stubs[i].page)
 			return NULL;
 		stubs[i].used = 0;

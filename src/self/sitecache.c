@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,13 +133,28 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *data)
 static bool dir_ok(const char *dir)
 {
 	struct stat st;
-	long r = umnp_self_raw3(SYS_mkdir, (long)dir, 0700, 0);
+	long r = umnp_self_raw3(SYS_stat, (long)dir, (long)&st, 0);
 
-	if (umnp_self_is_err(r) && r != -EEXIST) {
-		say("not used: cannot make the directory", dir);
-		return false;
+	/* Made once: later processes only stat it (one system call, not a
+	 * mkdir of it and of its parent each time). */
+	if (r == -ENOENT) {
+		/* the base directory too, as the XDG specification asks */
+		char base[sizeof(sc_dir)];
+		char *slash;
+
+		memcpy(base, dir, strlen(dir) + 1);
+		slash = strrchr(base, '/');
+		if (slash && slash != base) {
+			*slash = 0;
+			(void)umnp_self_raw3(SYS_mkdir, (long)base, 0700, 0);
+		}
+		r = umnp_self_raw3(SYS_mkdir, (long)dir, 0700, 0);
+		if (umnp_self_is_err(r) && r != -EEXIST) {
+			say("not used: cannot make the directory", dir);
+			return false;
+		}
+		r = umnp_self_raw3(SYS_stat, (long)dir, (long)&st, 0);
 	}
-	r = umnp_self_raw3(SYS_stat, (long)dir, (long)&st, 0);
 	if (umnp_self_is_err(r) || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid() || (st.st_mode & 0022)) {
 		say("not used: not a directory of this user that only it may "
@@ -174,8 +190,6 @@ void umnp_self_cache_setup(uint32_t mode, bool debug)
 	}
 	if (n <= 0 || (size_t)n + 48 >= sizeof(sc_dir))
 		return;
-	/* the base directory too, as the XDG specification asks (0700) */
-	(void)umnp_self_raw3(SYS_mkdir, (long)sc_dir, 0700, 0);
 	memcpy(sc_dir + n, "/umn", 5);
 	if (!dir_ok(sc_dir))
 		return;
@@ -225,6 +239,22 @@ static size_t entry_fixed(void)
 	return offsetof(struct umnp_sc_entry, site);
 }
 
+/* The length of the file whose first `got` bytes are in sc_buf, as its
+ * header says; SIZE_MAX while the header is not all there, or is bad (the
+ * reader then reads on to the end of the file, and checks). */
+static size_t entry_len(size_t got)
+{
+	uint32_t nsites;
+
+	if (got < 8 + entry_fixed())
+		return SIZE_MAX;
+	memcpy(&nsites, sc_buf + 8 + offsetof(struct umnp_sc_entry, nsites),
+	       sizeof(nsites));
+	if (nsites > UMNP_SC_MAX_SITES)
+		return SIZE_MAX;
+	return 8 + entry_fixed() + nsites * sizeof(struct umnp_sc_site) + 8;
+}
+
 bool umnp_self_cache_load(const struct umnp_sc_id *id,
 			  struct umnp_sc_entry *e)
 {
@@ -248,8 +278,8 @@ bool umnp_self_cache_load(const struct umnp_sc_id *id,
 		if (umnp_self_is_err(r) || r == 0)
 			break;
 		got += (size_t)r;
-		if (got == sizeof(sc_buf))
-			break;
+		if (got == sizeof(sc_buf) || got >= entry_len(got))
+			break;	/* whole: no read to see the end of file */
 	}
 	umnp_self_raw3(SYS_close, fd, 0, 0);
 	want = 8 + entry_fixed();

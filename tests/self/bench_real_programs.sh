@@ -6,11 +6,13 @@
 # and task-clock (children included) in ms.  doc/sources.md quotes it.
 # BUILD_DIR (default build-rel) needs targets umn_tool, umn_trace and
 # self_bench_preload.  UMN_BENCH_ROWS="make awk" runs those rows only.
+# UMN_BENCH_PRELOAD="A.so B.so" preloads those in the umn column instead
+# (e.g. an empty library and liburcu-bp.so.8: the floor of any preload).
 # Not a test.
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 B=$(cd "${2:-$SRC/build-rel}" && pwd)
 UMN=$B/tools/umn
-PRE=$B/tests/self/libself_bench_preload.so
+PRE=${UMN_BENCH_PRELOAD:-$B/tests/self/libself_bench_preload.so}
 R=${1:-5}
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -21,6 +23,14 @@ export XDG_CACHE_HOME=$T/cache
 seq 1 400000 | awk '{printf "%08x line %d\n", ($1*2654435761)%4294967296, $1}' > words
 { printf 'all: %s\n' "$(seq -f 't%g' 1 300 | tr '\n' ' ')"
   for i in $(seq 1 300); do echo "t$i: ; @true"; done; } > Makefile
+# "build": make -j1 compiling 8 small C files (gcc, cc1 and as per file: the
+# processes do some work each), an addition to the 300-shell make row.
+mkdir -p "$T/proj"
+for i in $(seq 1 8); do
+  printf '#include <stdio.h>\nint f%d(int x) { int s = 0; for (int i = 0; i < x; i++) s += i * %d; return s; }\n' "$i" "$i" > "$T/proj/f$i.c"
+done
+{ printf 'all: %s\n' "$(seq -f 'f%g.o' 1 8 | tr '\n' ' ')"
+  printf '%%.o: %%.c\n\tgcc -O2 -c -o $@ $<\n'; } > "$T/proj/Makefile"
 declare -a W=(
  "git|git -C $SRC log -p -n 400"
  "tar+xz|tar -cJf $T/src.tar.xz -C $SRC src include"
@@ -28,6 +38,7 @@ declare -a W=(
  "python3|/usr/bin/python3 -c 'import json; d=[{\"a\":i,\"b\":[i]*10} for i in range(150000)]; json.loads(json.dumps(d))'"
  "perl|perl -e 'my %h; \$h{\$_}=[1..10] for 1..150000; my \$s=0; \$s+=@{\$h{\$_}} for keys %h; print \$s'"
  "make|make -s -j1 -f $T/Makefile"
+ "build|make -s -j1 -B -C $T/proj"
  "sort|sort -o $T/sorted $T/words"
  "awk|awk '{c[substr(\$1,1,4)]++} END{for(k in c) n++; print n}' $T/words"
  "bash|bash -c 'x=0; for i in \$(seq 1 150000); do x=\$((x+i)); done; echo \$x'"
