@@ -21,6 +21,14 @@
 #include "debug.h"
 #include "wait.h"
 
+/* Refused ranges an address space keeps (struct umn_subscriptions). */
+#ifndef UMNP_DEFERRED_RANGES
+#define UMNP_DEFERRED_RANGES 16
+#endif
+/* umn_interval_notifier.deferred_pending */
+#define UMNP_DEFER_RANGE 1u	/* the range is in subs->deferred_ranges */
+#define UMNP_DEFER_WHOLE 2u	/* the table was full: the whole interval */
+
 /*
  * Laid out by who writes what: the first cache line is read-mostly (read by
  * every read_begin and every start), the second is written by every start
@@ -35,6 +43,8 @@ struct umn_subscriptions {
 	 * umn_interval_read_begin() and the waiters.
 	 */
 	unsigned long invalidate_seq __attribute__((aligned(UMNP_CACHELINE)));
+	/* (first: the inline umn_interval_read_begin() reads it as the
+	 * first word of the object mm->notifier_subscriptions points to) */
 	/* Classic subscriptions: an RCU list; writers hold `lock`. */
 	struct umn_notifier *list;
 	/* Interval mode enabled; set once under the mmap write lock. */
@@ -51,6 +61,18 @@ struct umn_subscriptions {
 	struct umn_itree_root itree;
 	/* Inserts and removes that arrived during full exclusion. */
 	struct umn_interval_notifier *deferred_list;
+	/*
+	 * Refused deferrable ranges (under `lock`), one entry per
+	 * subscription whose deferred_pending is UMNP_DEFER_RANGE; sub NULL:
+	 * free.  Part of this object, so allocated by the first insert, where
+	 * ENOMEM can be returned.  A refusal that finds it full marks the
+	 * subscription UMNP_DEFER_WHOLE: the owner then drops the whole
+	 * subscription's range (more than refused, never less).
+	 */
+	struct umnp_deferred_range {
+		struct umn_interval_notifier *sub;
+		unsigned long start, last;
+	} deferred_ranges[UMNP_DEFERRED_RANGES];
 	/* Woken by the end that makes invalidate_seq even. */
 	struct umnp_waitq wq __attribute__((aligned(UMNP_CACHELINE)));
 };
@@ -59,6 +81,9 @@ struct umn_subscriptions {
 #define UMNP_ISUB_IN_TREE      0x756d6e54u /* "umnT" */
 #define UMNP_ISUB_DEFER_INSERT 0x756d6e49u /* "umnI": waits for the end */
 #define UMNP_ISUB_DEFER_REMOVE 0x756d6e52u /* "umnR": waits for the end */
+
+_Static_assert(offsetof(struct umn_subscriptions, invalidate_seq) == 0,
+	       "umn_interval_read_begin() reads the seq as the first word");
 
 static inline struct umn_subscriptions *umnp_subs(const struct umn_mm *mm)
 {
