@@ -42,18 +42,18 @@ _Static_assert(sizeof(struct umn_interval_notifier) == 64,
 
 static unsigned long seq_load(const struct umn_subscriptions *subs)
 {
-	return __atomic_load_n(&subs->invalidate_seq, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(subs->seq, __ATOMIC_ACQUIRE);
 }
 
 /* Under subs->lock. */
 static void seq_store_locked(struct umn_subscriptions *subs, unsigned long seq)
 {
-	__atomic_store_n(&subs->invalidate_seq, seq, __ATOMIC_SEQ_CST);
+	__atomic_store_n(subs->seq, seq, __ATOMIC_SEQ_CST);
 }
 
 static bool itree_is_invalidating_locked(const struct umn_subscriptions *subs)
 {
-	return subs->invalidate_seq & 1;
+	return *subs->seq & 1;
 }
 
 static unsigned int isub_state(const struct umn_interval_notifier *sub)
@@ -167,8 +167,8 @@ static struct umn_itree_node *itree_inv_start_range(
 	if (!empty)
 		node = umn_itree_iter_first(&subs->itree, start, last);
 	if (node)
-		seq_store_locked(subs, subs->invalidate_seq | 1);
-	*cur_seq = subs->invalidate_seq;
+		seq_store_locked(subs, *subs->seq | 1);
+	*cur_seq = *subs->seq;
 	umnp_subs_unlock(subs, &saved);
 	return node;
 }
@@ -260,7 +260,7 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 		umnp_subs_unlock(subs, &saved);
 		return;
 	}
-	seq_store_locked(subs, subs->invalidate_seq + 1);
+	seq_store_locked(subs, *subs->seq + 1);
 	umnp_yield();	/* "even but not yet applied" must stay invisible */
 	UMNP_HOOK(UMNP_HOOK_END_BEFORE_APPLY, subs);
 	itree_apply_deferred_locked(subs);
@@ -308,14 +308,14 @@ static void itree_insert_locked(struct umn_subscriptions *subs,
 			subs->deferred_list = sub;
 			isub_set_state(sub, UMNP_ISUB_DEFER_INSERT);
 		} else {
-			seq_store_locked(subs, subs->invalidate_seq | 1);
+			seq_store_locked(subs, *subs->seq | 1);
 			umn_itree_insert_reserved(&sub->it, &subs->itree);
 			isub_set_state(sub, UMNP_ISUB_IN_TREE);
 		}
-		umn_interval_set_seq(sub, subs->invalidate_seq);
+		umn_interval_set_seq(sub, *subs->seq);
 	} else {
 		/* Odd, different from seq, and seq will not wrap to it soon. */
-		umn_interval_set_seq(sub, subs->invalidate_seq - 1);
+		umn_interval_set_seq(sub, *subs->seq - 1);
 		umn_itree_insert_reserved(&sub->it, &subs->itree);
 		isub_set_state(sub, UMNP_ISUB_IN_TREE);
 	}
@@ -391,7 +391,7 @@ static int insert_prepared(struct umn_interval_notifier *sub,
 	umnp_subs_lock(subs, &saved);
 	/* idle, and the index has room: what itree_insert_locked does when
 	 * idle, without the promise round trip */
-	umn_interval_set_seq(sub, subs->invalidate_seq - 1);
+	umn_interval_set_seq(sub, *subs->seq - 1);
 	if (!subs->active_invalidate_ranges &&
 	    umnp_itree_insert_now(&sub->it, &subs->itree)) {
 		umn_mm_grab(mm);	/* pairs with the drop in remove */
@@ -476,7 +476,7 @@ static bool seq_changed_locked(void *arg)
 	sigset_t saved;
 
 	umnp_subs_lock(w->subs, &saved);
-	seq = w->subs->invalidate_seq;
+	seq = *w->subs->seq;
 	umnp_subs_unlock(w->subs, &saved);
 	return seq != w->seq;
 }
@@ -536,7 +536,7 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 			subs->deferred_list = sub;
 			isub_set_state(sub, UMNP_ISUB_DEFER_REMOVE);
 			w.subs = subs;
-			w.seq = subs->invalidate_seq;
+			w.seq = *subs->seq;
 		}
 	} else {
 		umn_itree_remove(&sub->it, &subs->itree);

@@ -31,20 +31,20 @@
 
 /*
  * Laid out by who writes what: the first cache line is read-mostly (read by
- * every read_begin and every start), the second is written by every start
+ * every start; the seq it points to is in struct umn_mm, on a line of its
+ * own, read by every read_begin), the second is written by every start
  * and end (lock, active count), the third by wake-ups.  Sharing a line made
  * an invalidator on unrelated ranges halve a reader's read_begin rate.
  */
 #define UMNP_CACHELINE 64
 struct umn_subscriptions {
 	/*
-	 * Even: no invalidation touches an interval.  Odd: full exclusion,
-	 * the tree is frozen.  Written under `lock`, read locklessly by
-	 * umn_interval_read_begin() and the waiters.
+	 * &mm->interval_seq.  Even: no invalidation touches an interval.
+	 * Odd: full exclusion, the tree is frozen.  Written under `lock`,
+	 * read locklessly by umn_interval_read_begin() (through sub->mm, on
+	 * a line of its own in the address space) and the waiters.
 	 */
-	unsigned long invalidate_seq __attribute__((aligned(UMNP_CACHELINE)));
-	/* (first: the inline umn_interval_read_begin() reads it as the
-	 * first word of the object mm->notifier_subscriptions points to) */
+	unsigned long *seq __attribute__((aligned(UMNP_CACHELINE)));
 	/* Classic subscriptions: an RCU list; writers hold `lock`. */
 	struct umn_notifier *list;
 	/* Interval mode enabled; set once under the mmap write lock. */
@@ -73,7 +73,7 @@ struct umn_subscriptions {
 		struct umn_interval_notifier *sub;
 		unsigned long start, last;
 	} deferred_ranges[UMNP_DEFERRED_RANGES];
-	/* Woken by the end that makes invalidate_seq even. */
+	/* Woken by the end that makes the seq even. */
 	struct umnp_waitq wq __attribute__((aligned(UMNP_CACHELINE)));
 };
 
@@ -81,9 +81,6 @@ struct umn_subscriptions {
 #define UMNP_ISUB_IN_TREE      0x756d6e54u /* "umnT" */
 #define UMNP_ISUB_DEFER_INSERT 0x756d6e49u /* "umnI": waits for the end */
 #define UMNP_ISUB_DEFER_REMOVE 0x756d6e52u /* "umnR": waits for the end */
-
-_Static_assert(offsetof(struct umn_subscriptions, invalidate_seq) == 0,
-	       "umn_interval_read_begin() reads the seq as the first word");
 
 static inline struct umn_subscriptions *umnp_subs(const struct umn_mm *mm)
 {
@@ -146,7 +143,7 @@ static inline void umnp_subs_unlock(struct umn_subscriptions *subs,
  */
 int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm,
 			 struct umn_subscriptions **prealloc);
-struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm);
+struct umn_subscriptions *umnp_subscriptions_prealloc(struct umn_mm *mm);
 void umnp_subscriptions_destroy(struct umn_subscriptions *subs);
 
 /* interval.c: the interval half of start / end / release. */

@@ -127,9 +127,9 @@ extern const int umn__debug_checks;
 /*
  * umn_interval_read_begin - start a read of sub's range: returns the
  * sequence to pass to read_retry/check_retry.  Waits while an invalidation
- * covering sub is running.  When nothing collides it is three loads,
- * inline: the subscription's seq (acquire), then the address space's
- * (through sub->mm).
+ * covering sub is running.  When nothing collides it is two loads, inline:
+ * the subscription's seq (acquire), then the address space's (through
+ * sub->mm).
  * Context: blockable; not from a callback, nor holding a lock a callback
  * takes.  A subscription that is not inserted is reported (the return value
  * is then meaningless).  From a notifier callback (every build; a debug
@@ -146,13 +146,9 @@ umn_interval_read_begin(struct umn_interval_notifier *sub)
 	if (__builtin_expect(mm && !umn__debug_checks, 1)) {
 		unsigned long seq = __atomic_load_n(&sub->invalidate_seq,
 						    __ATOMIC_ACQUIRE);
-		/* the address space's seq: the first word of its
-		 * subscriptions object (set before any insert) */
-		const unsigned long *subs_seq = (const unsigned long *)
-			__atomic_load_n(&mm->notifier_subscriptions,
-					__ATOMIC_ACQUIRE);
 
-		if (seq != __atomic_load_n(subs_seq, __ATOMIC_ACQUIRE))
+		if (seq != __atomic_load_n(&mm->interval_seq,
+					   __ATOMIC_ACQUIRE))
 			return seq;
 	}
 	return umn__interval_read_begin(sub);

@@ -59,7 +59,7 @@ static struct umn_subscriptions *subs_of(struct umn_mm *mm)
 
 static unsigned long seq_of(struct umn_mm *mm)
 {
-	return __atomic_load_n(&subs_of(mm)->invalidate_seq, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(subs_of(mm)->seq, __ATOMIC_ACQUIRE);
 }
 
 static unsigned long active_of(struct umn_mm *mm)
