@@ -51,9 +51,12 @@ static void seq_store_locked(struct umn_subscriptions *subs, unsigned long seq)
 	__atomic_store_n(subs->seq, seq, __ATOMIC_SEQ_CST);
 }
 
+/* Full exclusion.  An odd seq implies an active invalidation, so the idle
+ * case is decided on this object's line, without loading the seq (which
+ * lives in the address space). */
 static bool itree_is_invalidating_locked(const struct umn_subscriptions *subs)
 {
-	return *subs->seq & 1;
+	return subs->active_invalidate_ranges && (*subs->seq & 1);
 }
 
 static unsigned int isub_state(const struct umn_interval_notifier *sub)
@@ -256,7 +259,7 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 		return;
 	}
 	if (--subs->active_invalidate_ranges ||
-	    !itree_is_invalidating_locked(subs)) {
+	    !(*subs->seq & 1)) {		/* active is 0 here */
 		umnp_subs_unlock(subs, &saved);
 		return;
 	}
