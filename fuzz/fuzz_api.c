@@ -186,7 +186,7 @@ static bool f_invalidate(struct umn_interval_notifier *sub,
 
 	FCHECK(nilog < MAXLOG);
 	FCHECK(cur_seq & 1);
-	FCHECK(cur_seq == __atomic_load_n(&subs->invalidate_seq,
+	FCHECK(cur_seq == __atomic_load_n(subs->seq,
 					  __ATOMIC_RELAXED));
 	FCHECK(in_tree(s));
 	ilog[nilog++] = (struct logent){ L_INV, s->idx, range, range->start,
@@ -367,7 +367,7 @@ static void check_invariants(void)
 
 		if (!subs)
 			continue;
-		seq = subs->invalidate_seq;
+		seq = *subs->seq;
 		/* 2: only |1 from even, or +1 from odd (one step may do both:
 		 * start then end) */
 		if (seq != M[m].seq) {

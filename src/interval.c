@@ -33,24 +33,30 @@
 #include "probes.h"
 #include "test_hook.h"
 
+_Static_assert(sizeof(struct umn_interval_notifier) == 64,
+	       "the subscription is one cache line's worth");
+
 #define to_isub(node) \
 	((struct umn_interval_notifier *)(void *)((char *)(node) - \
 		offsetof(struct umn_interval_notifier, it)))
 
 static unsigned long seq_load(const struct umn_subscriptions *subs)
 {
-	return __atomic_load_n(&subs->invalidate_seq, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(subs->seq, __ATOMIC_ACQUIRE);
 }
 
 /* Under subs->lock. */
 static void seq_store_locked(struct umn_subscriptions *subs, unsigned long seq)
 {
-	__atomic_store_n(&subs->invalidate_seq, seq, __ATOMIC_SEQ_CST);
+	__atomic_store_n(subs->seq, seq, __ATOMIC_SEQ_CST);
 }
 
+/* Full exclusion.  An odd seq implies an active invalidation, so the idle
+ * case is decided on this object's line, without loading the seq (which
+ * lives in the address space). */
 static bool itree_is_invalidating_locked(const struct umn_subscriptions *subs)
 {
-	return subs->invalidate_seq & 1;
+	return subs->active_invalidate_ranges && (*subs->seq & 1);
 }
 
 static unsigned int isub_state(const struct umn_interval_notifier *sub)
@@ -69,6 +75,37 @@ static bool isub_live(unsigned int state)
 	       state == UMNP_ISUB_DEFER_REMOVE;
 }
 
+/* The address space's subscriptions while sub is inserted, else NULL. */
+static struct umn_subscriptions *isub_subs(const struct umn_interval_notifier *sub)
+{
+	return sub->mm ? umnp_subs(sub->mm) : NULL;
+}
+
+/* Under subs->lock: sub's entry in the refused-range table, else NULL. */
+static struct umnp_deferred_range *
+deferred_find_locked(struct umn_subscriptions *subs,
+		     const struct umn_interval_notifier *sub)
+{
+	for (unsigned int i = 0; i < UMNP_DEFERRED_RANGES; i++)
+		if (subs->deferred_ranges[i].sub == sub)
+			return &subs->deferred_ranges[i];
+	return NULL;
+}
+
+/* Under subs->lock, when sub leaves the tree: free its entry, if any (a
+ * pending mark stays; the next insert clears it). */
+static void deferred_forget_locked(struct umn_subscriptions *subs,
+				   const struct umn_interval_notifier *sub)
+{
+	struct umnp_deferred_range *d;
+
+	if (sub->deferred_pending != UMNP_DEFER_RANGE)
+		return;
+	d = deferred_find_locked(subs, sub);
+	if (d)
+		d->sub = NULL;
+}
+
 /* ---- the invalidation side (called from notifier.c) ---- */
 
 /* A deferrable range's refusal: remember it on sub, fail its readers. */
@@ -78,6 +115,8 @@ static void itree_defer_refusal(struct umn_subscriptions *subs,
 				unsigned long cur_seq)
 {
 	unsigned long start = range->start, last = range->end - 1;
+	struct umnp_deferred_range *d;
+	unsigned int pending;
 	sigset_t saved;
 
 	if (start < sub->it.start)
@@ -85,16 +124,28 @@ static void itree_defer_refusal(struct umn_subscriptions *subs,
 	if (last > sub->it.last)
 		last = sub->it.last;
 	umnp_subs_lock(subs, &saved);
-	if (!sub->deferred_pending) {
-		sub->deferred_start = start;
-		sub->deferred_last = last;
+	pending = sub->deferred_pending;
+	d = pending == UMNP_DEFER_RANGE ? deferred_find_locked(subs, sub) : NULL;
+	if (d) {
+		if (start < d->start)
+			d->start = start;
+		if (last > d->last)
+			d->last = last;
+	} else if (!pending) {
+		/* a free entry, or (the table full) the whole interval: more
+		 * than refused is dropped, never less */
+		d = deferred_find_locked(subs, NULL);
+		pending = UMNP_DEFER_WHOLE;
+		if (d) {
+			d->sub = sub;
+			d->start = start;
+			d->last = last;
+			pending = UMNP_DEFER_RANGE;
+		}
 	} else {
-		if (start < sub->deferred_start)
-			sub->deferred_start = start;
-		if (last > sub->deferred_last)
-			sub->deferred_last = last;
+		pending = UMNP_DEFER_WHOLE;
 	}
-	__atomic_store_n(&sub->deferred_pending, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&sub->deferred_pending, pending, __ATOMIC_SEQ_CST);
 	umnp_yield();
 	/*
 	 * Without the user lock: a reader inside its critical section right
@@ -119,8 +170,8 @@ static struct umn_itree_node *itree_inv_start_range(
 	if (!empty)
 		node = umn_itree_iter_first(&subs->itree, start, last);
 	if (node)
-		seq_store_locked(subs, subs->invalidate_seq | 1);
-	*cur_seq = subs->invalidate_seq;
+		seq_store_locked(subs, *subs->seq | 1);
+	*cur_seq = *subs->seq;
 	umnp_subs_unlock(subs, &saved);
 	return node;
 }
@@ -184,6 +235,7 @@ static void itree_apply_deferred_locked(struct umn_subscriptions *subs)
 			isub_set_state(sub, UMNP_ISUB_IN_TREE);
 		} else {
 			umn_itree_remove(&sub->it, &subs->itree);
+			deferred_forget_locked(subs, sub);
 			isub_set_state(sub, 0);
 		}
 	}
@@ -207,11 +259,11 @@ void umnp_itree_inv_end(struct umn_subscriptions *subs)
 		return;
 	}
 	if (--subs->active_invalidate_ranges ||
-	    !itree_is_invalidating_locked(subs)) {
+	    !(*subs->seq & 1)) {		/* active is 0 here */
 		umnp_subs_unlock(subs, &saved);
 		return;
 	}
-	seq_store_locked(subs, subs->invalidate_seq + 1);
+	seq_store_locked(subs, *subs->seq + 1);
 	umnp_yield();	/* "even but not yet applied" must stay invisible */
 	UMNP_HOOK(UMNP_HOOK_END_BEFORE_APPLY, subs);
 	itree_apply_deferred_locked(subs);
@@ -259,14 +311,14 @@ static void itree_insert_locked(struct umn_subscriptions *subs,
 			subs->deferred_list = sub;
 			isub_set_state(sub, UMNP_ISUB_DEFER_INSERT);
 		} else {
-			seq_store_locked(subs, subs->invalidate_seq | 1);
+			seq_store_locked(subs, *subs->seq | 1);
 			umn_itree_insert_reserved(&sub->it, &subs->itree);
 			isub_set_state(sub, UMNP_ISUB_IN_TREE);
 		}
-		umn_interval_set_seq(sub, subs->invalidate_seq);
+		umn_interval_set_seq(sub, *subs->seq);
 	} else {
 		/* Odd, different from seq, and seq will not wrap to it soon. */
-		umn_interval_set_seq(sub, subs->invalidate_seq - 1);
+		umn_interval_set_seq(sub, *subs->seq - 1);
 		umn_itree_insert_reserved(&sub->it, &subs->itree);
 		isub_set_state(sub, UMNP_ISUB_IN_TREE);
 	}
@@ -337,13 +389,12 @@ static int insert_prepared(struct umn_interval_notifier *sub,
 	sub->it.last = last;
 	sub->deferred_next = NULL;
 	sub->deferred_pending = 0;
-	sub->subs_seq = &subs->invalidate_seq;
 	sub->it.leaf = NULL;
 	umnp_yield();
 	umnp_subs_lock(subs, &saved);
 	/* idle, and the index has room: what itree_insert_locked does when
 	 * idle, without the promise round trip */
-	umn_interval_set_seq(sub, subs->invalidate_seq - 1);
+	umn_interval_set_seq(sub, *subs->seq - 1);
 	if (!subs->active_invalidate_ranges &&
 	    umnp_itree_insert_now(&sub->it, &subs->itree)) {
 		umn_mm_grab(mm);	/* pairs with the drop in remove */
@@ -428,7 +479,7 @@ static bool seq_changed_locked(void *arg)
 	sigset_t saved;
 
 	umnp_subs_lock(w->subs, &saved);
-	seq = w->subs->invalidate_seq;
+	seq = *w->subs->seq;
 	umnp_subs_unlock(w->subs, &saved);
 	return seq != w->seq;
 }
@@ -454,13 +505,13 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 	if (umnp_dbg_in_callback(__func__))
 		return -EDEADLK;
 	state = isub_state(sub);
-	if (!isub_live(state) || !sub->mm) {
+	subs = isub_subs(sub);
+	if (!isub_live(state) || !subs) {
 		umnp_warn(__func__, "subscription is not inserted");
 		return -EINVAL;
 	}
 	umnp_dbg_might_sleep(__func__);
 	mm = sub->mm;
-	subs = umnp_subs(mm);
 
 	umnp_subs_lock(subs, &saved);
 	state = isub_state(sub);
@@ -488,10 +539,11 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 			subs->deferred_list = sub;
 			isub_set_state(sub, UMNP_ISUB_DEFER_REMOVE);
 			w.subs = subs;
-			w.seq = subs->invalidate_seq;
+			w.seq = *subs->seq;
 		}
 	} else {
 		umn_itree_remove(&sub->it, &subs->itree);
+		deferred_forget_locked(subs, sub);
 		isub_set_state(sub, 0);
 	}
 	umnp_subs_unlock(subs, &saved);
@@ -503,7 +555,6 @@ int umn_interval_notifier_remove(struct umn_interval_notifier *sub)
 	if (w.subs)
 		umnp_wait_event(&subs->wq, seq_changed_locked, &w);
 	sub->mm = NULL;
-	sub->subs_seq = NULL;
 	umn_mm_drop(mm);	/* pairs with the grab in insert */
 	return 0;
 }
@@ -539,12 +590,12 @@ unsigned long umn__interval_read_begin(struct umn_interval_notifier *sub)
 	struct seq_wait w;
 	unsigned long seq;
 
-	if (!sub || !isub_live(isub_state(sub)) || !sub->mm) {
+	subs = sub ? isub_subs(sub) : NULL;
+	if (!subs || !isub_live(isub_state(sub))) {
 		umnp_warn(__func__, "subscription is not inserted");
 		return sub ? __atomic_load_n(&sub->invalidate_seq,
 					     __ATOMIC_RELAXED) : 0;
 	}
-	subs = umnp_subs(sub->mm);
 	/*
 	 * From a callback (every build; a colliding subscription always gets
 	 * here, debug builds always do): waiting could be for the very
@@ -573,18 +624,27 @@ int umn_interval_take_deferred(struct umn_interval_notifier *sub,
 			       unsigned long *start, unsigned long *last)
 {
 	struct umn_subscriptions *subs;
+	struct umnp_deferred_range *d;
 	sigset_t saved;
 	int taken = 0;
 
-	if (!sub || !start || !last || !sub->mm)
+	subs = sub ? isub_subs(sub) : NULL;
+	if (!start || !last || !subs)
 		return -EINVAL;
 	if (!umn_interval_deferred_pending(sub))
 		return 0;
-	subs = umnp_subs(sub->mm);
 	umnp_subs_lock(subs, &saved);
 	if (sub->deferred_pending) {
-		*start = sub->deferred_start;
-		*last = sub->deferred_last;
+		/* the whole interval unless the table kept the range */
+		*start = sub->it.start;
+		*last = sub->it.last;
+		d = sub->deferred_pending == UMNP_DEFER_RANGE ?
+			deferred_find_locked(subs, sub) : NULL;
+		if (d) {
+			*start = d->start;
+			*last = d->last;
+			d->sub = NULL;
+		}
 		__atomic_store_n(&sub->deferred_pending, 0, __ATOMIC_RELEASE);
 		taken = 1;
 	}

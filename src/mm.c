@@ -41,6 +41,9 @@ struct umn_mm *umn_mm_new_flags(unsigned int flags)
 	}
 	mm->users = 1;
 	mm->count = 1;	/* held on behalf of all users */
+	/* Even; starting at 2 keeps "seq - 1" of a new interval odd and far
+	 * from any value seq will take soon. */
+	mm->interval_seq = 2;
 	mm->flags = flags;
 	return mm;
 }

@@ -52,7 +52,7 @@ static bool classic_claim_release(struct umn_notifier *sub)
 
 /* ---- the subscriptions object ---- */
 
-static struct umn_subscriptions *subscriptions_alloc(const struct umn_mm *mm)
+static struct umn_subscriptions *subscriptions_alloc(struct umn_mm *mm)
 {
 	struct umn_subscriptions *subs;
 
@@ -66,16 +66,15 @@ static struct umn_subscriptions *subscriptions_alloc(const struct umn_mm *mm)
 		return NULL;
 	}
 	subs->signal_safe = (mm->flags & UMN_MM_SIGNAL_SAFE) != 0;
-	/* Even; starting at 2 keeps "seq - 1" of a new interval odd and far
-	 * from any value seq will take soon. */
-	subs->invalidate_seq = 2;
+	/* the sequence lives in mm (umn_mm_new_flags sets it) */
+	subs->seq = &mm->interval_seq;
 	umn_itree_init(&subs->itree);
 	umnp_waitq_init(&subs->wq);
 	return subs;
 }
 
 /* A subscriptions object for mm if it has none yet (NULL otherwise). */
-struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm)
+struct umn_subscriptions *umnp_subscriptions_prealloc(struct umn_mm *mm)
 {
 	return umnp_subs(mm) ? NULL : subscriptions_alloc(mm);
 }

@@ -21,20 +21,30 @@
 #include "debug.h"
 #include "wait.h"
 
+/* Refused ranges an address space keeps (struct umn_subscriptions). */
+#ifndef UMNP_DEFERRED_RANGES
+#define UMNP_DEFERRED_RANGES 16
+#endif
+/* umn_interval_notifier.deferred_pending */
+#define UMNP_DEFER_RANGE 1u	/* the range is in subs->deferred_ranges */
+#define UMNP_DEFER_WHOLE 2u	/* the table was full: the whole interval */
+
 /*
  * Laid out by who writes what: the first cache line is read-mostly (read by
- * every read_begin and every start), the second is written by every start
+ * every start; the seq it points to is in struct umn_mm, on a line of its
+ * own, read by every read_begin), the second is written by every start
  * and end (lock, active count), the third by wake-ups.  Sharing a line made
  * an invalidator on unrelated ranges halve a reader's read_begin rate.
  */
 #define UMNP_CACHELINE 64
 struct umn_subscriptions {
 	/*
-	 * Even: no invalidation touches an interval.  Odd: full exclusion,
-	 * the tree is frozen.  Written under `lock`, read locklessly by
-	 * umn_interval_read_begin() and the waiters.
+	 * &mm->interval_seq.  Even: no invalidation touches an interval.
+	 * Odd: full exclusion, the tree is frozen.  Written under `lock`,
+	 * read locklessly by umn_interval_read_begin() (through sub->mm, on
+	 * a line of its own in the address space) and the waiters.
 	 */
-	unsigned long invalidate_seq __attribute__((aligned(UMNP_CACHELINE)));
+	unsigned long *seq __attribute__((aligned(UMNP_CACHELINE)));
 	/* Classic subscriptions: an RCU list; writers hold `lock`. */
 	struct umn_notifier *list;
 	/* Interval mode enabled; set once under the mmap write lock. */
@@ -51,7 +61,19 @@ struct umn_subscriptions {
 	struct umn_itree_root itree;
 	/* Inserts and removes that arrived during full exclusion. */
 	struct umn_interval_notifier *deferred_list;
-	/* Woken by the end that makes invalidate_seq even. */
+	/*
+	 * Refused deferrable ranges (under `lock`), one entry per
+	 * subscription whose deferred_pending is UMNP_DEFER_RANGE; sub NULL:
+	 * free.  Part of this object, so allocated by the first insert, where
+	 * ENOMEM can be returned.  A refusal that finds it full marks the
+	 * subscription UMNP_DEFER_WHOLE: the owner then drops the whole
+	 * subscription's range (more than refused, never less).
+	 */
+	struct umnp_deferred_range {
+		struct umn_interval_notifier *sub;
+		unsigned long start, last;
+	} deferred_ranges[UMNP_DEFERRED_RANGES];
+	/* Woken by the end that makes the seq even. */
 	struct umnp_waitq wq __attribute__((aligned(UMNP_CACHELINE)));
 };
 
@@ -121,7 +143,7 @@ static inline void umnp_subs_unlock(struct umn_subscriptions *subs,
  */
 int umnp_register_locked(struct umn_notifier *sub, struct umn_mm *mm,
 			 struct umn_subscriptions **prealloc);
-struct umn_subscriptions *umnp_subscriptions_prealloc(const struct umn_mm *mm);
+struct umn_subscriptions *umnp_subscriptions_prealloc(struct umn_mm *mm);
 void umnp_subscriptions_destroy(struct umn_subscriptions *subs);
 
 /* interval.c: the interval half of start / end / release. */

@@ -65,8 +65,11 @@ struct umn_interval_notifier_ops {
 };
 
 /*
- * An interval subscription.  Zero it before the first insert (after a
- * remove it may be inserted again).  Fields are private.
+ * An interval subscription: 64 bytes.  Zero it before the first insert
+ * (after a remove it may be inserted again).  Fields are private, except
+ * that the kernel's `sub->mm` (the address space while inserted, NULL
+ * otherwise) may be read.  A refused deferrable range is kept in a bounded
+ * table of the address space (see umn_interval_take_deferred), not here.
  */
 struct umn_interval_notifier {
 	struct umn_itree_node it;        /* [start, last] and tree links */
@@ -74,13 +77,9 @@ struct umn_interval_notifier {
 	struct umn_mm *mm;
 	struct umn_interval_notifier *deferred_next;
 	unsigned long invalidate_seq;    /* always odd */
-	/* the address space's seq, while inserted (inline read_begin) */
-	const unsigned long *subs_seq;
 	unsigned int state;
 	/* refused invalidations of deferrable ranges, waiting for the owner */
 	unsigned int deferred_pending;
-	unsigned long deferred_start;
-	unsigned long deferred_last;
 };
 
 /*
@@ -129,7 +128,8 @@ extern const int umn__debug_checks;
  * umn_interval_read_begin - start a read of sub's range: returns the
  * sequence to pass to read_retry/check_retry.  Waits while an invalidation
  * covering sub is running.  When nothing collides it is two loads, inline:
- * the subscription's seq (acquire), then the address space's.
+ * the subscription's seq (acquire), then the address space's (through
+ * sub->mm).
  * Context: blockable; not from a callback, nor holding a lock a callback
  * takes.  A subscription that is not inserted is reported (the return value
  * is then meaningless).  From a notifier callback (every build; a debug
@@ -141,13 +141,14 @@ extern const int umn__debug_checks;
 static inline unsigned long
 umn_interval_read_begin(struct umn_interval_notifier *sub)
 {
-	const unsigned long *subs_seq = sub ? sub->subs_seq : 0;
+	struct umn_mm *mm = sub ? sub->mm : 0;
 
-	if (__builtin_expect(subs_seq && !umn__debug_checks, 1)) {
+	if (__builtin_expect(mm && !umn__debug_checks, 1)) {
 		unsigned long seq = __atomic_load_n(&sub->invalidate_seq,
 						    __ATOMIC_ACQUIRE);
 
-		if (seq != __atomic_load_n(subs_seq, __ATOMIC_ACQUIRE))
+		if (seq != __atomic_load_n(&mm->interval_seq,
+					   __ATOMIC_ACQUIRE))
 			return seq;
 	}
 	return umn__interval_read_begin(sub);
@@ -211,7 +212,11 @@ umn_interval_deferred_pending(const struct umn_interval_notifier *sub)
 
 /*
  * umn_interval_take_deferred - take the refused ranges (merged into one
- * covering [*start, *last]) so the caller can drop those entries now.
+ * covering [*start, *last]) so the caller can drop those entries now.  The
+ * range may be wider than what was refused, up to the whole subscription:
+ * the address space keeps the refused ranges of a bounded number of
+ * subscriptions at a time, and a refusal that finds that table full is
+ * delivered as the whole subscription.
  * Context: under the user lock; never blocks (takes the subscriptions lock
  * briefly).  Returns 1 if a range was taken, 0 if none was pending, -EINVAL
  * for a bad argument.

@@ -72,6 +72,11 @@ struct umn_mm {
 	/* written by every lock operation: kept off the line above, which
 	 * umn_mm_has_notifiers() reads on every hook */
 	struct umn_mmap_lock mmap_lock __attribute__((aligned(64)));
+	/* The interval subscriptions' sequence (see <umn/interval.h>):
+	 * written under the subscriptions lock, read locklessly by the
+	 * inline umn_interval_read_begin() through sub->mm.  A line of its
+	 * own: every lock operation writes the lines above. */
+	unsigned long interval_seq __attribute__((aligned(64)));
 };
 
 /* umn_mm.flags */

@@ -129,8 +129,8 @@ struct rc_node {
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
-_Static_assert(offsetof(struct rc_node, hnext) == 128 &&
-	       sizeof(struct rc_node) == 160, "a node grew");
+_Static_assert(offsetof(struct rc_node, hnext) == 96 &&
+	       sizeof(struct rc_node) == 128, "a node grew");
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
 	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 

@@ -59,7 +59,7 @@ static struct umn_subscriptions *subs_of(struct umn_mm *mm)
 
 static unsigned long seq_of(struct umn_mm *mm)
 {
-	return __atomic_load_n(&subs_of(mm)->invalidate_seq, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(subs_of(mm)->seq, __ATOMIC_ACQUIRE);
 }
 
 static unsigned long active_of(struct umn_mm *mm)
@@ -355,6 +355,80 @@ static void deferrable_refusal_is_deferred(void)
 	umn_mm_put(mm);
 }
 
+/* Refuse [start + 0x1000, start + 0x2000) of sub, deferrably. */
+static void refuse_page(struct umn_mm *mm, struct rec_sub *r)
+{
+	struct umn_notifier_range range;
+	unsigned long start = umn_interval_start(&r->sub) + 0x1000;
+
+	umn_notifier_range_init(&range, UMN_NOTIFY_UNMAP,
+				UMN_NOTIFIER_RANGE_DEFERRABLE, mm, start,
+				start + 0x1000);
+	CHECK_EQ(umn_notifier_invalidate_range_start_nonblock(&range), 0);
+	umn_notifier_invalidate_range_end(&range);
+	CHECK(umn_interval_deferred_pending(&r->sub));
+}
+
+/* The address space keeps the refused ranges of UMNP_DEFERRED_RANGES
+ * subscriptions; a refusal beyond that is still delivered, as the whole
+ * subscription, and a taken or removed subscription frees its entry. */
+static void deferred_table_full_gives_whole_range(void)
+{
+	enum { N = UMNP_DEFERRED_RANGES + 2 };
+	struct umn_mm *mm = umn_mm_new();
+	static struct rec_sub subs[N];
+	unsigned long s, l, start;
+
+	for (int i = 0; i < N; i++) {
+		rec_init(&subs[i]);
+		subs[i].refuse = true;
+		CHECK_EQ(umn_interval_notifier_insert(&subs[i].sub, mm,
+						      0x100000 + i * 0x10000ul,
+						      0x4000, &rec_ops), 0);
+		refuse_page(mm, &subs[i]);
+	}
+	/* a second refusal of a subscription in the table merges there */
+	refuse_page(mm, &subs[0]);
+	for (int i = 0; i < N; i++) {
+		start = 0x100000 + i * 0x10000ul;
+		CHECK_EQ(umn_interval_take_deferred(&subs[i].sub, &s, &l), 1);
+		if (i < UMNP_DEFERRED_RANGES) {
+			CHECK_EQ(s, start + 0x1000);
+			CHECK_EQ(l, start + 0x1fff);
+		} else {		/* the table was full */
+			CHECK_EQ(s, start);
+			CHECK_EQ(l, start + 0x3fff);
+		}
+		CHECK(!umn_interval_deferred_pending(&subs[i].sub));
+		CHECK_EQ(umn_interval_take_deferred(&subs[i].sub, &s, &l), 0);
+	}
+	/* taking freed every entry: the last one is exact again */
+	refuse_page(mm, &subs[N - 1]);
+	CHECK_EQ(umn_interval_take_deferred(&subs[N - 1].sub, &s, &l), 1);
+	CHECK_EQ(s, 0x100000 + (N - 1) * 0x10000ul + 0x1000);
+	CHECK_EQ(l, 0x100000 + (N - 1) * 0x10000ul + 0x1fff);
+	/* fill the table again; removing a pending subscription frees its
+	 * entry, reinserting it clears its mark */
+	for (int i = 0; i < UMNP_DEFERRED_RANGES; i++)
+		refuse_page(mm, &subs[i]);
+	refuse_page(mm, &subs[N - 1]);		/* full: whole */
+	CHECK_EQ(umn_interval_notifier_remove(&subs[0].sub), 0);
+	CHECK_EQ(umn_interval_notifier_insert(&subs[0].sub, mm, 0x100000,
+					      0x4000, &rec_ops), 0);
+	CHECK(!umn_interval_deferred_pending(&subs[0].sub));
+	refuse_page(mm, &subs[N - 2]);		/* the freed entry */
+	CHECK_EQ(umn_interval_take_deferred(&subs[N - 2].sub, &s, &l), 1);
+	CHECK_EQ(s, 0x100000 + (N - 2) * 0x10000ul + 0x1000);
+	CHECK_EQ(umn_interval_take_deferred(&subs[N - 1].sub, &s, &l), 1);
+	CHECK_EQ(s, 0x100000 + (N - 1) * 0x10000ul);
+	CHECK_EQ(l, 0x100000 + (N - 1) * 0x10000ul + 0x3fff);
+	for (int i = 0; i < N; i++)
+		CHECK_EQ(umn_interval_notifier_remove(&subs[i].sub), 0);
+	for (int i = 0; i < UMNP_DEFERRED_RANGES; i++)
+		CHECK(!subs_of(mm)->deferred_ranges[i].sub);
+	umn_mm_put(mm);
+}
+
 /* ---- blocking behaviour: read_begin and remove wait for the end ---- */
 
 struct waiter {
@@ -508,6 +582,7 @@ int main(void)
 	RUN(inv7_exactly_once_and_bounds);
 	RUN(inv9_nonblock_refusal);
 	RUN(deferrable_refusal_is_deferred);
+	RUN(deferred_table_full_gives_whole_range);
 	RUN(read_begin_waits_for_end);
 	RUN(remove_waits_for_end);
 	RUN(inv14_release_then_unmap);

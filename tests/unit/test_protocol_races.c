@@ -59,7 +59,7 @@ static unsigned long active_of(struct umn_mm *mm)
 
 static unsigned long seq_of(struct umn_mm *mm)
 {
-	return __atomic_load_n(&umnp_subs(mm)->invalidate_seq,
+	return __atomic_load_n(umnp_subs(mm)->seq,
 			       __ATOMIC_ACQUIRE);
 }
 
