@@ -31,7 +31,8 @@
  * not yet armed (a raw clone, libc's clone()) is found by the next pass.
  *
  * Answers.  Awaited up to ARM_WAIT_NS in all.  A thread that exits is not
- * counted (ESRCH when sent, or gone while awaited); one that blocks SIGSYS
+ * counted (ESRCH when sent, gone while awaited, or a zombie after
+ * ARM_BLOCKED_NS: the main thread after pthread_exit); one that blocks SIGSYS
  * or is stopped (/proc/self/task/TID/status, after ARM_BLOCKED_NS) is not
  * waited for further and counted as not armed.  Its request stays pending:
  * it arms itself when it unblocks SIGSYS or runs again, or at its first
@@ -234,8 +235,11 @@ static int pass(int pid, int self)
 	return n < 0 ? (int)n : sent;
 }
 
-/* From /proc/self/task/TID/status: SLOT_BLOCKED if the thread blocks
- * SIGSYS, SLOT_STOPPED if it is stopped or traced, else SLOT_PENDING. */
+/* From /proc/self/task/TID/status: SLOT_GONE if the thread has exited but
+ * is still listed (a zombie: the main thread after pthread_exit, which
+ * stays until the process exits and answers tgkill(0) but never runs a
+ * handler), SLOT_BLOCKED if it blocks SIGSYS, SLOT_STOPPED if it is
+ * stopped or traced, else SLOT_PENDING. */
 static int task_state(int tid)
 {
 	char path[48], buf[2048];
@@ -255,6 +259,8 @@ static int task_state(int tid)
 		return SLOT_PENDING;
 	buf[n] = 0;
 	p = strstr(buf, "\nState:\t");
+	if (p && (p[8] == 'Z' || p[8] == 'X'))
+		return SLOT_GONE;
 	if (p && (p[8] == 'T' || p[8] == 't'))
 		return SLOT_STOPPED;
 	p = strstr(buf, "\nSigBlk:\t");
