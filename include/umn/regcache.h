@@ -147,9 +147,12 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
  * Context: blockable; not from a umn callback; not async-signal-safe (not
  * from a signal handler: a miss takes a mutex, and a hit's counter update
  * is not atomic with respect to a handler on the same thread); takes the
- * cache lock on a miss.  Returns 0 and *out; -EINVAL (reported) for len 0, a range that
- * wraps, a NULL argument; -EDEADLK (reported) from a umn callback; -ENOMEM;
- * or ops->reg's error (nothing cached).
+ * cache lock on a miss, which may also make a membarrier(2) call per batch
+ * of regions it evicts or that were invalidated meanwhile (when other
+ * threads hold counters near them; see doc/regcache.md).  Returns 0 and
+ * *out; -EINVAL (reported) for len 0, a range that wraps, a NULL argument;
+ * -EDEADLK (reported) from a umn callback; -ENOMEM; or ops->reg's error
+ * (nothing cached).
  */
 int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		     unsigned long len, struct umn_regcache_region **out);
@@ -160,12 +163,15 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
  * reference of an invalidated region, which is then deregistered here, or
  * the region's references were put on other threads before (then it takes
  * the cache lock to settle the count); on another thread it takes the cache
- * lock (and, when other threads have counted references to regions near
- * it, makes one membarrier(2) call).  Context: blockable; not from a
- * umn callback (reported, the reference is kept); not async-signal-safe,
- * as get.  A put of a region with no reference held is reported and
- * ignored, as is a NULL cache or region and a region get returned from
- * another live cache.  Undefined: a pointer get did not return (a stack or
+ * lock.  Under the lock it makes one membarrier(2) call only if the count
+ * it reads there is not positive and other threads hold counters near the
+ * region.  Any put also takes the lock to deregister regions invalidated
+ * meanwhile (one membarrier(2) call for them all if other threads hold
+ * counters near them).  Context: blockable; not from a umn callback
+ * (reported, the reference is kept); not async-signal-safe, as get.  A
+ * put of a region with no reference held is reported and ignored, as is
+ * a NULL cache or region and a region get returned from another live
+ * cache.  Undefined: a pointer get did not return (a stack or
  * heap address, one inside a region, a region of a destroyed cache), which
  * put reads below, at the node header and the header of its chunk (up to
  * 64 KiB lower), before it can tell: it may fault or drop another region's
@@ -180,7 +186,10 @@ void umn_regcache_put(struct umn_regcache *rc,
  * umn_regcache_invalidate - invalidate every cached region that intersects
  * [addr, addr + len), as a source would (for changes no source sees, e.g. a
  * device-side reset).  Unused regions are deregistered before it returns;
- * held ones at their last put.  Context: blockable; not from a umn callback.
+ * held ones at their last put.  Context: blockable; not from a umn callback;
+ * takes the cache lock, and makes a membarrier(2) call (one for the regions
+ * invalidated before, one for those it invalidates) if other threads hold
+ * counters near them (doc/regcache.md).
  * Returns 0; -EINVAL (reported) for len 0 or a wrapping range; -EDEADLK
  * (reported) from a umn callback.
  */
@@ -189,9 +198,10 @@ int umn_regcache_invalidate(struct umn_regcache *rc, unsigned long addr,
 
 /*
  * umn_regcache_flush - deregister every region no one holds (cached or
- * pending).  Context: blockable; not from a umn callback.
- * Returns 0; -EINVAL (reported) for NULL; -EDEADLK (reported) from a umn
- * callback.
+ * pending).  Context: blockable; not from a umn callback; takes the cache
+ * lock, and makes a membarrier(2) call (one for the pending regions, one
+ * for the cached ones) if other threads hold counters near them.  Returns
+ * 0; -EINVAL (reported) for NULL; -EDEADLK (reported) from a umn callback.
  */
 int umn_regcache_flush(struct umn_regcache *rc);
 
