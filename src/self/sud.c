@@ -21,15 +21,15 @@
  * new task (thread or fork child), exec too: armed on the thread that
  * installs the sources, on every thread already running then by a signal
  * that asks it to arm itself (sud_threads.c), on every other thread at
- * its first hooked call
- * (any patched wrapper, even a plain mmap such as its first malloc
- * arena's), in libc's fork child (self.c), in a thread made by
- * pthread_create before its start routine (umnp_self_sud_thread_create,
- * below), in the child of libc's clone() before fn (sud_libc_clone.c),
- * and -- for tasks made by a clone, clone3, fork or vfork from outside
- * libc, which trap -- by the child itself before it runs a user
- * instruction (sud_clone.c).  The selector is one process-wide byte, always BLOCK, so no thread's setting
- * depends on its thread pointer.
+ * its first hooked call (any patched wrapper, even a plain mmap such as
+ * its first malloc arena's), in libc's fork child (self.c), in a thread
+ * made by pthread_create before its start routine
+ * (umnp_self_sud_thread_create, below), in the child of libc's clone()
+ * before fn (sud_libc_clone.c), and -- for tasks made by a clone, clone3,
+ * fork or vfork from outside libc, which trap -- by the child itself
+ * before it runs a user instruction (sud_clone.c).  The selector is one
+ * process-wide byte, always BLOCK, so no thread's setting depends on its
+ * thread pointer.
  *
  * Sites it learns of.  A trapped map-changing call with the fixed shape
  * (`mov $NR,%eax` or `mov $NR,%rax` right before the `syscall`, NR the
