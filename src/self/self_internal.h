@@ -274,6 +274,8 @@ void umnp_self_sud_arm_running(void);
 bool umnp_self_sud_arm_request(const siginfo_t *si);
 /* pthread_create calls that read the flag off and have not returned */
 extern int umnp_self_sud_creating;
+/* Before the first count: a fork child's count starts at 0 (atfork). */
+void umnp_self_sud_creating_setup(void);
 /* sud_libc_clone.c: find libc's clone() (from a constructor) */
 void umnp_self_sud_clone_resolve(void);
 /* umn__test_sud_arm_hook's function, if any, called with where */

@@ -176,6 +176,7 @@ int umnp_self_sud_thread_create(umnp_pthread_create_fn real,
 		 * the flag read off is listed and armed by a signal.  The
 		 * flag is read again after the count is up (both seq_cst):
 		 * either the arming sees the count or this sees the flag. */
+		umnp_self_sud_creating_setup();
 		__atomic_fetch_add(&umnp_self_sud_creating, 1,
 				   __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_SEQ_CST)) {

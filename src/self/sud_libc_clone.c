@@ -93,6 +93,7 @@ int umn__self_clone(int (*fn)(void *), void *stack, int flags, void *arg,
 #if defined(__x86_64__)
 	if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_ACQUIRE)) {
 		/* a creator in flight (see umnp_self_sud_thread_create) */
+		umnp_self_sud_creating_setup();
 		__atomic_fetch_add(&umnp_self_sud_creating, 1,
 				   __ATOMIC_SEQ_CST);
 		if (!__atomic_load_n(&umnp_self_sud_on, __ATOMIC_SEQ_CST)) {

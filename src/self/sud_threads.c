@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,6 +84,25 @@ struct arm_chunk {
 static struct arm_chunk *chunks; /* the current arming's slots */
 static int acks;                 /* futex: one more answer */
 int umnp_self_sud_creating;      /* pthread_creates that read the flag off */
+static pthread_once_t creating_once = PTHREAD_ONCE_INIT;
+
+/* A fork child has one thread, the one in fork(): no creator in flight,
+ * whatever the parent's other threads were doing (without this the
+ * child's first arming would wait its whole deadline for them). */
+static void creating_fork_child(void)
+{
+	__atomic_store_n(&umnp_self_sud_creating, 0, __ATOMIC_RELAXED);
+}
+
+static void creating_fork_setup(void)
+{
+	pthread_atfork(NULL, NULL, creating_fork_child);
+}
+
+void umnp_self_sud_creating_setup(void)
+{
+	pthread_once(&creating_once, creating_fork_setup);
+}
 
 /* The last arming's figures (umn__test_sud_running). */
 static unsigned int armed_count, not_armed_count;
