@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 #include <umn/umn.h>
 #include <umn/regcache.h>
@@ -158,13 +159,19 @@ static inline void flush_killed_once(struct umn_regcache *rc)
 	CHECK_EQ(deregs, regs);
 }
 
-/* Reports: counted; unexpected ones fail the test at the end. */
-static int warns, expect_warns;
+/* Reports: counted; unexpected ones fail the test at the end.  The
+ * cache's one report that membarrier(2) failed after registration (its
+ * scans' backup, made wherever the first scan needs a barrier) is counted
+ * apart, in fence_warns, for the tests that deny it. */
+static int warns, expect_warns, fence_warns;
 static void on_warn(const char *f, const char *m, void *arg)
 {
 	(void)arg;
 	fprintf(stderr, "# report: %s: %s\n", f, m);
-	__atomic_add_fetch(&warns, 1, __ATOMIC_RELAXED);
+	if (strstr(m, "membarrier failed"))
+		__atomic_add_fetch(&fence_warns, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&warns, 1, __ATOMIC_RELAXED);
 }
 
 static void watchdog_fired(int sig)
@@ -190,6 +197,7 @@ static void rc_setup(unsigned int seconds)
 static void rc_teardown(void)
 {
 	CHECK_EQ(warns, expect_warns);
+	CHECK_EQ(fence_warns, 0);
 	CHECK_EQ(umn_mm_put(mm), 0);
 }
 

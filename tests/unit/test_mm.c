@@ -99,9 +99,17 @@ static void lock_exclusion(void)
 	pthread_create(&tr, NULL, take_lock, &r);
 	pthread_join(tr, NULL);
 	CHECK_EQ(got(&r), 1);
-	/* a writer waits for the reader; later readers queue behind it */
+	/* a writer waits for the reader; later readers queue behind it.
+	 * The second reader starts once the writer is seen queued (a fixed
+	 * sleep was not enough on a loaded machine: the reader came first) */
 	pthread_create(&tw, NULL, take_lock, &w);
-	usleep(30000);
+	for (int i = 0; !__atomic_load_n(&mm->mmap_lock.writers_waiting,
+					 __ATOMIC_SEQ_CST); i++) {
+		CHECK_EQ(got(&w), 0);
+		if (i == 10000)
+			CHECK(!"the writer never queued in 10 s");
+		usleep(1000);
+	}
 	CHECK_EQ(got(&w), 0);
 	pthread_create(&tr2, NULL, take_lock, &r2);
 	usleep(30000);
