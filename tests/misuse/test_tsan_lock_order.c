@@ -13,17 +13,6 @@
 #include <unistd.h>
 #include "misuse.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-#ifndef T_TSAN
-#define T_TSAN 0
-#endif
-
 static pthread_mutex_t user_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static bool cb(struct umn_interval_notifier *sub,

@@ -78,18 +78,6 @@
 #define T_SANITIZER_MALLOC 0
 #endif
 
-/* ThreadSanitizer: see "missed" in struct worker */
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-#ifndef T_TSAN
-#define T_TSAN 0
-#endif
-
 #define PAGE          4096ul
 #define NTHREADS      3
 #define SLOTS         6
