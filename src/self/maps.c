@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * /proc/self/maps, one line at a time, from a hook or a signal handler:
- * raw system calls (no libc wrapper, so nothing hooked, no errno), one
- * 4 KiB buffer on the caller's stack, no allocation.
+ * /proc files, one line at a time, from a hook or a signal handler: raw
+ * system calls (no libc wrapper, so nothing hooked, no errno), one 4 KiB
+ * buffer on the caller's stack, no allocation.
  *
  * Users: hooks.c (shmdt: the length of the System V segment attached at
  * an address) and sud.c (the mapping holding a trapped site: anonymous,
- * executable?).
+ * executable?) read /proc/self/maps; signals.c (the caught signals) and
+ * sud_threads.c (a thread's state and blocked signals) read status files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -69,26 +70,29 @@ static bool parse_line(const char *s, const char *e, struct umnp_self_map *m)
 	return true;
 }
 
-int umnp_self_maps_each(bool (*cb)(const struct umnp_self_map *m, void *arg),
-			void *arg)
+int umnp_self_proc_lines(const char *path,
+			 bool (*cb)(const char *line, const char *end,
+				    void *arg),
+			 void *arg)
 {
 	char buf[4096];
 	size_t have = 0;
 	bool eof = false;
 	int err = 0;
-	long fd = umnp_self_raw3(SYS_open, (long)"/proc/self/maps",
-				 O_RDONLY | O_CLOEXEC, 0);
+	long fd = umnp_self_raw3(SYS_open, (long)path, O_RDONLY | O_CLOEXEC,
+				 0);
 
 	if (umnp_self_is_err(fd))
 		return (int)fd;
 	while (!eof || have) {
-		struct umnp_self_map m;
 		char *nl;
 
 		if (!eof && have < sizeof(buf)) {
 			long n = umnp_self_raw3(SYS_read, fd, (long)(buf + have),
 						(long)(sizeof(buf) - have));
 
+			if (n == -EINTR)
+				continue;
 			if (n < 0 && !err)
 				err = (int)n;
 			if (n <= 0)
@@ -102,11 +106,51 @@ int umnp_self_maps_each(bool (*cb)(const struct umnp_self_map *m, void *arg),
 				break; /* a truncated last line, or too long */
 			continue;
 		}
-		if (parse_line(buf, nl, &m) && cb(&m, arg))
+		if (cb(buf, nl, arg))
 			break;
 		have -= (size_t)(nl + 1 - buf);
 		memmove(buf, nl + 1, have);
 	}
 	umnp_self_raw3(SYS_close, fd, 0, 0);
 	return err;
+}
+
+bool umnp_self_status_mask(const char *line, const char *end,
+			   const char *key, uint64_t *mask)
+{
+	size_t n = strlen(key);
+	unsigned long v;
+	const char *p = line + n;
+
+	if ((size_t)(end - line) < n || memcmp(line, key, n))
+		return false;
+	while (p < end && (*p == '\t' || *p == ' '))
+		p++;
+	/* all 64 signals: exactly 16 digits, then the line's end */
+	if (end - p != 16 || !parse_hex(&p, end, &v) || p != end)
+		return false;
+	*mask = v;
+	return true;
+}
+
+/* umnp_self_maps_each's line: parsed, then the caller's callback. */
+struct maps_each_arg {
+	bool (*cb)(const struct umnp_self_map *m, void *arg);
+	void *arg;
+};
+
+static bool maps_line(const char *line, const char *end, void *arg)
+{
+	struct maps_each_arg *a = arg;
+	struct umnp_self_map m;
+
+	return parse_line(line, end, &m) && a->cb(&m, a->arg);
+}
+
+int umnp_self_maps_each(bool (*cb)(const struct umnp_self_map *m, void *arg),
+			void *arg)
+{
+	struct maps_each_arg a = { .cb = cb, .arg = arg };
+
+	return umnp_self_proc_lines("/proc/self/maps", maps_line, &a);
 }

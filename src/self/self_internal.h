@@ -117,7 +117,25 @@ static inline long umnp_self_raw_sigaction(int sig,
 			      sizeof(act->mask), 0, 0);
 }
 
-/* ---- maps.c: /proc/self/maps, signal-safe ------------------------------ */
+/* ---- maps.c: /proc files, signal-safe ---------------------------------- */
+
+/*
+ * umnp_self_proc_lines - call cb for each line of the file at path,
+ * [line, end) without its newline, until it returns true.  Raw system
+ * calls, a 4 KiB buffer on the stack, no allocation: callable from a hook
+ * or a signal handler.  A line longer than the buffer ends the walk (the
+ * rest is not seen).  Returns 0, or -errno when the file could not be
+ * opened (cb never called) or a read failed (cb saw the lines before).
+ */
+int umnp_self_proc_lines(const char *path,
+			 bool (*cb)(const char *line, const char *end,
+				    void *arg),
+			 void *arg);
+
+/* A status file's signal mask line ("SigCgt:", "SigBlk:", ...: key):
+ * true and *mask if [line, end) is that line, with its 16 hex digits. */
+bool umnp_self_status_mask(const char *line, const char *end,
+			   const char *key, uint64_t *mask);
 
 /* One line: [start, end), PROT_* bits, inode, and the path (path_len bytes,
  * not NUL-terminated; empty for an anonymous mapping). */
@@ -131,11 +149,8 @@ struct umnp_self_map {
 
 /*
  * umnp_self_maps_each - call cb for each line of /proc/self/maps, in
- * address order, until it returns true.  Raw system calls, a 4 KiB buffer
- * on the stack, no allocation: callable from a hook or a signal handler.
- * A line longer than the buffer ends the walk (the rest is not seen).
- * Returns 0, or -errno when the file could not be opened (cb never called)
- * or a read failed (cb saw the lines read before).
+ * address order, until it returns true (umnp_self_proc_lines: the same
+ * limits and returns).
  */
 int umnp_self_maps_each(bool (*cb)(const struct umnp_self_map *m, void *arg),
 			void *arg);

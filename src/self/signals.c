@@ -239,6 +239,20 @@ out:
 	return ret;
 }
 
+/* caught_from_proc's line: SigCgt's mask, then stop. */
+struct sigcgt {
+	uint64_t mask;
+	bool found;
+};
+
+static bool sigcgt_line(const char *line, const char *end, void *arg)
+{
+	struct sigcgt *c = arg;
+
+	c->found = umnp_self_status_mask(line, end, "SigCgt:", &c->mask);
+	return c->found;
+}
+
 /*
  * The signals that have a handler, from the SigCgt line of
  * /proc/self/status: one open, read and close instead of an rt_sigaction
@@ -246,67 +260,17 @@ out:
  * part of umn's start-up once the site cache is warm; doc/sources.md).
  * The kernel counts a signal as caught exactly when its handler is neither
  * SIG_DFL nor SIG_IGN, as is_handler() does.  false if /proc cannot be read
- * or the line is not there: the caller asks per signal then.
+ * or the line is not there (or comes after a line longer than the reader's
+ * buffer): the caller asks per signal then.
  */
 static bool caught_from_proc(uint64_t *mask)
 {
-	/* Small: a page of stack less to fault in.  Read in pieces, keeping
-	 * a line's worth of the last piece (Groups: may be long). */
-	char buf[1024];
-	size_t keep = 0, got;
-	uint64_t m = 0;
-	long fd, r;
-	int digits = -1;
+	struct sigcgt c = { .found = false };
 
-	fd = umnp_self_raw3(SYS_open, (long)"/proc/self/status",
-			    O_RDONLY | O_CLOEXEC, 0);
-	if (umnp_self_is_err(fd))
+	umnp_self_proc_lines("/proc/self/status", sigcgt_line, &c);
+	if (!c.found)
 		return false;
-	for (;;) {
-		const char *p, *end;
-
-		r = umnp_self_raw3(SYS_read, fd, (long)(buf + keep),
-				   (long)(sizeof(buf) - 1 - keep));
-		if (r == -EINTR)
-			continue;
-		if (umnp_self_is_err(r) || r == 0)
-			break;
-		got = keep + (size_t)r;
-		buf[got] = 0;
-		p = strstr(buf, "\nSigCgt:");
-		/* the whole line is here (16 digits and the newline) */
-		if (p && (size_t)(p - buf) + 8 + 1 + 16 + 1 <= got) {
-			p += 8;
-			end = buf + got;
-			while (p < end && (*p == '\t' || *p == ' '))
-				p++;
-			for (digits = 0; p < end && digits < 16;
-			     p++, digits++) {
-				int v;
-
-				if (*p >= '0' && *p <= '9')
-					v = *p - '0';
-				else if (*p >= 'a' && *p <= 'f')
-					v = *p - 'a' + 10;
-				else
-					break;
-				m = m << 4 | (uint64_t)v;
-			}
-			if (p >= end || *p != '\n')
-				digits = -1;
-			break;
-		}
-		/* carry the tail: "\nSigCgt:" may straddle two pieces, or
-		 * the line may be cut short */
-		keep = got < 40 ? got : 40;
-		if (p && (size_t)(p - buf) + 40 > got)
-			keep = got - (size_t)(p - buf);
-		memmove(buf, buf + got - keep, keep);
-	}
-	umnp_self_raw3(SYS_close, fd, 0, 0);
-	if (digits != 16)
-		return false;
-	*mask = m;
+	*mask = c.mask;
 	return true;
 }
 

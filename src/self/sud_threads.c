@@ -255,42 +255,42 @@ static int pass(int pid, int self)
 	return n < 0 ? (int)n : sent;
 }
 
+/* task_state's lines: State's letter, then SigBlk's mask (it comes
+ * after State: the walk stops there). */
+struct task_status {
+	char state;
+	bool blk_known;
+	uint64_t blk;
+};
+
+static bool task_status_line(const char *line, const char *end, void *arg)
+{
+	struct task_status *t = arg;
+
+	if (end - line > 7 && !memcmp(line, "State:\t", 7))
+		t->state = line[7];
+	t->blk_known = umnp_self_status_mask(line, end, "SigBlk:", &t->blk);
+	return t->blk_known;
+}
+
 /* From /proc/self/task/TID/status: SLOT_GONE if the thread has exited but
  * is still listed (a zombie: the main thread after pthread_exit, which
  * stays until the process exits and answers tgkill(0) but never runs a
  * handler), SLOT_BLOCKED if it blocks SIGSYS, SLOT_STOPPED if it is
- * stopped or traced, else SLOT_PENDING. */
+ * stopped or traced, else SLOT_PENDING (also if the file cannot be read). */
 static int task_state(int tid)
 {
-	char path[48], buf[2048];
-	const char *p;
-	unsigned long long blk = 0;
-	int fd;
-	long n;
+	struct task_status t = { .state = 0, .blk_known = false };
+	char path[48];
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/status", tid);
-	fd = (int)umnp_self_raw6(SYS_openat, AT_FDCWD, (long)path,
-				 O_RDONLY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
-		return SLOT_PENDING;
-	n = umnp_self_raw3(SYS_read, fd, (long)buf, sizeof(buf) - 1);
-	umnp_self_raw3(SYS_close, fd, 0, 0);
-	if (n <= 0)
-		return SLOT_PENDING;
-	buf[n] = 0;
-	p = strstr(buf, "\nState:\t");
-	if (p && (p[8] == 'Z' || p[8] == 'X'))
+	umnp_self_proc_lines(path, task_status_line, &t);
+	if (t.state == 'Z' || t.state == 'X')
 		return SLOT_GONE;
-	if (p && (p[8] == 'T' || p[8] == 't'))
+	if (t.state == 'T' || t.state == 't')
 		return SLOT_STOPPED;
-	p = strstr(buf, "\nSigBlk:\t");
-	if (p) {
-		for (p += 9; *p && *p != '\n'; p++)
-			blk = blk * 16 + (unsigned long long)(*p <= '9'
-				? *p - '0' : (*p | 0x20) - 'a' + 10);
-		if (blk & (1ull << (SIGSYS - 1)))
-			return SLOT_BLOCKED;
-	}
+	if (t.blk_known && (t.blk & (1ull << (SIGSYS - 1))))
+		return SLOT_BLOCKED;
 	return SLOT_PENDING;
 }
 
