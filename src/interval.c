@@ -628,9 +628,13 @@ int umn_interval_take_deferred(struct umn_interval_notifier *sub,
 	sigset_t saved;
 	int taken = 0;
 
-	subs = sub ? isub_subs(sub) : NULL;
-	if (!start || !last || !subs)
+	if (!sub || !start || !last)
 		return -EINVAL;
+	subs = isub_subs(sub);
+	if (!subs) {
+		umnp_warn(__func__, "subscription is not inserted");
+		return -EINVAL;
+	}
 	if (!umn_interval_deferred_pending(sub))
 		return 0;
 	umnp_subs_lock(subs, &saved);

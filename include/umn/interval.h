@@ -219,7 +219,7 @@ umn_interval_deferred_pending(const struct umn_interval_notifier *sub)
  * delivered as the whole subscription.
  * Context: under the user lock; never blocks (takes the subscriptions lock
  * briefly).  Returns 1 if a range was taken, 0 if none was pending, -EINVAL
- * for a bad argument.
+ * for a NULL argument or (reported) a subscription that is not inserted.
  */
 int umn_interval_take_deferred(struct umn_interval_notifier *sub,
 			       unsigned long *start, unsigned long *last);
