@@ -53,7 +53,7 @@ for src in "$here"/fuzz/fuzz_*.c; do
 	mkdir -p "$corpus" "$art"
 	cp -r "$corpus"/. "$tmp"/ 2>/dev/null
 	log=$build/$name.log
-	"$bin" "$tmp" -max_total_time="$secs" -timeout=20 -max_len=1024 \
+	"$bin" "$tmp" -max_total_time="$secs" -timeout=60 -max_len=1024 \
 		-print_final_stats=1 -artifact_prefix="$art/" >"$log" 2>&1
 	rc=$?
 	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
