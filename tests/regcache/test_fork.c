@@ -180,8 +180,9 @@ static void child_reuses_parent_nodes(void)
 /*
  * Eviction in a fork child sweeps the parent's adopted chunks with the
  * child's own: the child's misses over max_regions evict only the child's
- * regions (never a parent's node, held or not: they are not the child's
- * to deregister) and stay within the limit.
+ * regions (never a parent's node, not even one held at fork and put in
+ * the child: it is not the child's to deregister) and stay within the
+ * limit.
  */
 static void child_evicts_over_parent_nodes(void)
 {
@@ -202,6 +203,13 @@ static void child_evicts_over_parent_nodes(void)
 	if (pid == 0) {
 		alarm(20);
 		regs = deregs = 0;
+		/* a first miss adopts the parent's nodes (the one held stays
+		 * out of use); the put then leaves that node linked there,
+		 * valid and unused, and still not the child's to evict */
+		CHECK_EQ(umn_regcache_get(rc, BASE + 4 * LIMIT * PAGE, PAGE,
+					  &r), 0);
+		umn_regcache_put(rc, r);
+		umn_regcache_put(rc, held);	/* inherited */
 		for (unsigned long i = 0; i < 10 * LIMIT; i++) {
 			unsigned long p = 4 * LIMIT + i % (3 * LIMIT);
 
@@ -215,7 +223,6 @@ static void child_evicts_over_parent_nodes(void)
 		/* only the child's own regions were deregistered */
 		CHECK_EQ((unsigned long)deregs, stats_of(rc).evicted);
 		CHECK_EQ(regs - deregs, (int)stats_of(rc).regions);
-		umn_regcache_put(rc, held);	/* inherited */
 		CHECK_EQ(umn_regcache_destroy(rc), 0);
 		CHECK_EQ(regs, deregs);
 		_exit(0);
