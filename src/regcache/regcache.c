@@ -1337,9 +1337,9 @@ static struct rc_node *sweep_next_locked(struct umn_regcache *rc)
  * Work: at most 2 * ncarved + 1 nodes looked at per call (two turns: the
  * first clears every bit, the second finds every unused region), with
  * ncarved the most nodes the cache ever had at once (linked, held, being
- * registered or waiting for deregistration; in a fork child with the
- * parent's, adopted); a miss that needs an
- * eviction looks at about ncarved / (regions evicted per turn) nodes.
+ * registered or waiting for deregistration; in a fork child, with the
+ * parent's adopted); a miss that needs an eviction looks at about
+ * ncarved / (regions evicted per turn) nodes.
  */
 static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 {
