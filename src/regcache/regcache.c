@@ -54,7 +54,8 @@
  * (get_reuse).
  *
  * Eviction: CLOCK over the cached regions (a referenced bit per region,
- * written by a hit only when it is clear), under the lock.
+ * written by a hit only when it is clear), under the lock; the hand sweeps
+ * the chunks' nodes in place, no ring through the linked ones.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -104,7 +105,10 @@ struct rc_node {
 	 * Its ops point into the cache (rc->sub_ops): that is how a
 	 * callback and put find the cache, no pointer of its own */
 	struct umn_interval_notifier sub;	/* the region's pages */
-	struct rc_node *cnext, *cprev;		/* CLOCK ring while linked */
+	/* the cold part: 16 bytes, no field overlaid (8 + 4 + 2 + 1 + 1);
+	 * eviction needs no link of its own (the sweep walks the chunks,
+	 * see evict_locked).  The 16 bytes after it up to the hot block
+	 * are free (padding), kept for the block grouping's links */
 	struct rc_node *lnext;			/* pending stack, free list,
 						 * reclaim batches */
 	unsigned int shared;			/* references counted under
@@ -129,6 +133,13 @@ struct rc_node {
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
+/* the cold part (after sub, before the hot block) leaves 16 bytes free:
+ * without sub, cold 32 + hot 32 make a 64-byte node */
+_Static_assert(offsetof(struct rc_node, hnext) -
+	       (offsetof(struct rc_node, linked) + 1) >= 16 &&
+	       offsetof(struct rc_node, hnext) -
+	       sizeof(struct umn_interval_notifier) == 32,
+	       "the cold part grew");
 _Static_assert(offsetof(struct rc_node, hnext) == 96 &&
 	       sizeof(struct rc_node) == 128, "a node grew");
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
@@ -194,7 +205,11 @@ struct umn_regcache {
 	const struct umn_regcache_ops *ops;
 	void *ctx;
 	unsigned long max_regions, max_bytes;
-	struct rc_node *hand;			/* CLOCK hand (ring) */
+	/* the eviction sweep's hand: the next node it looks at is node
+	 * hand_idx of hand_chunk (NULL: the first of rc->chunks) */
+	struct rc_chunk *hand_chunk;
+	unsigned long hand_idx;
+	unsigned long ncarved;			/* nodes in rc->chunks */
 	unsigned long nlinked, linked_bytes;
 	/* every linked region lies in [span_first, span_last] (widened by
 	 * link, reset when the cache empties): a walk of a range outside it
@@ -285,7 +300,8 @@ static void atfork_child(void)
 		pthread_mutex_init(&rc->lock, NULL);
 		memset(t->b, 0, t->nbuckets * sizeof(t->b[0]));
 		rc->pending = NULL;
-		rc->hand = NULL;
+		rc->hand_chunk = NULL;
+		rc->hand_idx = rc->ncarved = 0;
 		rc->nlinked = rc->linked_bytes = 0;
 		/* the parent's nodes wait for adopt_orphans(), which runs
 		 * in a blockable context (a miss, destroy): it may have to
@@ -810,16 +826,6 @@ static void link_locked(struct umn_regcache *rc, struct rc_node *n)
 		rc->span_first = n->pub.start;
 	if (!rc->nlinked || n->pub.start + n->pub.len - 1 > rc->span_last)
 		rc->span_last = n->pub.start + n->pub.len - 1;
-	if (rc->hand) {
-		/* behind the hand: the last the CLOCK looks at */
-		n->cnext = rc->hand;
-		n->cprev = rc->hand->cprev;
-		n->cprev->cnext = n;
-		rc->hand->cprev = n;
-	} else {
-		n->cnext = n->cprev = n;
-		rc->hand = n;
-	}
 	rc->nlinked++;
 	rc->linked_bytes += n->pub.len;
 	hash_offer_locked(rc, n);
@@ -851,15 +857,6 @@ static void unlink_locked(struct umn_regcache *rc, struct rc_node *n)
 	if (n->in_hash)
 		hash_del_locked(rc, n);
 	n->linked = 0;
-	if (n->cnext == n) {
-		rc->hand = NULL;
-	} else {
-		if (rc->hand == n)
-			rc->hand = n->cnext;
-		n->cprev->cnext = n->cnext;
-		n->cnext->cprev = n->cprev;
-	}
-	n->cnext = n->cprev = NULL;
 	rc->nlinked--;
 	rc->linked_bytes -= n->pub.len;
 	__atomic_fetch_or(&n->state, R_UNLINKED, __ATOMIC_SEQ_CST);
@@ -1290,22 +1287,69 @@ static inline bool over_limits(const struct umn_regcache *rc,
 	       (rc->max_bytes && bytes > max_bytes);
 }
 
+#if UMN_TEST_HOOKS
+/* white-box (hook builds): the nodes the eviction sweep looked at */
+unsigned long umn__test_rc_sweep_visits;
+#endif
+
+/* The node under the sweep's hand, the hand moved past it (cache lock
+ * held, at least one node carved).  The hand walks rc->chunks in list
+ * order, each chunk's carved nodes in address order, and wraps; every
+ * chunk on the list has a node carved (node_alloc_locked carves one as it
+ * adds a chunk), and chunks leave the list only in destroy and in a fork
+ * child (which resets the hand), so the hand's chunk stays valid. */
+static struct rc_node *sweep_next_locked(struct umn_regcache *rc)
+{
+	struct rc_chunk *c = rc->hand_chunk;
+	unsigned long i = rc->hand_idx;
+
+	if (!c) {
+		c = rc->chunks;
+		i = 0;
+	}
+	while (i >= c->used) {
+		c = c->next ? c->next : rc->chunks;
+		i = 0;
+	}
+	rc->hand_chunk = c;
+	rc->hand_idx = i + 1;
+#if UMN_TEST_HOOKS
+	__atomic_add_fetch(&umn__test_rc_sweep_visits, 1, __ATOMIC_RELAXED);
+#endif
+	return chunk_node(rc, c, i);
+}
+
 /*
- * CLOCK: evict unused regions until within the limits.  The candidates
- * are counted in batches, COUNTING set on each and one barrier for all
- * (it costs ~25 us while another thread runs, see doc/regcache.md); a
- * batch goes below the limits by a 16th of them (at most EVICT_BATCH - 1
- * regions), so that the next misses need none.
+ * CLOCK without a ring: evict unused regions until within the limits.  A
+ * hand sweeps every node carved (sweep_next_locked), skipping those not
+ * linked (free, owned by a miss, waiting for deregistration, a fork
+ * parent's); a linked region with its referenced bit set loses the bit
+ * (its second chance), one without it is a candidate.  A node linked
+ * behind the hand waits a whole turn, one linked ahead of it is looked at
+ * sooner; a miss usually takes the node an eviction just freed (the free
+ * list is LIFO), which is behind the hand.
+ *
+ * The candidates are counted in batches, COUNTING set on each and one
+ * barrier for all (it costs ~25 us while another thread runs, see
+ * doc/regcache.md); a batch goes below the limits by a 16th of them (at
+ * most EVICT_BATCH - 1 regions), so that the next misses need none.
+ *
+ * Work: at most 2 * ncarved + 1 nodes looked at per call (two turns: the
+ * first clears every bit, the second finds every unused region), with
+ * ncarved the most nodes the cache ever had at once (linked, held, being
+ * registered or waiting for deregistration; in a fork child, with the
+ * parent's adopted); a miss that needs an eviction looks at about
+ * ncarved / (regions evicted per turn) nodes.
  */
 static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 {
-	unsigned long budget = 2 * rc->nlinked + 1;
+	unsigned long budget = 2 * rc->ncarved + 1;
 	unsigned long lo_regions = rc->max_regions -
 		(rc->max_regions / 16 < EVICT_BATCH - 1 ?
 		 rc->max_regions / 16 : EVICT_BATCH - 1);
 	unsigned long lo_bytes = rc->max_bytes - rc->max_bytes / 16;
 
-	while (rc->hand && budget &&
+	while (rc->nlinked && budget &&
 	       over_limits(rc, rc->max_regions, rc->max_bytes, rc->nlinked,
 			   rc->linked_bytes)) {
 		struct rc_node *batch[EVICT_BATCH];
@@ -1313,13 +1357,20 @@ static void evict_locked(struct umn_regcache *rc, struct rc_node **out)
 		unsigned int nb = 0;
 		bool fence = false;
 
-		while (rc->hand && budget && nb < EVICT_BATCH &&
+		while (budget && nb < EVICT_BATCH &&
 		       over_limits(rc, lo_regions, lo_bytes, regions,
 				   bytes)) {
-			struct rc_node *n = rc->hand;
+			struct rc_node *n = sweep_next_locked(rc);
 
 			budget--;
-			rc->hand = n->cnext;
+			/* the state first: a node a miss owns (0) or that is
+			 * free or unlinked may be written without the lock;
+			 * one published and not unlinked is linked, its
+			 * fields written before the lock's last release */
+			if ((__atomic_load_n(&n->state, __ATOMIC_RELAXED) &
+			     (R_PUB | R_UNLINKED)) != R_PUB ||
+			    !mine_linked(rc, n))
+				continue;
 			if (LOAD(n->referenced)) {
 				STORE(n->referenced, 0);
 				continue;
@@ -1455,6 +1506,7 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELAXED);
 	n->off = (unsigned short)((char *)n - (char *)c);
 	c->used++;
+	rc->ncarved++;
 	return n;
 }
 
@@ -1480,6 +1532,7 @@ static void adopt_orphans(struct umn_regcache *rc)
 {
 	struct rc_chunk *orphans, *c, *last = NULL;
 	struct rc_node *freed = NULL, *tail = NULL;
+	unsigned long carved = 0;
 
 	pthread_mutex_lock(&rc->lock);
 	orphans = rc->orphans;
@@ -1488,6 +1541,7 @@ static void adopt_orphans(struct umn_regcache *rc)
 	if (!orphans)
 		return;
 	for (c = orphans; c; last = c, c = c->next) {
+		carved += c->used;
 		for (unsigned long i = 0; i < c->used; i++) {
 			struct rc_node *n = chunk_node(rc, c, i);
 			unsigned int v = __atomic_load_n(&n->state,
@@ -1508,6 +1562,7 @@ static void adopt_orphans(struct umn_regcache *rc)
 	pthread_mutex_lock(&rc->lock);
 	last->next = rc->chunks;
 	rc->chunks = orphans;
+	rc->ncarved += carved;
 	if (freed) {
 		tail->lnext = rc->free_nodes;
 		__atomic_store_n(&rc->free_nodes, freed, __ATOMIC_RELAXED);

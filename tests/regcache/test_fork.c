@@ -177,6 +177,62 @@ static void child_reuses_parent_nodes(void)
 	CHECK_EQ(regs, deregs);
 }
 
+/*
+ * Eviction in a fork child sweeps the parent's adopted chunks with the
+ * child's own: the child's misses over max_regions evict only the child's
+ * regions (never a parent's node, not even one held at fork and put in
+ * the child: it is not the child's to deregister) and stay within the
+ * limit.
+ */
+static void child_evicts_over_parent_nodes(void)
+{
+	enum { LIMIT = 100 };
+	struct umn_regcache *rc = new_cache(LIMIT, 0, 0);
+	struct umn_regcache_region *held, *r;
+	pid_t pid;
+
+	CHECK_EQ(umn_regcache_get(rc, BASE, PAGE, &held), 0);
+	lsan_ignore_data(held);
+	for (unsigned long i = 1; i < 4 * LIMIT; i++) {
+		CHECK_EQ(umn_regcache_get(rc, BASE + i * PAGE, PAGE, &r), 0);
+		lsan_ignore_data(r);
+		umn_regcache_put(rc, r);
+	}
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		alarm(20);
+		regs = deregs = 0;
+		/* a first miss adopts the parent's nodes (the one held stays
+		 * out of use); the put then leaves that node linked there,
+		 * valid and unused, and still not the child's to evict */
+		CHECK_EQ(umn_regcache_get(rc, BASE + 4 * LIMIT * PAGE, PAGE,
+					  &r), 0);
+		umn_regcache_put(rc, r);
+		umn_regcache_put(rc, held);	/* inherited */
+		for (unsigned long i = 0; i < 10 * LIMIT; i++) {
+			unsigned long p = 4 * LIMIT + i % (3 * LIMIT);
+
+			CHECK_EQ(umn_regcache_get(rc, BASE + p * PAGE, PAGE,
+						  &r), 0);
+			CHECK(fresh(r));
+			umn_regcache_put(rc, r);
+			CHECK(stats_of(rc).regions <= LIMIT);
+		}
+		CHECK(stats_of(rc).evicted > 0);
+		/* only the child's own regions were deregistered */
+		CHECK_EQ((unsigned long)deregs, stats_of(rc).evicted);
+		CHECK_EQ(regs - deregs, (int)stats_of(rc).regions);
+		CHECK_EQ(umn_regcache_destroy(rc), 0);
+		CHECK_EQ(regs, deregs);
+		_exit(0);
+	}
+	CHECK_EQ(child_status(pid), 0);
+	umn_regcache_put(rc, held);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
 /* Another thread holds the cache lock (inside a for_each walk) at fork. */
 static volatile int holding, release_it;
 
@@ -342,6 +398,7 @@ int main(void)
 	rc_setup(30);
 	RUN(child_is_empty);
 	RUN(child_reuses_parent_nodes);
+	RUN(child_evicts_over_parent_nodes);
 	RUN(fork_with_lock_held);
 #if UMN_TEST_HOOKS
 	RUN(fork_with_pool_lock_held);
