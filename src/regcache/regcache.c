@@ -37,21 +37,64 @@
  * a counter only its thread writes (no locked instruction: the scans that
  * must see it pay a membarrier instead, see "references").
  *
- * A callback (any context, never blocks, never refuses): set the
- * subscription's seq, fetch-or DEAD; if it made a published region dead,
- * push it on a lock-free stack (each region at most once).  The next get,
- * put, invalidate or flush drains the stack under the cache lock, unlinks
- * the regions and deregisters the unused ones outside the lock.
+ * Groups: the regions of one aligned block of 2^block_shift bytes
+ * (RC_BLOCK_SHIFT, 256 KiB, or the alignment if larger) share one interval
+ * subscription over the whole block, in a struct rc_group; a region that
+ * crosses a block boundary (a large one, a merged one) has a group of its
+ * own range.  The address space's index so holds one entry per group, and
+ * the cache's address lookups (lookup, merge, invalidate) walk it for the
+ * groups and each group's list for its regions.  A group's list holds
+ * every node ever carved for it, through gnext: a node is pushed with a
+ * release store of the head, under the cache lock, and never leaves the
+ * list, nor changes its gnext, while the group lives: when its region dies
+ * it goes to the group's free nodes, and the next miss in the block takes
+ * it back in place.  So a callback walks the list with no lock.  A group
+ * whose last node goes free is taken out of the cache's hash of groups
+ * (under the lock) and torn down from a blockable context (reclaim, the
+ * drain, flush, destroy): its subscription removed, which waits for a
+ * callback running on it, then its nodes go to the cache's free list.
+ * Meanwhile a miss in the block makes a new group: two groups of one block
+ * may both be in the index for a while, and both callbacks run.
  *
- * A miss: a node with state 0, interval subscription inserted; again:
- * seq = read_begin; ops->reg without any lock; lock; if read_retry or the
- * word is no longer 0 (a callback made it DEAD), unlock, dereg, reset the
- * word with an exchange (which orders the callback's set_seq before the
- * next read_begin) and go again; else compare-and-swap 0 -> PUB, take the
- * miss's reference and link it in the same critical section.  A miss on
- * exactly the range of a dead region its drain just claimed takes that
- * node, subscription still inserted: dereg, exchange, the same loop
- * (get_reuse).
+ * A callback (any context, never blocks, never refuses, no lock): set the
+ * group's seq, group_order, then for each node of the list: load its word;
+ * unless it is DEAD (dead, or free), load its range, and if the
+ * invalidated range meets it, fetch-or DEAD; if that made a published
+ * region dead, push it on a lock-free stack (each region at most once).
+ * Regions the range does not meet are left alone.  The next get, put,
+ * invalidate or flush drains the stack under the cache lock, unlinks the
+ * regions and deregisters the unused ones outside the lock.
+ *
+ * A miss: the block's group (found under the lock, or made with its
+ * subscription inserted outside it; if another miss added one first, that
+ * one is used and ours removed), a node of it with word 0; again:
+ * group_order; seq = read_begin on the group; ops->reg without any lock;
+ * lock; if read_retry or the word is no longer 0 (a callback made it DEAD),
+ * unlock, dereg, reset the word with an exchange (which orders the
+ * callback's set_seq before the next read_begin) and go again; else
+ * compare-and-swap 0 -> PUB, take the miss's reference and link it in the
+ * same critical section.  A miss on exactly the range of a dead region its
+ * drain just claimed takes that node, in its group: dereg, exchange, the
+ * same loop (get_reuse).
+ *
+ * Never stale.  Take an invalidation whose range meets the miss's region:
+ * its callback on the group sets the seq, then group_order, then walks.
+ * The miss wrote its node (word 0, range, place on the list), then
+ * group_order, then reads the seq (read_begin, then read_retry).  The two
+ * group_orders are seq_cst read-modify-writes of one word: one is first.
+ *  - The callback's: the miss's read_begin sees its seq; if that
+ *    invalidation still runs, read_begin waits for its end.  The
+ *    registration starts after it: nothing stale.
+ *  - The miss's: the walk sees the node, its range and word 0 or later, and
+ *    fetch-ors DEAD.  Before the compare-and-swap: that fails, the miss
+ *    goes again.  After it: the callback kills the published region before
+ *    its invalidation completes, as any cached region.
+ * A walk may meet a node a miss is resetting (an old word or range): at
+ * worst it kills a region it need not (a false invalidation: registered
+ * again at the next get); by the above it never skips one it must kill.
+ * The cost of one seq per block: any invalidation in the block during a
+ * registration makes the miss go again (a false retry), not only one that
+ * meets its region.
  *
  * Eviction: CLOCK over the cached regions (a referenced bit per region,
  * written by a hit only when it is clear), under the lock.
@@ -1792,9 +1835,9 @@ static void node_release(struct umn_regcache *rc, struct rc_node *n)
 
 /*
  * In a fork child: take the parent's nodes back (blockable, no lock held).
- * On a managed address space their subscriptions are still in its tree
- * (the child inherited it): remove them first, so that no callback reaches
- * a node once it is reused.  On umn_mm_self() they are in the parent's
+ * On a managed address space the parent's groups' subscriptions are still
+ * in its tree (the child inherited it): remove them first, so that no
+ * callback reaches a node once it is reused.  On umn_mm_self() they are in the parent's
  * address space, which the child abandoned untouched (its locks may be held
  * by threads that do not exist here): leave that tree alone, nothing walks
  * it.  A node some thread held at fork time stays out of use until destroy
@@ -1916,10 +1959,10 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 /*
  * A miss on exactly the range of a region the drain just took out (n: dead,
  * unlinked, claimed, no user): deregister it and register the same node
- * again, its interval subscription kept inserted (a subscription outlives
- * the invalidations it reports, as in the kernel; its seq makes the next
- * read_begin wait for or see any of them).  This is the retry of
- * get_miss's loop, and saves the subscription's remove and insert.
+ * again, in its group (which its node keeps alive: the group's seq makes
+ * the next read_begin wait for or see any invalidation since).  This is the
+ * retry of get_miss's loop, and saves the node's trip through the free
+ * nodes and, for a group of its own, the group's remove and insert.
  */
 static int get_reuse(struct umn_regcache *rc, struct rc_node *n,
 		     unsigned long start, unsigned long end,

@@ -182,7 +182,7 @@ static struct {
 	int mode;
 	int fired;
 	unsigned long page;		/* what the hook unmaps */
-	int walking, pushed, tearing, returned, observed;
+	int walking, pushed, tearing, returned, observed, other_done;
 } hk;
 
 static void wait_flag(int *flag)
@@ -212,6 +212,7 @@ static void hook(int point, void *arg)
 			hk.fired = 1;
 			set_flag(&hk.walking);
 			wait_flag(&hk.tearing);
+			wait_flag(&hk.other_done);
 			usleep(100 * 1000);
 			/* the teardown is still waiting for us */
 			hk.observed = !__atomic_load_n(&hk.returned,
@@ -292,25 +293,49 @@ static void *unmap_thread(void *arg)
 	return NULL;
 }
 
+/* Another block's miss while the teardown waits for the callback: it must
+ * not get the torn-down group's node, which the callback may still walk. */
+static struct umn_regcache_region *other_region;
+static void *other_miss_thread(void *arg)
+{
+	struct umn_regcache *rc = arg;
+
+	wait_flag(&hk.tearing);
+	usleep(50 * 1000);	/* the teardown is in its remove */
+	get_page(rc, BLOCK_PAGES + 3, 1, &other_region);
+	umn_regcache_put(rc, other_region);
+	set_flag(&hk.other_done);
+	return NULL;
+}
+
 static void teardown_waits_for_callback(void)
 {
 	int base = mm_refs();
 	struct umn_regcache *rc = new_cache(0, 0, 0);
-	pthread_t t;
+	struct umn_regcache_region *r;
+	pthread_t t, o;
 
 	t_watchdog_arm(20, "teardown_waits_for_callback");
-	touch(rc, 0, 1);
-	CHECK_EQ(mm_refs(), base + 1);
-	/* a callback on the block, paused in its walk (page 30: no region) */
+	get_page(rc, 0, 1, &r);
+	umn_regcache_put(rc, r);
+	touch(rc, BLOCK_PAGES, 1);	/* block 1's group exists */
+	CHECK_EQ(mm_refs(), base + 2);
+	/* a callback on block 0, paused in its walk (page 30: no region) */
 	hook_arm(HK_TEARDOWN, 30);
 	CHECK_EQ(pthread_create(&t, NULL, unmap_thread, (void *)30ul), 0);
+	CHECK_EQ(pthread_create(&o, NULL, other_miss_thread, rc), 0);
 	wait_flag(&hk.walking);
 	/* the group's last region goes: its teardown must wait */
 	CHECK_EQ(umn_regcache_invalidate(rc, BASE, PAGE), 0);
 	set_flag(&hk.returned);
 	CHECK_EQ(pthread_join(t, NULL), 0);
+	CHECK_EQ(pthread_join(o, NULL), 0);
 	CHECK_EQ(hk.observed, 1);
+	/* the other miss carved a node of its own */
+	CHECK(other_region != r);
 	hook_disarm();
+	CHECK_EQ(mm_refs(), base + 1);
+	CHECK_EQ(umn_regcache_flush(rc), 0);
 	CHECK_EQ(mm_refs(), base);
 	CHECK_EQ(stats_of(rc).invalidated, 1);
 	CHECK_EQ(umn_regcache_destroy(rc), 0);
