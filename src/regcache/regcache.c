@@ -195,12 +195,18 @@ struct rc_group {
 						 * through lnext */
 	struct rc_group *hnext;			/* group hash chain, dying
 						 * and orphan lists (lock) */
+	struct rc_group *snext;			/* stale masks (reclaim) */
 	unsigned long first;			/* block (or range) start */
 	unsigned long used;			/* nodes in use: regions and
 						 * misses (lock) */
+	/* bit i: the block's 64th number i may hold a node in use (a
+	 * superset: set when a miss takes a node, recomputed when one goes
+	 * free; written under the lock, read by callbacks) */
+	unsigned long mask;
 	unsigned short epoch;			/* rc->epoch at creation */
-	unsigned char own;			/* a crossing region's */
+	unsigned char own;			/* a crossing region's: no mask */
 	unsigned char inserted;			/* sub is inserted */
+	unsigned char mask_stale;		/* a node went free (lock) */
 	unsigned int order;			/* see group_order */
 };
 
@@ -264,6 +270,7 @@ struct umn_regcache {
 	unsigned long align_mask;
 	unsigned int align_shift;
 	unsigned int block_shift;		/* groups' blocks: 2^this */
+	unsigned int gran_shift;		/* a 64th of a block */
 	unsigned int flags;
 	unsigned short epoch;			/* bumped in a fork child (its
 						 * nodes keep 16 bits of it) */
@@ -1038,6 +1045,36 @@ static inline bool in_one_block(const struct umn_regcache *rc,
 	return start >> rc->block_shift == (end - 1) >> rc->block_shift;
 }
 
+/* The bits of g->mask that [start, end) meets (it meets g's block). */
+static inline unsigned long block_bits(const struct umn_regcache *rc,
+				       const struct rc_group *g,
+				       unsigned long start, unsigned long end)
+{
+	unsigned long last = g->first + (1ul << rc->block_shift) - 1;
+	unsigned long lo, hi;
+
+	if (start < g->first)
+		start = g->first;
+	if (end - 1 > last)
+		end = last + 1;
+	lo = (start - g->first) >> rc->gran_shift;
+	hi = (end - 1 - g->first) >> rc->gran_shift;
+	return (~0ul >> (63 - hi)) & (~0ul << lo);
+}
+
+/* g's mask from its nodes in use, after some went free (lock held). */
+static void group_mask_locked(struct umn_regcache *rc, struct rc_group *g)
+{
+	unsigned long m = 0;
+
+	for (struct rc_node *n = g->nodes; n; n = n->gnext)
+		if (__atomic_load_n(&n->state, __ATOMIC_RELAXED) != R_FREE)
+			m |= block_bits(rc, g, n->pub.start,
+					n->pub.start + n->pub.len);
+	__atomic_store_n(&g->mask, m, __ATOMIC_RELAXED);
+	g->mask_stale = 0;
+}
+
 /* The live group of the block of [start, end), or NULL (always for a
  * range that crosses blocks). */
 static struct rc_group *group_find_locked(struct umn_regcache *rc,
@@ -1212,6 +1249,7 @@ static void node_free_locked(struct umn_regcache *rc, struct rc_node *n,
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELEASE);
 	n->lnext = g->free;
 	g->free = n;
+	g->mask_stale = !g->own;
 	if (--g->used == 0) {
 		group_del_locked(rc, g);
 		g->hnext = *dead;
@@ -1223,7 +1261,8 @@ static void node_free_locked(struct umn_regcache *rc, struct rc_node *n,
 static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 {
 	struct rc_node *n, *next;
-	struct rc_group *dead = NULL;
+	struct rc_group *dead = NULL, *stale_groups = NULL, *g;
+	bool stale;
 
 	if (!list)
 		return;
@@ -1241,8 +1280,19 @@ static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 		INC_LOCKED(rc->dereg, 1);
 		INC_LOCKED(rc->regions, -1ul);
 		INC_LOCKED(rc->bytes, -n->pub.len);
+		g = n->group;
+		stale = g->mask_stale;
 		node_free_locked(rc, n, &dead);
+		if (!stale && g->mask_stale) {
+			g->snext = stale_groups;
+			stale_groups = g;
+		}
 	}
+	/* once per group of the batch (one with no node in use left is on
+	 * dead, to be torn down) */
+	for (g = stale_groups; g; g = g->snext)
+		if (g->used)
+			group_mask_locked(rc, g);
 	pthread_mutex_unlock(&rc->lock);
 	groups_teardown(rc, dead);
 }
@@ -1314,6 +1364,10 @@ static bool group_invalidate(struct umn_interval_notifier *sub,
 	/* the seq before the nodes, against a miss's node before its
 	 * read_begin (see "groups") */
 	group_order(g);
+	/* no node in use where the range lands: nothing to walk */
+	if (!g->own && !(__atomic_load_n(&g->mask, __ATOMIC_RELAXED) &
+			 block_bits(rc, g, range->start, range->end)))
+		return true;
 	n = __atomic_load_n(&g->nodes, __ATOMIC_ACQUIRE);
 	UMNP_HOOK(UMNP_HOOK_RC_GROUP_WALK, g);
 	for (; n; n = n->gnext) {
@@ -1399,6 +1453,7 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	/* a region of one granule always fits in a block */
 	rc->block_shift = rc->align_shift > RC_BLOCK_SHIFT ? rc->align_shift :
 			  RC_BLOCK_SHIFT;
+	rc->gran_shift = rc->block_shift - 6;
 	rc->flags = p->flags;
 	rc->ops = p->ops;
 	rc->ctx = p->ctx;
@@ -1825,10 +1880,12 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 /* A miss gives up n (no lock held). */
 static void node_release(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_group *dead = NULL;
+	struct rc_group *dead = NULL, *g = n->group;
 
 	pthread_mutex_lock(&rc->lock);
 	node_free_locked(rc, n, &dead);
+	if (g->mask_stale && g->used)
+		group_mask_locked(rc, g);
 	pthread_mutex_unlock(&rc->lock);
 	groups_teardown(rc, dead);
 }
@@ -1900,16 +1957,27 @@ static int miss_register(struct umn_regcache *rc, struct rc_node *n,
 /* A node of g for a miss (cache lock held): its cold fields set here,
  * under the lock that orders a walk's reads of them. */
 static struct rc_node *miss_node_locked(struct umn_regcache *rc,
-					struct rc_group *g)
+					struct rc_group *g, unsigned long start,
+					unsigned long end)
 {
 	struct rc_node *n = group_node_locked(rc, g);
 
-	if (n) {
-		n->epoch = rc->epoch;
-		n->pending = 0;
-		n->in_hash = 0;
-		n->linked = 0;
-	}
+	if (!n)
+		return NULL;
+	n->epoch = rc->epoch;
+	n->pending = 0;
+	n->in_hash = 0;
+	n->linked = 0;
+	STORE(n->referenced, 0);
+	STORE(n->pub.start, start);
+	STORE(n->pub.len, end - start);
+	/* 0: owned by this miss; a callback can only add DEAD.  Under the
+	 * lock, with the group's mask: group_mask_locked counts it */
+	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
+	if (!g->own)
+		__atomic_store_n(&g->mask, g->mask |
+				 block_bits(rc, g, start, end),
+				 __ATOMIC_RELAXED);
 	return n;
 }
 
@@ -1936,7 +2004,7 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 			mine = NULL;
 			group_add_locked(rc, g);
 		}
-		n = miss_node_locked(rc, g);
+		n = miss_node_locked(rc, g, start, end);
 		if (!n && !g->used) {
 			group_del_locked(rc, g);
 			dead = g;
@@ -1948,11 +2016,6 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 		if (!n)
 			return -ENOMEM;
 	}
-	STORE(n->referenced, 0);
-	STORE(n->pub.start, start);
-	STORE(n->pub.len, end - start);
-	/* 0: owned by this miss; a callback can only add DEAD */
-	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
 	return miss_register(rc, n, start, end, out);
 }
 
@@ -2077,7 +2140,7 @@ get_slow(struct umn_regcache *rc, unsigned long start,
 
 			/* no group: get_miss makes one */
 			if (g) {
-				fresh = miss_node_locked(rc, g);
+				fresh = miss_node_locked(rc, g, start, end);
 				nomem = !fresh;
 			}
 		}

@@ -15,7 +15,8 @@
  *   a miss's registration makes it retry (the design's false retry), and
  *   the region is fresh; the teardown of a group waits for a callback in
  *   progress on it; a callback walking a group while a miss pushes a node
- *   on it, and a callback that finds a node just pushed, see a whole list.
+ *   on it, and a callback that finds a node just pushed, see a whole list;
+ *   a callback walks only when its range lands where a node is in use.
  */
 #include "rc_common.h"
 #include "regcache/regcache_block.h"
@@ -176,13 +177,15 @@ static void last_region_removes_subscription(void)
 
 #if UMN_TEST_HOOKS
 
-enum { HK_NONE, HK_UNMAP_IN_REG, HK_TEARDOWN, HK_WALK_PUSH, HK_PUSH_WALK };
+enum { HK_NONE, HK_UNMAP_IN_REG, HK_TEARDOWN, HK_WALK_PUSH, HK_PUSH_WALK,
+       HK_COUNT_WALKS };
 
 static struct {
 	int mode;
 	int fired;
 	unsigned long page;		/* what the hook unmaps */
 	int walking, pushed, tearing, returned, observed, other_done;
+	int walks;
 } hk;
 
 static void wait_flag(int *flag)
@@ -230,6 +233,10 @@ static void hook(int point, void *arg)
 		} else if (point == UMNP_HOOK_RC_GROUP_PUSHED) {
 			set_flag(&hk.pushed);	/* the miss, cache lock held */
 		}
+		break;
+	case HK_COUNT_WALKS:
+		if (point == UMNP_HOOK_RC_GROUP_WALK)
+			hk.walks++;
 		break;
 	case HK_PUSH_WALK:
 		if (point == UMNP_HOOK_RC_GROUP_PUSHED && !hk.fired) {
@@ -287,6 +294,37 @@ static void false_retry(void)
 	CHECK_EQ(regs, deregs);
 }
 
+/* A callback walks its group's list only if the range lands on a 64th of
+ * the block where a node is in use (the group's mask), and the mask
+ * forgets a region once its node is free. */
+static void walks_only_where_live(void)
+{
+	struct umn_regcache *rc = new_cache(0, 0, 0);
+
+	touch(rc, 0, 1);
+	touch(rc, 10, 2);
+	hook_arm(HK_COUNT_WALKS, 0);
+	primary_unmap(20, 4);		/* no region there */
+	CHECK_EQ(hk.walks, 0);
+	primary_unmap(11, 1);		/* the second region */
+	CHECK_EQ(hk.walks, 1);
+	CHECK_EQ(stats_of(rc).invalidated, 1);
+	primary_unmap(11, 1);		/* dead, not yet deregistered */
+	CHECK_EQ(hk.walks, 2);
+	hit(rc, 0, 1);			/* the drain frees its node */
+	CHECK_EQ(stats_of(rc).pending_dereg, 0);
+	primary_unmap(10, 2);
+	CHECK_EQ(hk.walks, 2);
+	primary_unmap(0, 1);
+	CHECK_EQ(hk.walks, 3);
+	hook_disarm();
+	CHECK_EQ(stats_of(rc).invalidated, 2);
+	missed(rc, 10, 2);
+	missed(rc, 0, 1);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
 static void *unmap_thread(void *arg)
 {
 	primary_unmap((unsigned long)arg, 1);
@@ -320,9 +358,9 @@ static void teardown_waits_for_callback(void)
 	umn_regcache_put(rc, r);
 	touch(rc, BLOCK_PAGES, 1);	/* block 1's group exists */
 	CHECK_EQ(mm_refs(), base + 2);
-	/* a callback on block 0, paused in its walk (page 30: no region) */
-	hook_arm(HK_TEARDOWN, 30);
-	CHECK_EQ(pthread_create(&t, NULL, unmap_thread, (void *)30ul), 0);
+	/* a callback on block 0's region, paused before its walk */
+	hook_arm(HK_TEARDOWN, 0);
+	CHECK_EQ(pthread_create(&t, NULL, unmap_thread, (void *)0ul), 0);
 	CHECK_EQ(pthread_create(&o, NULL, other_miss_thread, rc), 0);
 	wait_flag(&hk.walking);
 	/* the group's last region goes: its teardown must wait */
@@ -391,6 +429,7 @@ int main(void)
 	RUN(last_region_removes_subscription);
 #if UMN_TEST_HOOKS
 	RUN(false_retry);
+	RUN(walks_only_where_live);
 	RUN(teardown_waits_for_callback);
 	RUN(walk_while_push);
 #else
