@@ -57,7 +57,10 @@
  * may both be in the index for a while, and both callbacks run.
  *
  * A callback (any context, never blocks, never refuses, no lock): set the
- * group's seq, group_order, then for each node of the list: load its word;
+ * group's seq, group_order; if the group's mask (the 64ths of the block a
+ * node in use may cover: set under the lock when a miss takes a node,
+ * recomputed under it when nodes go free) has no bit where the range
+ * lands, return; else for each node of the list: load its word;
  * unless it is DEAD (dead, or free), load its range, and if the
  * invalidated range meets it, fetch-or DEAD; if that made a published
  * region dead, push it on a lock-free stack (each region at most once).
@@ -79,14 +82,15 @@
  *
  * Never stale.  Take an invalidation whose range meets the miss's region:
  * its callback on the group sets the seq, then group_order, then walks.
- * The miss wrote its node (word 0, range, place on the list), then
- * group_order, then reads the seq (read_begin, then read_retry).  The two
+ * The miss wrote its node (word 0, range, place on the list, its bits in
+ * the group's mask), then group_order, then reads the seq (read_begin,
+ * then read_retry).  The two
  * group_orders are seq_cst read-modify-writes of one word: one is first.
  *  - The callback's: the miss's read_begin sees its seq; if that
  *    invalidation still runs, read_begin waits for its end.  The
  *    registration starts after it: nothing stale.
- *  - The miss's: the walk sees the node, its range and word 0 or later, and
- *    fetch-ors DEAD.  Before the compare-and-swap: that fails, the miss
+ *  - The miss's: the callback sees the node's bits in the mask, and its
+ *    walk the node, its range and word 0 or later; it fetch-ors DEAD.  Before the compare-and-swap: that fails, the miss
  *    goes again.  After it: the callback kills the published region before
  *    its invalidation completes, as any cached region.
  * A walk may meet a node a miss is resetting (an old word or range): at
@@ -209,6 +213,9 @@ struct rc_group {
 	unsigned char mask_stale;		/* a node went free (lock) */
 	unsigned int order;			/* see group_order */
 };
+
+/* 4.5 B per region with 32 regions to a group (doc/regcache.md) */
+_Static_assert(sizeof(struct rc_group) == 136, "a group grew");
 
 /*
  * A full barrier between a miss's stores to its node (word, range, place
