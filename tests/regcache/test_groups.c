@@ -8,9 +8,9 @@
  *   one, the head of the group's list, too); the others stay cached and
  *   hit;
  * - one subscription per block, one of its own for a region crossing a
- *   block boundary, none once a group's last region is gone (counted in
- *   the address space's references: every inserted subscription holds
- *   one);
+ *   block boundary (a merged one too), none once a group's last region is
+ *   gone (counted in the address space's references: every inserted
+ *   subscription holds one);
  * - white-box (hook builds): an invalidation elsewhere in the block during
  *   a miss's registration makes it retry (the design's false retry), and
  *   the region is fresh; the teardown of a group waits for a callback in
@@ -137,6 +137,38 @@ static void crossing_region(void)
 	missed(rc, b + 2, 1);
 	CHECK_EQ(umn_regcache_flush(rc), 0);
 	CHECK_EQ(stats_of(rc).regions, 0);
+	CHECK_EQ(mm_refs(), base);
+	CHECK_EQ(umn_regcache_destroy(rc), 0);
+	CHECK_EQ(regs, deregs);
+}
+
+/* UMN_REGCACHE_MERGE: the union of regions on both sides of a block
+ * boundary crosses it, and gets a group of its own; the block groups of
+ * the merged regions go with them. */
+static void merge_across_blocks(void)
+{
+	int base = mm_refs();
+	struct umn_regcache *rc = new_cache(0, 0, UMN_REGCACHE_MERGE);
+	struct umn_regcache_region *r;
+	unsigned long b = BLOCK_PAGES;
+
+	touch(rc, b - 2, 2);	/* block 0's last two pages */
+	touch(rc, b, 2);	/* block 1's first two: touches it */
+	CHECK_EQ(mm_refs(), base + 1);	/* merged already: one region */
+	get_page(rc, b - 2, 4, &r);
+	CHECK_EQ(r->start, BASE + (b - 2) * PAGE);
+	CHECK_EQ(r->len, 4 * PAGE);
+	umn_regcache_put(rc, r);
+	CHECK_EQ(stats_of(rc).regions, 1);
+	/* a callback on either side kills it */
+	primary_unmap(b + 1, 1);
+	CHECK_EQ(stats_of(rc).invalidated, 1);
+	missed(rc, b - 2, 4);
+	primary_unmap(b - 2, 1);
+	CHECK_EQ(stats_of(rc).invalidated, 2);
+	/* dead, it merges with nothing: a region beside it is alone */
+	missed(rc, b + 3, 1);
+	CHECK_EQ(umn_regcache_flush(rc), 0);
 	CHECK_EQ(mm_refs(), base);
 	CHECK_EQ(umn_regcache_destroy(rc), 0);
 	CHECK_EQ(regs, deregs);
@@ -426,6 +458,7 @@ int main(void)
 	rc_setup(60);
 	RUN(exact_kills);
 	RUN(crossing_region);
+	RUN(merge_across_blocks);
 	RUN(last_region_removes_subscription);
 #if UMN_TEST_HOOKS
 	RUN(false_retry);
