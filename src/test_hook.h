@@ -45,6 +45,18 @@ enum umnp_hook_point {
 	/* umn_regcache_destroy, the list of caches locked: the cache is
 	 * taken off it next (arg: the cache) */
 	UMNP_HOOK_RC_CACHES_LOCKED,
+	/* regcache group_node_locked, cache lock held: a new node is pushed
+	 * on its group's list, its range not set yet (arg: the region) */
+	UMNP_HOOK_RC_GROUP_PUSHED,
+	/* regcache group callback: the group's seq is set, its list's head
+	 * loaded, the walk is next (arg: the group) */
+	UMNP_HOOK_RC_GROUP_WALK,
+	/* regcache groups_teardown, no lock held: the group (out of the
+	 * cache's lookup) has its subscription removed next (arg: it) */
+	UMNP_HOOK_RC_GROUP_TEARDOWN,
+	/* regcache miss: ops->reg returned, the cache lock and read_retry
+	 * are next (arg: the region) */
+	UMNP_HOOK_RC_MISS_REGISTERED,
 };
 
 #if UMN_TEST_HOOKS

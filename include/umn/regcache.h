@@ -4,12 +4,14 @@
  * cache, Open MPI grdma): a cache of registered address ranges that umn
  * keeps from going stale.
  *
- * Each cached region is one interval subscription over its pages.  A miss
- * registers the region between umn_interval_read_begin() and a check that
- * no invalidation of it started meanwhile, without any cache lock, and
- * redoes the registration if one did: a region returned by get was
- * registered after the last change of its pages that a source reported,
- * and no region is handed out once an invalidation of it has started.
+ * The cached regions of one aligned 256 KiB block share one interval
+ * subscription over the block (a region that crosses a block boundary has
+ * one of its own).  A miss registers the region between
+ * umn_interval_read_begin() on it and a check that no invalidation of the
+ * block started meanwhile, without any cache lock, and redoes the
+ * registration if one did: a region returned by get was registered after
+ * the last change of its pages that a source reported, and no region is
+ * handed out once an invalidation of it has started.
  *
  * A hit takes no lock and writes no line another thread writes: a lock-free
  * lookup of the region's start address, then one atomic increment of the
@@ -17,14 +19,16 @@
  * region's state is checked (an invalid one is dropped again and the
  * locked path taken).  A lookup by an address inside a region (not its
  * start) takes the cache lock and walks the address space's interval index,
- * where each region's subscription is (the cache keeps no tree of its own).
+ * where each block's subscription is, then the block's regions (the cache
+ * keeps no tree of its own).
  *
- * Invalidation callbacks never block and never refuse: they mark the region
- * invalid with one atomic operation and queue it.  Deregistration (ops->dereg
- * and the subscription's removal) runs later, in a blockable context: at the
+ * Invalidation callbacks never block and never refuse: they mark each region
+ * of the block that the range meets invalid with one atomic operation and
+ * queue it.  Deregistration (ops->dereg, and the block's subscription's
+ * removal with its last region) runs later, in a blockable context: at the
  * region's last put, or in the next get, put, invalidate or flush; a get of
  * exactly the range of such a region that no one holds deregisters it and
- * registers the same region again, its subscription kept.  The
+ * registers the same region again.  The
  * queue holds each region at most once, so the invalidated-but-not-yet-
  * deregistered regions are at most the regions the cache had registered
  * (stats.pending_bound).

@@ -37,21 +37,68 @@
  * a counter only its thread writes (no locked instruction: the scans that
  * must see it pay a membarrier instead, see "references").
  *
- * A callback (any context, never blocks, never refuses): set the
- * subscription's seq, fetch-or DEAD; if it made a published region dead,
- * push it on a lock-free stack (each region at most once).  The next get,
- * put, invalidate or flush drains the stack under the cache lock, unlinks
- * the regions and deregisters the unused ones outside the lock.
+ * Groups: the regions of one aligned block of 2^block_shift bytes
+ * (RC_BLOCK_SHIFT, 256 KiB, or the alignment if larger) share one interval
+ * subscription over the whole block, in a struct rc_group; a region that
+ * crosses a block boundary (a large one, a merged one) has a group of its
+ * own range.  The address space's index so holds one entry per group, and
+ * the cache's address lookups (lookup, merge, invalidate) walk it for the
+ * groups and each group's list for its regions.  A group's list holds
+ * every node ever carved for it, through gnext: a node is pushed with a
+ * release store of the head, under the cache lock, and never leaves the
+ * list, nor changes its gnext, while the group lives: when its region dies
+ * it goes to the group's free nodes, and the next miss in the block takes
+ * it back in place.  So a callback walks the list with no lock.  A group
+ * whose last node goes free is taken out of the cache's hash of groups
+ * (under the lock) and torn down from a blockable context (reclaim, the
+ * drain, flush, destroy): its subscription removed, which waits for a
+ * callback running on it, then its nodes go to the cache's free list.
+ * Meanwhile a miss in the block makes a new group: two groups of one block
+ * may both be in the index for a while, and both callbacks run.
  *
- * A miss: a node with state 0, interval subscription inserted; again:
- * seq = read_begin; ops->reg without any lock; lock; if read_retry or the
- * word is no longer 0 (a callback made it DEAD), unlock, dereg, reset the
- * word with an exchange (which orders the callback's set_seq before the
- * next read_begin) and go again; else compare-and-swap 0 -> PUB, take the
- * miss's reference and link it in the same critical section.  A miss on
- * exactly the range of a dead region its drain just claimed takes that
- * node, subscription still inserted: dereg, exchange, the same loop
- * (get_reuse).
+ * A callback (any context, never blocks, never refuses, no lock): set the
+ * group's seq, group_order; if the group's mask (the 64ths of the block a
+ * node in use may cover: set under the lock when a miss takes a node,
+ * recomputed under it when nodes go free) has no bit where the range
+ * lands, return; else for each node of the list: load its word;
+ * unless it is DEAD (dead, or free), load its range, and if the
+ * invalidated range meets it, fetch-or DEAD; if that made a published
+ * region dead, push it on a lock-free stack (each region at most once).
+ * Regions the range does not meet are left alone.  The next get, put,
+ * invalidate or flush drains the stack under the cache lock, unlinks the
+ * regions and deregisters the unused ones outside the lock.
+ *
+ * A miss: the block's group (found under the lock, or made with its
+ * subscription inserted outside it; if another miss added one first, that
+ * one is used and ours removed), a node of it with word 0; again:
+ * group_order; seq = read_begin on the group; ops->reg without any lock;
+ * lock; if read_retry or the word is no longer 0 (a callback made it DEAD),
+ * unlock, dereg, reset the word with an exchange (which orders the
+ * callback's set_seq before the next read_begin) and go again; else
+ * compare-and-swap 0 -> PUB, take the miss's reference and link it in the
+ * same critical section.  A miss on exactly the range of a dead region its
+ * drain just claimed takes that node, in its group: dereg, exchange, the
+ * same loop (get_reuse).
+ *
+ * Never stale.  Take an invalidation whose range meets the miss's region:
+ * its callback on the group sets the seq, then group_order, then walks.
+ * The miss wrote its node (word 0, range, place on the list, its bits in
+ * the group's mask), then group_order, then reads the seq (read_begin,
+ * then read_retry).  The two
+ * group_orders are seq_cst read-modify-writes of one word: one is first.
+ *  - The callback's: the miss's read_begin sees its seq; if that
+ *    invalidation still runs, read_begin waits for its end.  The
+ *    registration starts after it: nothing stale.
+ *  - The miss's: the callback sees the node's bits in the mask, and its
+ *    walk the node, its range and word 0 or later; it fetch-ors DEAD.  Before the compare-and-swap: that fails, the miss
+ *    goes again.  After it: the callback kills the published region before
+ *    its invalidation completes, as any cached region.
+ * A walk may meet a node a miss is resetting (an old word or range): at
+ * worst it kills a region it need not (a false invalidation: registered
+ * again at the next get); by the above it never skips one it must kill.
+ * The cost of one seq per block: any invalidation in the block during a
+ * registration makes the miss go again (a false retry), not only one that
+ * meets its region.
  *
  * Eviction: CLOCK over the cached regions (a referenced bit per region,
  * written by a hit only when it is clear), under the lock; the hand sweeps
@@ -69,6 +116,7 @@
 #include "alloc.h"
 #include "debug.h"
 #include "interval_walk.h"
+#include "regcache/regcache_block.h"
 #include "regcache/regcache_fork.h"
 #include "test_hook.h"
 
@@ -98,18 +146,17 @@
 #define HASH_WALK_MAX 16	/* a lock-free walk longer than this gives up */
 #define CACHELINE 64
 
+struct rc_group;
+
 struct rc_node {
-	/* first: a callback's sub is its node.  It is also the cache's
-	 * address index: linked regions are found by walking the address
-	 * space's subscription tree (umnp_interval_walk), no second tree.
-	 * Its ops point into the cache (rc->sub_ops): that is how a
-	 * callback and put find the cache, no pointer of its own */
-	struct umn_interval_notifier sub;	/* the region's pages */
-	/* the cold part: 16 bytes, no field overlaid (8 + 4 + 2 + 1 + 1);
-	 * eviction needs no link of its own (the sweep walks the chunks,
-	 * see evict_locked).  The 16 bytes after it up to the hot block
-	 * are free (padding), kept for the block grouping's links */
-	struct rc_node *lnext;			/* pending stack, free list,
+	/* the cold part, 32 bytes, no field overlaid: its group (see
+	 * "groups"), and the group's list of every node carved for it, both
+	 * fixed while the group lives and read by the group's callbacks
+	 * without a lock; eviction needs no link of its own (the sweep walks
+	 * the chunks, see evict_locked) */
+	struct rc_group *group;
+	struct rc_node *gnext;
+	struct rc_node *lnext;			/* pending stack, free lists,
 						 * reclaim batches */
 	unsigned int shared;			/* references counted under
 						 * the lock (see users_locked) */
@@ -133,15 +180,61 @@ struct rc_node {
 
 _Static_assert(offsetof(struct rc_node, pub) -
 	       offsetof(struct rc_node, hnext) == 16, "hot fields not packed");
-/* the cold part (after sub, before the hot block) leaves 16 bytes free:
- * without sub, cold 32 + hot 32 make a 64-byte node */
-_Static_assert(offsetof(struct rc_node, hnext) -
-	       (offsetof(struct rc_node, linked) + 1) >= 16 &&
-	       offsetof(struct rc_node, hnext) -
-	       sizeof(struct umn_interval_notifier) == 32,
-	       "the cold part grew");
-_Static_assert(offsetof(struct rc_node, hnext) == 96 &&
-	       sizeof(struct rc_node) == 128, "a node grew");
+_Static_assert(offsetof(struct rc_node, hnext) == 32 &&
+	       sizeof(struct rc_node) == 64, "a node grew");
+
+/*
+ * A group: the regions of one aligned block of 2^block_shift bytes under
+ * one interval subscription over the whole block, or one region that
+ * crosses a block boundary under a subscription of its own range (own).
+ * Its nodes stay its own while it lives: a node whose region dies goes to
+ * the group's free nodes, not the cache's, so the list a callback walks
+ * never loses or moves a node (see "groups" at the top).
+ */
+struct rc_group {
+	struct umn_interval_notifier sub;	/* first: ops = rc->sub_ops */
+	struct rc_node *nodes;			/* all its nodes, through
+						 * gnext: pushed (release)
+						 * under the lock, walked by
+						 * callbacks without it */
+	struct rc_node *free;			/* those not in use (lock),
+						 * through lnext */
+	struct rc_group *hnext;			/* group hash chain, dying
+						 * and orphan lists (lock) */
+	struct rc_group *snext;			/* stale masks (reclaim) */
+	unsigned long first;			/* block (or range) start */
+	unsigned long used;			/* nodes in use: regions and
+						 * misses (lock) */
+	/* bit i: the block's 64th number i may hold a node in use (a
+	 * superset: set when a miss takes a node, recomputed when one goes
+	 * free; written under the lock, read by callbacks) */
+	unsigned long mask;
+	unsigned short epoch;			/* rc->epoch at creation */
+	unsigned char own;			/* a crossing region's: no mask */
+	unsigned char inserted;			/* sub is inserted */
+	unsigned char mask_stale;		/* a node went free (lock) */
+	unsigned int order;			/* see group_order */
+};
+
+/* 4.5 B per region with 32 regions to a group (doc/regcache.md) */
+_Static_assert(sizeof(struct rc_group) == 136, "a group grew");
+
+/*
+ * A full barrier between a miss's stores to its node (word, range, place
+ * on the list) and its read of the group's seq, and between a callback's
+ * set_seq and its reads of the nodes: a seq_cst read-modify-write of the
+ * group's one word on both sides (a locked instruction on x86, and what
+ * ThreadSanitizer understands, which a fence is not).  The two RMWs are
+ * ordered: the later one reads the earlier's write and so sees every store
+ * before it; either the callback sees the node, or the miss the seq.
+ */
+static inline void group_order(struct rc_group *g)
+{
+	(void)__atomic_fetch_add(&g->order, 0, __ATOMIC_SEQ_CST);
+}
+
+#define GROUP_HASH_MIN_BITS 6
+
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
 	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
@@ -185,6 +278,8 @@ struct umn_regcache {
 	struct rc_table *table;
 	unsigned long align_mask;
 	unsigned int align_shift;
+	unsigned int block_shift;		/* groups' blocks: 2^this */
+	unsigned int gran_shift;		/* a 64th of a block */
 	unsigned int flags;
 	unsigned short epoch;			/* bumped in a fork child (its
 						 * nodes keep 16 bits of it) */
@@ -193,7 +288,7 @@ struct umn_regcache {
 	 * membarrier, else 0 (see "references") */
 	unsigned short plain_max;
 	size_t node_size;
-	/* every node's sub.ops points here: the node's cache */
+	/* every group's sub.ops points here: the group's cache */
 	struct umn_interval_notifier_ops sub_ops;
 	unsigned long idx_mul;			/* ceil(2^32 / node_size) */
 
@@ -216,7 +311,14 @@ struct umn_regcache {
 	 * is skipped without taking the address space's lock */
 	unsigned long span_first, span_last;
 	struct rc_chunk *chunks;		/* every node, newest first */
-	struct rc_node *free_nodes;
+	struct rc_node *free_nodes;		/* in no group */
+	/* the groups by block (own ones too, never found): a chained
+	 * hash, 2^gbits buckets, doubled when ngroups passes them */
+	struct rc_group **gtab;
+	unsigned int gbits;
+	unsigned long ngroups;
+	/* in a fork child: the parent's groups, until adopt_orphans() */
+	struct rc_group *orphan_groups;
 	/* in a fork child: the parent's chunks, until adopt_orphans() takes
 	 * their nodes back (written by atfork_child, then under the lock) */
 	struct rc_chunk *orphans;
@@ -316,6 +418,19 @@ static void atfork_child(void)
 		}
 		rc->chunks = NULL;
 		rc->free_nodes = NULL;
+		/* the parent's groups as well: adopt_orphans() removes their
+		 * subscriptions (a callback on one returns at its epoch) */
+		for (unsigned long b = 0; b < (1ul << rc->gbits); b++) {
+			struct rc_group *g, *gn;
+
+			for (g = rc->gtab[b]; g; g = gn) {
+				gn = g->hnext;
+				g->hnext = rc->orphan_groups;
+				rc->orphan_groups = g;
+			}
+			rc->gtab[b] = NULL;
+		}
+		rc->ngroups = 0;
 		rc->epoch++;
 		rc->misses = rc->retries = rc->invalidated = rc->deferred = 0;
 		rc->dereg = rc->evicted = rc->merged = rc->regions = 0;
@@ -368,19 +483,18 @@ static inline unsigned int node_idx(const struct umn_regcache *rc,
 			       sizeof(struct rc_chunk)) * rc->idx_mul >> 32);
 }
 
-static inline struct rc_node *sub_node(struct umn_interval_notifier *sub)
+static inline struct rc_group *sub_group(struct umn_interval_notifier *sub)
 {
-	return (struct rc_node *)(void *)sub;
+	return (struct rc_group *)(void *)sub;
 }
 
-/* A node of this cache in its index (a walk also meets other caches'
- * nodes, nodes a miss has not linked yet or that wait for deregistration,
- * and in a fork child the parent's). */
+/* A node of this cache in its index (a group's list also holds nodes a
+ * miss has not linked yet, that wait for deregistration or are free, and
+ * in a fork child the parent's). */
 static inline bool mine_linked(const struct umn_regcache *rc,
 			       const struct rc_node *n)
 {
-	return n->sub.ops == &rc->sub_ops && n->epoch == rc->epoch &&
-	       n->linked;
+	return n->epoch == rc->epoch && n->linked;
 }
 
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
@@ -908,24 +1022,246 @@ static void drain_locked(struct umn_regcache *rc, struct rc_node **out)
 	claim_unlinked_locked(rc, list, fence, out);
 }
 
+/* ---- groups (their hash: cache lock held) ---- */
+
+static struct umn_mm *rc_mm(struct umn_regcache *rc);
+
+static inline unsigned long group_hash(const struct umn_regcache *rc,
+				       unsigned long first)
+{
+	return ((first >> rc->block_shift) * 0x9e3779b97f4a7c15ul) >>
+	       (64 - rc->gbits);
+}
+
+/* Does [start, end) lie in one block?  Else it gets a group of its own. */
+static inline bool in_one_block(const struct umn_regcache *rc,
+				unsigned long start, unsigned long end)
+{
+	return start >> rc->block_shift == (end - 1) >> rc->block_shift;
+}
+
+/* The bits of g->mask that [start, end) meets (it meets g's block). */
+static inline unsigned long block_bits(const struct umn_regcache *rc,
+				       const struct rc_group *g,
+				       unsigned long start, unsigned long end)
+{
+	unsigned long last = g->first + (1ul << rc->block_shift) - 1;
+	unsigned long lo, hi;
+
+	if (start < g->first)
+		start = g->first;
+	if (end - 1 > last)
+		end = last + 1;
+	lo = (start - g->first) >> rc->gran_shift;
+	hi = (end - 1 - g->first) >> rc->gran_shift;
+	return (~0ul >> (63 - hi)) & (~0ul << lo);
+}
+
+/* g's mask from its nodes in use, after some went free (lock held). */
+static void group_mask_locked(struct umn_regcache *rc, struct rc_group *g)
+{
+	unsigned long m = 0;
+
+	for (struct rc_node *n = g->nodes; n; n = n->gnext)
+		if (__atomic_load_n(&n->state, __ATOMIC_RELAXED) != R_FREE)
+			m |= block_bits(rc, g, n->pub.start,
+					n->pub.start + n->pub.len);
+	__atomic_store_n(&g->mask, m, __ATOMIC_RELAXED);
+	g->mask_stale = 0;
+}
+
+/* The live group of the block of [start, end), or NULL (always for a
+ * range that crosses blocks). */
+static struct rc_group *group_find_locked(struct umn_regcache *rc,
+					  unsigned long start,
+					  unsigned long end)
+{
+	unsigned long first = start & ~((1ul << rc->block_shift) - 1);
+	struct rc_group *g;
+
+	if (!in_one_block(rc, start, end))
+		return NULL;
+	for (g = rc->gtab[group_hash(rc, first)]; g; g = g->hnext)
+		if (g->first == first && !g->own)
+			return g;
+	return NULL;
+}
+
+static void group_add_locked(struct umn_regcache *rc, struct rc_group *g)
+{
+	unsigned long h;
+
+	if (rc->ngroups >= (1ul << rc->gbits)) {
+		unsigned int bits = rc->gbits + 1;
+		struct rc_group **t = calloc(1ul << bits, sizeof(*t));
+
+		if (t) {		/* else longer chains */
+			struct rc_group **old = rc->gtab;
+			unsigned long n = 1ul << rc->gbits;
+
+			rc->gtab = t;
+			rc->gbits = bits;
+			for (unsigned long i = 0; i < n; i++) {
+				struct rc_group *o, *on;
+
+				for (o = old[i]; o; o = on) {
+					on = o->hnext;
+					h = group_hash(rc, o->first);
+					o->hnext = t[h];
+					t[h] = o;
+				}
+			}
+			free(old);
+		}
+	}
+	h = group_hash(rc, g->first);
+	g->hnext = rc->gtab[h];
+	rc->gtab[h] = g;
+	rc->ngroups++;
+}
+
+static void group_del_locked(struct umn_regcache *rc, struct rc_group *g)
+{
+	struct rc_group **pp = &rc->gtab[group_hash(rc, g->first)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == g) {
+			*pp = g->hnext;
+			rc->ngroups--;
+			break;
+		}
+	}
+	g->hnext = NULL;
+}
+
+/*
+ * A node for a miss in g: one of g's free nodes, or a new one pushed on
+ * g's list (NULL if out of memory).  The push is a release store of the
+ * head after the node's gnext and group: a callback that loads the head
+ * walks a whole list.
+ */
+static struct rc_node *node_alloc_locked(struct umn_regcache *rc);
+
+static struct rc_node *group_node_locked(struct umn_regcache *rc,
+					 struct rc_group *g)
+{
+	struct rc_node *n = g->free;
+
+	if (n) {
+		g->free = n->lnext;
+	} else {
+		n = node_alloc_locked(rc);
+		if (!n)
+			return NULL;
+		n->group = g;
+		n->gnext = g->nodes;
+		__atomic_store_n(&g->nodes, n, __ATOMIC_RELEASE);
+		UMNP_HOOK(UMNP_HOOK_RC_GROUP_PUSHED, &n->pub);
+	}
+	g->used++;
+	return n;
+}
+
+/*
+ * A new group for [start, end): its block's, or its own range if it
+ * crosses blocks; subscription inserted (blockable, no lock held).  NULL
+ * with *ret set on failure.
+ */
+static struct rc_group *group_new(struct umn_regcache *rc, unsigned long start,
+				  unsigned long end, int *ret)
+{
+	struct rc_group *g;
+	unsigned long bsize = 1ul << rc->block_shift;
+
+	if (umnp_fault_alloc() || !(g = calloc(1, sizeof(*g)))) {
+		*ret = -ENOMEM;
+		return NULL;
+	}
+	g->epoch = rc->epoch;
+	if (in_one_block(rc, start, end)) {
+		g->first = start & ~(bsize - 1);
+		*ret = umn_interval_notifier_insert(&g->sub, rc_mm(rc),
+						    g->first, bsize,
+						    &rc->sub_ops);
+	} else {
+		g->own = 1;
+		g->first = start;
+		*ret = umn_interval_notifier_insert(&g->sub, rc_mm(rc), start,
+						    end - start, &rc->sub_ops);
+	}
+	if (*ret) {
+		free(g);
+		return NULL;
+	}
+	g->inserted = 1;
+	return g;
+}
+
+/*
+ * Tear down groups whose last node went free (taken out of the hash
+ * already, a list through hnext; blockable, no lock held): remove the
+ * subscription, which waits for a callback in progress on it (so none
+ * walks the list any more), then give the nodes to the cache.
+ */
+static void groups_teardown(struct umn_regcache *rc, struct rc_group *dead)
+{
+	struct rc_group *g, *gn;
+
+	for (g = dead; g; g = gn) {
+		struct rc_node *n, *head = NULL, *tail = NULL;
+
+		gn = g->hnext;
+		UMNP_HOOK(UMNP_HOOK_RC_GROUP_TEARDOWN, g);
+		if (g->inserted)
+			umn_interval_notifier_remove(&g->sub);
+		for (n = g->nodes; n; n = n->gnext) {
+			n->group = NULL;
+			n->lnext = head;
+			head = n;
+			if (!tail)
+				tail = n;
+		}
+		if (head) {
+			pthread_mutex_lock(&rc->lock);
+			tail->lnext = rc->free_nodes;
+			__atomic_store_n(&rc->free_nodes, head,
+					 __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&rc->lock);
+		}
+		free(g);
+	}
+}
+
 /* ---- deregistration (no cache lock held) ---- */
 
-static void node_free_locked(struct umn_regcache *rc, struct rc_node *n)
+/* n goes free to its group; the group, if that was its last node in use,
+ * out of the hash onto *dead for groups_teardown. */
+static void node_free_locked(struct umn_regcache *rc, struct rc_node *n,
+			     struct rc_group **dead)
 {
+	struct rc_group *g = n->group;
+
 	__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELEASE);
-	n->lnext = rc->free_nodes;
-	__atomic_store_n(&rc->free_nodes, n, __ATOMIC_RELAXED);
+	n->lnext = g->free;
+	g->free = n;
+	g->mask_stale = !g->own;
+	if (--g->used == 0) {
+		group_del_locked(rc, g);
+		g->hnext = *dead;
+		*dead = g;
+	}
 }
 
 /* Deregister and recycle a list of dead, unlinked, unused regions. */
 static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 {
 	struct rc_node *n, *next;
+	struct rc_group *dead = NULL, *stale_groups = NULL, *g;
+	bool stale;
 
 	if (!list)
 		return;
 	for (n = list; n; n = n->lnext) {
-		umn_interval_notifier_remove(&n->sub);
 		rc->ops->dereg(rc->ctx, &n->pub);
 		if (n->pending) {
 			n->pending = 0;
@@ -939,9 +1275,21 @@ static void reclaim(struct umn_regcache *rc, struct rc_node *list)
 		INC_LOCKED(rc->dereg, 1);
 		INC_LOCKED(rc->regions, -1ul);
 		INC_LOCKED(rc->bytes, -n->pub.len);
-		node_free_locked(rc, n);
+		g = n->group;
+		stale = g->mask_stale;
+		node_free_locked(rc, n, &dead);
+		if (!stale && g->mask_stale) {
+			g->snext = stale_groups;
+			stale_groups = g;
+		}
 	}
+	/* once per group of the batch (one with no node in use left is on
+	 * dead, to be torn down) */
+	for (g = stale_groups; g; g = g->snext)
+		if (g->used)
+			group_mask_locked(rc, g);
 	pthread_mutex_unlock(&rc->lock);
+	groups_teardown(rc, dead);
 }
 
 /* The blockable housekeeping of get and put: drain and deregister (out
@@ -958,31 +1306,24 @@ static __attribute__((noinline, cold)) void drain(struct umn_regcache *rc)
 
 /* ---- the callback ---- */
 
-static bool region_invalidate(struct umn_interval_notifier *sub,
-			      const struct umn_notifier_range *range,
-			      unsigned long cur_seq)
+/* A callback's kill of n, a region its range intersects: DEAD, and if it
+ * made a published region dead, n on the pending stack. */
+static void region_invalidate(struct umn_regcache *rc, struct rc_node *n,
+			      const struct umn_notifier_range *range)
 {
-	struct rc_node *n = sub_node(sub);
-	struct umn_regcache *rc = (struct umn_regcache *)(void *)
-		((char *)sub->ops - offsetof(struct umn_regcache, sub_ops));
 	unsigned int old;
 
-	umn_interval_set_seq(sub, cur_seq);
-	/* a fork child still sees the parent's subscriptions on a managed
-	 * address space: their nodes are no longer the cache's */
-	if (__builtin_expect(n->epoch != rc->epoch, 0))
-		return true;
 	old = __atomic_fetch_or(&n->state, R_DEAD, __ATOMIC_SEQ_CST);
 	if ((old & (R_DEAD | R_PUB)) != R_PUB)
-		return true;	/* already dead, or a miss still owns it */
+		return;		/* already dead, or a miss still owns it */
 	ADD(rc->invalidated, 1);
 	if (!umn_notifier_range_blockable(range))
 		ADD(rc->deferred, 1);
 	n->pending = 1;
 	ADD(rc->pending_dereg, 1);
 	ADD(rc->pending_bytes, n->pub.len);
-	/* last touch of n: once pushed, a drain may recycle it (after the
-	 * subscription's removal, which waits for this invalidation) */
+	/* last write to n: once pushed, a drain may recycle it (in its
+	 * group: its gnext does not change) */
 	{
 		struct rc_node *head = __atomic_load_n(&rc->pending,
 						       __ATOMIC_RELAXED);
@@ -992,6 +1333,50 @@ static bool region_invalidate(struct umn_interval_notifier *sub,
 		} while (!__atomic_compare_exchange_n(&rc->pending, &head, n,
 						      true, __ATOMIC_RELEASE,
 						      __ATOMIC_RELAXED));
+	}
+}
+
+/*
+ * A group's callback: set the seq, then kill every region of the group
+ * the range intersects.  No lock: the list only grows while the
+ * subscription is inserted (see "groups" at the top).
+ */
+static bool group_invalidate(struct umn_interval_notifier *sub,
+			     const struct umn_notifier_range *range,
+			     unsigned long cur_seq)
+{
+	struct rc_group *g = sub_group(sub);
+	struct umn_regcache *rc = (struct umn_regcache *)(void *)
+		((char *)sub->ops - offsetof(struct umn_regcache, sub_ops));
+	unsigned long last = range->end - 1;
+	struct rc_node *n;
+
+	umn_interval_set_seq(sub, cur_seq);
+	/* a fork child still sees the parent's subscriptions on a managed
+	 * address space: their groups are no longer the cache's */
+	if (__builtin_expect(g->epoch != rc->epoch, 0))
+		return true;
+	/* the seq before the nodes, against a miss's node before its
+	 * read_begin (see "groups") */
+	group_order(g);
+	/* no node in use where the range lands: nothing to walk */
+	if (!g->own && !(__atomic_load_n(&g->mask, __ATOMIC_RELAXED) &
+			 block_bits(rc, g, range->start, range->end)))
+		return true;
+	n = __atomic_load_n(&g->nodes, __ATOMIC_ACQUIRE);
+	UMNP_HOOK(UMNP_HOOK_RC_GROUP_WALK, g);
+	for (; n; n = n->gnext) {
+		/* the word first: a node not dead has the range read next */
+		unsigned int st = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
+		unsigned long start, len;
+
+		if (st & R_DEAD)
+			continue;	/* dead already, or free */
+		start = LOAD(n->pub.start);
+		len = LOAD(n->pub.len);
+		if (start > last || start + len <= range->start)
+			continue;
+		region_invalidate(rc, n, range);
 	}
 	return true;
 }
@@ -1036,7 +1421,11 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	}
 	memset(rc, 0, sizeof(*rc));
 	rc->table = table_new(HASH_MIN_BITS);
-	if (!rc->table) {
+	rc->gbits = GROUP_HASH_MIN_BITS;
+	rc->gtab = calloc(1ul << rc->gbits, sizeof(rc->gtab[0]));
+	if (!rc->table || !rc->gtab) {
+		free(rc->table);
+		free(rc->gtab);
 		free(rc);
 		errno = ENOMEM;
 		return NULL;
@@ -1047,6 +1436,7 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	} else {
 		if (umn_mm_get(mm)) {
 			free(rc->table);
+			free(rc->gtab);
 			free(rc);
 			errno = EINVAL;
 			return NULL;
@@ -1055,10 +1445,14 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 	}
 	rc->align_mask = align - 1;
 	rc->align_shift = (unsigned int)__builtin_ctzl(align);
+	/* a region of one granule always fits in a block */
+	rc->block_shift = rc->align_shift > RC_BLOCK_SHIFT ? rc->align_shift :
+			  RC_BLOCK_SHIFT;
+	rc->gran_shift = rc->block_shift - 6;
 	rc->flags = p->flags;
 	rc->ops = p->ops;
 	rc->ctx = p->ctx;
-	rc->sub_ops.invalidate = region_invalidate;
+	rc->sub_ops.invalidate = group_invalidate;
 	/* a multiple of 32: every node's hot 32 bytes stay in one line */
 	rc->node_size = (offsetof(struct rc_node, pub) +
 			 (p->region_size ? p->region_size :
@@ -1148,28 +1542,53 @@ struct rc_walk {
 	struct rc_node **out;		/* merge, invalidate */
 	struct rc_node *unlinked;	/* merge, invalidate: to claim */
 	bool fence;			/* one of them needs scan_fence */
+	unsigned long first, last;	/* the regions the walk visits */
+	bool (*fn)(struct rc_walk *w, struct rc_node *n);
 };
 
+/* A group the walk met: its linked regions that intersect [first, last],
+ * until fn returns false (the cache lock orders the list's reads). */
+static bool walk_group(void *arg, struct umn_interval_notifier *sub)
+{
+	struct rc_walk *w = arg;
+	struct rc_group *g = sub_group(sub);
+
+	if (g->epoch != w->rc->epoch)
+		return true;	/* a fork child: the parent's */
+	for (struct rc_node *n = g->nodes; n; n = n->gnext) {
+		if (!mine_linked(w->rc, n) || n->pub.start > w->last ||
+		    n->pub.start + n->pub.len - 1 < w->first)
+			continue;
+		if (!w->fn(w, n))
+			return false;
+	}
+	return true;
+}
+
+/* The cache's address lookups: the address space's subscription tree
+ * finds the groups (each a subscription), walk_group their regions. */
 static void walk_locked(struct umn_regcache *rc, struct rc_walk *w,
 			unsigned long first, unsigned long last,
-			bool (*fn)(void *arg, struct umn_interval_notifier *sub))
+			bool (*fn)(struct rc_walk *w, struct rc_node *n))
 {
 	if (!rc->nlinked || last < rc->span_first || first > rc->span_last)
 		return;
-	umnp_interval_walk(rc_mm(rc), first, last, &rc->sub_ops, fn, w);
+	w->first = first;
+	w->last = last;
+	w->fn = fn;
+	umnp_interval_walk(rc_mm(rc), first, last, &rc->sub_ops, walk_group,
+			   w);
 }
 
 /* The first linked, valid region covering the walk's range; no reference
  * is taken here: the walk holds the address space's subscriptions lock,
  * under which a counter array may not be allocated (malloc may unmap, and
  * an unmap's invalidation takes that lock). */
-static bool lookup_one(void *arg, struct umn_interval_notifier *sub)
+static bool lookup_one(struct rc_walk *w, struct rc_node *n)
 {
-	struct rc_walk *w = arg;
-	struct rc_node *n = sub_node(sub);
 	unsigned int st;
 
-	if (!mine_linked(w->rc, n) || n->pub.start > w->start ||
+	if (n->pub.start > w->start ||
 	    n->pub.start + n->pub.len < w->end)
 		return true;
 	st = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
@@ -1202,13 +1621,11 @@ static struct rc_node *lookup_locked(struct umn_regcache *rc,
 
 /* Retire the valid regions overlapping or touching [*start, *end) and
  * widen the range to their union (UMN_REGCACHE_MERGE). */
-static bool merge_one(void *arg, struct umn_interval_notifier *sub)
+static bool merge_one(struct rc_walk *w, struct rc_node *n)
 {
-	struct rc_walk *w = arg;
-	struct rc_node *n = sub_node(sub);
 	struct umn_regcache *rc = w->rc;
 
-	if (!mine_linked(rc, n) || !kill(n))
+	if (!kill(n))
 		return true;	/* not ours, or dead already: queued */
 	if (n->pub.start < w->start)
 		w->start = n->pub.start;
@@ -1510,18 +1927,24 @@ static struct rc_node *node_alloc_locked(struct umn_regcache *rc)
 	return n;
 }
 
+/* A miss gives up n (no lock held). */
 static void node_release(struct umn_regcache *rc, struct rc_node *n)
 {
+	struct rc_group *dead = NULL, *g = n->group;
+
 	pthread_mutex_lock(&rc->lock);
-	node_free_locked(rc, n);
+	node_free_locked(rc, n, &dead);
+	if (g->mask_stale && g->used)
+		group_mask_locked(rc, g);
 	pthread_mutex_unlock(&rc->lock);
+	groups_teardown(rc, dead);
 }
 
 /*
  * In a fork child: take the parent's nodes back (blockable, no lock held).
- * On a managed address space their subscriptions are still in its tree
- * (the child inherited it): remove them first, so that no callback reaches
- * a node once it is reused.  On umn_mm_self() they are in the parent's
+ * On a managed address space the parent's groups' subscriptions are still
+ * in its tree (the child inherited it): remove them first, so that no
+ * callback reaches a node once it is reused.  On umn_mm_self() they are in the parent's
  * address space, which the child abandoned untouched (its locks may be held
  * by threads that do not exist here): leave that tree alone, nothing walks
  * it.  A node some thread held at fork time stays out of use until destroy
@@ -1533,11 +1956,23 @@ static void adopt_orphans(struct umn_regcache *rc)
 	struct rc_chunk *orphans, *c, *last = NULL;
 	struct rc_node *freed = NULL, *tail = NULL;
 	unsigned long carved = 0;
+	struct rc_group *groups, *g, *gn;
 
 	pthread_mutex_lock(&rc->lock);
 	orphans = rc->orphans;
 	rc->orphans = NULL;
+	groups = rc->orphan_groups;
+	rc->orphan_groups = NULL;
 	pthread_mutex_unlock(&rc->lock);
+	for (g = groups; g; g = gn) {
+		gn = g->hnext;
+		/* a group that failed to go stays (reported), its memory
+		 * too: a callback may still walk it */
+		if (rc->mm && g->inserted && g->sub.mm &&
+		    umn_interval_notifier_remove(&g->sub))
+			continue;
+		free(g);
+	}
 	if (!orphans)
 		return;
 	for (c = orphans; c; last = c, c = c->next) {
@@ -1547,12 +1982,10 @@ static void adopt_orphans(struct umn_regcache *rc)
 			unsigned int v = __atomic_load_n(&n->state,
 							 __ATOMIC_ACQUIRE);
 
-			if (rc->mm && n->sub.mm &&
-			    umn_interval_notifier_remove(&n->sub))
-				continue;	/* reported; stays unused */
 			if (v != R_FREE && users_locked(rc, n))
 				continue;	/* held at fork time */
 			__atomic_store_n(&n->state, R_FREE, __ATOMIC_RELEASE);
+			n->group = NULL;
 			n->lnext = freed;
 			freed = n;
 			if (!tail)
@@ -1574,15 +2007,16 @@ static int miss_register(struct umn_regcache *rc, struct rc_node *n,
 			 unsigned long start, unsigned long end,
 			 struct rc_node **out);
 
-/* A miss with node n (from node_alloc_locked, no lock held now). */
-static int get_miss(struct umn_regcache *rc, struct rc_node *n,
-		    unsigned long start, unsigned long end, struct rc_node **out)
+/* A node of g for a miss (cache lock held): its cold fields set here,
+ * under the lock that orders a walk's reads of them. */
+static struct rc_node *miss_node_locked(struct umn_regcache *rc,
+					struct rc_group *g, unsigned long start,
+					unsigned long end)
 {
-	int ret;
+	struct rc_node *n = group_node_locked(rc, g);
 
-	/* not inserted: the insert sets every other field of sub (a fork
-	 * child's node may still say "in the parent's tree") */
-	n->sub.state = 0;
+	if (!n)
+		return NULL;
 	n->epoch = rc->epoch;
 	n->pending = 0;
 	n->in_hash = 0;
@@ -1590,13 +2024,50 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 	STORE(n->referenced, 0);
 	STORE(n->pub.start, start);
 	STORE(n->pub.len, end - start);
-	/* 0: owned by this miss; a callback can only add DEAD */
+	/* 0: owned by this miss; a callback can only add DEAD.  Under the
+	 * lock, with the group's mask: group_mask_locked counts it */
 	__atomic_store_n(&n->state, 0, __ATOMIC_RELEASE);
-	ret = umn_interval_notifier_insert(&n->sub, rc_mm(rc), start,
-					   end - start, &rc->sub_ops);
-	if (ret) {
-		node_release(rc, n);
-		return ret;
+	if (!g->own)
+		__atomic_store_n(&g->mask, g->mask |
+				 block_bits(rc, g, start, end),
+				 __ATOMIC_RELAXED);
+	return n;
+}
+
+/*
+ * A miss (no lock held) with n, a node of the block's group, or NULL when
+ * there was no group: then a new one, its subscription inserted outside
+ * the lock; if another miss added one of the same block meanwhile, that
+ * one is used and ours removed.
+ */
+static int get_miss(struct umn_regcache *rc, struct rc_node *n,
+		    unsigned long start, unsigned long end, struct rc_node **out)
+{
+	if (!n) {
+		struct rc_group *g, *mine, *dead = NULL;
+		int ret;
+
+		mine = group_new(rc, start, end, &ret);
+		if (!mine)
+			return ret;
+		pthread_mutex_lock(&rc->lock);
+		g = group_find_locked(rc, start, end);
+		if (!g) {
+			g = mine;
+			mine = NULL;
+			group_add_locked(rc, g);
+		}
+		n = miss_node_locked(rc, g, start, end);
+		if (!n && !g->used) {
+			group_del_locked(rc, g);
+			dead = g;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		if (mine)
+			dead = mine;	/* never in the hash, no node */
+		groups_teardown(rc, dead);
+		if (!n)
+			return -ENOMEM;
 	}
 	return miss_register(rc, n, start, end, out);
 }
@@ -1604,10 +2075,10 @@ static int get_miss(struct umn_regcache *rc, struct rc_node *n,
 /*
  * A miss on exactly the range of a region the drain just took out (n: dead,
  * unlinked, claimed, no user): deregister it and register the same node
- * again, its interval subscription kept inserted (a subscription outlives
- * the invalidations it reports, as in the kernel; its seq makes the next
- * read_begin wait for or see any of them).  This is the retry of
- * get_miss's loop, and saves the subscription's remove and insert.
+ * again, in its group (which its node keeps alive: the group's seq makes
+ * the next read_begin wait for or see any invalidation since).  This is the
+ * retry of get_miss's loop, and saves the node's trip through the free
+ * nodes and, for a group of its own, the group's remove and insert.
  */
 static int get_reuse(struct umn_regcache *rc, struct rc_node *n,
 		     unsigned long start, unsigned long end,
@@ -1632,6 +2103,7 @@ static int miss_register(struct umn_regcache *rc, struct rc_node *n,
 			 unsigned long start, unsigned long end,
 			 struct rc_node **out)
 {
+	struct rc_group *g = n->group;
 	struct rc_node *list = NULL;
 	unsigned long seq;
 	int ret;
@@ -1639,15 +2111,20 @@ static int miss_register(struct umn_regcache *rc, struct rc_node *n,
 	for (;;) {
 		unsigned int v = 0;
 
-		seq = umn_interval_read_begin(&n->sub);
+		/* n's word and range (and its place on the group's list)
+		 * before the group's seq: a callback that sets the seq
+		 * later than this fence reads them, one earlier is seen by
+		 * read_begin or read_retry (see "groups") */
+		group_order(g);
+		seq = umn_interval_read_begin(&g->sub);
 		ret = rc->ops->reg(rc->ctx, &n->pub);
 		if (ret) {
-			umn_interval_notifier_remove(&n->sub);
 			node_release(rc, n);
 			return ret;
 		}
+		UMNP_HOOK(UMNP_HOOK_RC_MISS_REGISTERED, &n->pub);
 		pthread_mutex_lock(&rc->lock);
-		if (!umn_interval_read_retry(&n->sub, seq) &&
+		if (!umn_interval_read_retry(&g->sub, seq) &&
 		    __atomic_compare_exchange_n(&n->state, &v, R_PUB, false,
 						__ATOMIC_SEQ_CST,
 						__ATOMIC_RELAXED))
@@ -1699,6 +2176,7 @@ get_slow(struct umn_regcache *rc, unsigned long start,
 	 unsigned long end, struct rc_node **out)
 {
 	struct rc_node *n, *fresh = NULL, *reuse = NULL, *list = NULL;
+	bool nomem = false;
 
 	if (__builtin_expect(LOAD(rc->orphans) != NULL, 0))
 		adopt_orphans(rc);
@@ -1710,8 +2188,15 @@ get_slow(struct umn_regcache *rc, unsigned long start,
 			merge_locked(rc, &start, &end, &list);
 		else
 			reuse = take_same_locked(rc, &list, start, end);
-		if (!reuse)
-			fresh = node_alloc_locked(rc);
+		if (!reuse) {
+			struct rc_group *g = group_find_locked(rc, start, end);
+
+			/* no group: get_miss makes one */
+			if (g) {
+				fresh = miss_node_locked(rc, g, start, end);
+				nomem = !fresh;
+			}
+		}
 	}
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
@@ -1722,7 +2207,7 @@ get_slow(struct umn_regcache *rc, unsigned long start,
 	}
 	if (reuse)
 		return get_reuse(rc, reuse, start, end, out);
-	if (!fresh)
+	if (nomem)
 		return -ENOMEM;
 	return get_miss(rc, fresh, start, end, out);
 }
@@ -2003,7 +2488,7 @@ put_checked(struct umn_regcache *rc, struct umn_regcache_region *region)
 		return;
 	}
 	n = node_of(region);
-	if (__builtin_expect(n->sub.ops != &rc->sub_ops, 0)) {
+	if (__builtin_expect(node_chunk(rc, n)->rc != rc, 0)) {
 		umnp_warn("umn_regcache_put", "region %p is not from this "
 			  "cache", (void *)region);
 		return;
@@ -2072,13 +2557,11 @@ other:
 
 /* ---- invalidate, flush, destroy ---- */
 
-static bool invalidate_one(void *arg, struct umn_interval_notifier *sub)
+static bool invalidate_one(struct rc_walk *w, struct rc_node *n)
 {
-	struct rc_walk *w = arg;
-	struct rc_node *n = sub_node(sub);
 	struct umn_regcache *rc = w->rc;
 
-	if (!mine_linked(rc, n) || !kill(n))
+	if (!kill(n))
 		return true;
 	ADD(rc->invalidated, 1);
 	n->pending = 1;
@@ -2193,6 +2676,21 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 	flush_locked(rc, &list);
 	pthread_mutex_unlock(&rc->lock);
 	reclaim(rc, list);
+	/* every region is gone, and with the last of each group the group
+	 * (reclaim); none is left but what a bug would leave */
+	for (unsigned long b = 0; b < (1ul << rc->gbits); b++) {
+		struct rc_group *dead = NULL, *g, *gn;
+
+		pthread_mutex_lock(&rc->lock);
+		for (g = rc->gtab[b]; g; g = gn) {
+			gn = g->hnext;
+			group_del_locked(rc, g);
+			g->hnext = dead;
+			dead = g;
+		}
+		pthread_mutex_unlock(&rc->lock);
+		groups_teardown(rc, dead);
+	}
 
 	pthread_mutex_lock(&caches_lock);
 	UMNP_HOOK(UMNP_HOOK_RC_CACHES_LOCKED, rc);
@@ -2216,6 +2714,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		older = t->older;
 		free(t);
 	}
+	free(rc->gtab);
 	if (rc->mm)
 		umn_mm_put(rc->mm);
 	pthread_mutex_destroy(&rc->lock);
