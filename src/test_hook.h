@@ -45,6 +45,16 @@ enum umnp_hook_point {
 	/* umn_regcache_destroy, the list of caches locked: the cache is
 	 * taken off it next (arg: the cache) */
 	UMNP_HOOK_RC_CACHES_LOCKED,
+	/* umn_regcache_get, a hit: the hash's mask is loaded, its bucket
+	 * not yet (arg: the cache) */
+	UMNP_HOOK_RC_HIT_MASKED,
+	/* regcache hash_grow_locked, cache lock held: the buckets about to
+	 * be used are not usable yet, none is split (arg: the cache) */
+	UMNP_HOOK_RC_HASH_GROW,
+	/* umn_regcache_create: the hash's reservation is about to be made
+	 * (arg: unsigned int *, log2 of the most buckets it may reach, which
+	 * the hook may lower) */
+	UMNP_HOOK_RC_HASH_RESERVE,
 };
 
 #if UMN_TEST_HOOKS

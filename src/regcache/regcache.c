@@ -93,7 +93,12 @@
  * atomic read-modify-writes (see "references") */
 #define OWNED_SLOTS (HIT_SLOTS - 1)
 #define SHARED_SLOT (HIT_SLOTS - 1)
-#define HASH_MIN_BITS 8
+/* The hash: one bucket array reserved for the cache's life (see "the
+ * hash" below), grown in place by doubling */
+#define HASH_MIN_BITS 8		/* buckets usable from the start */
+#define HASH_MAX_BITS 24	/* the largest reservation: 128 MiB of
+				 * address space, 2^24 buckets */
+#define HASH_LOAD 1		/* grow when regions > HASH_LOAD * buckets */
 #define HASH_WALK_MAX 16	/* a lock-free walk longer than this gives up */
 #define CACHELINE 64
 
@@ -134,13 +139,6 @@ _Static_assert(offsetof(struct rc_node, hnext) == 96 &&
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
 	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
-struct rc_table {
-	unsigned int shift;			/* 64 - log2(buckets) */
-	unsigned long nbuckets;
-	struct rc_table *older;			/* replaced ones, for destroy */
-	struct rc_node *b[];
-};
-
 /* Nodes are carved from chunks that live as long as the cache (they are
  * type-stable: see above); no per-node malloc overhead. */
 #define CHUNK_BYTES (64ul * 1024)
@@ -171,7 +169,7 @@ struct hit_slot {
 
 struct umn_regcache {
 	/* read by every hit, written by misses and resizes only */
-	struct rc_table *table;
+	struct rc_node **buckets;		/* fixed for the cache's life */
 	unsigned long align_mask;
 	unsigned int align_shift;
 	unsigned int flags;
@@ -181,6 +179,8 @@ struct umn_regcache {
 	 * its counters with plain stores: OWNED_SLOTS when the scans issue
 	 * membarrier, else 0 (see "references") */
 	unsigned short plain_max;
+	unsigned int hmask;			/* buckets in use - 1 (only
+						 * grows; atomic) */
 	size_t node_size;
 	/* every node's sub.ops points here: the node's cache */
 	struct umn_interval_notifier_ops sub_ops;
@@ -195,6 +195,10 @@ struct umn_regcache {
 	void *ctx;
 	unsigned long max_regions, max_bytes;
 	struct rc_node *hand;			/* CLOCK hand (ring) */
+	/* the bucket array: bytes usable (read-write) from buckets, and
+	 * log2 of the most buckets it may reach; 0: calloc'd, not mapped */
+	size_t hash_usable, hash_mapped;
+	unsigned int hash_cap_bits;
 	unsigned long nlinked, linked_bytes;
 	/* every linked region lies in [span_first, span_last] (widened by
 	 * link, reset when the cache empties): a walk of a range outside it
@@ -280,10 +284,9 @@ static void atfork_child(void)
 	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= OWNED_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
 	for (struct umn_regcache *rc = caches; rc; rc = rc->list_next) {
-		struct rc_table *t = rc->table;
-
 		pthread_mutex_init(&rc->lock, NULL);
-		memset(t->b, 0, t->nbuckets * sizeof(t->b[0]));
+		memset(rc->buckets, 0,
+		       ((unsigned long)rc->hmask + 1) * sizeof(rc->buckets[0]));
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
@@ -367,11 +370,14 @@ static inline bool mine_linked(const struct umn_regcache *rc,
 	       n->linked;
 }
 
+/* The bucket of start among mask + 1: the low bits of the top
+ * HASH_MAX_BITS of a Fibonacci hash, so that doubling splits bucket i
+ * into i and i + mask + 1 (see hash_grow_locked). */
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
-				     const struct rc_table *t,
-				     unsigned long start)
+				     unsigned long mask, unsigned long start)
 {
-	return ((start >> rc->align_shift) * 0x9e3779b97f4a7c15ul) >> t->shift;
+	return ((start >> rc->align_shift) * 0x9e3779b97f4a7c15ul >>
+		(64 - HASH_MAX_BITS)) & mask;
 }
 
 /* In a umn callback?  (Detected in libumn builds with debug checks.) */
@@ -716,48 +722,152 @@ static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
 
 /* ---- the hash (lock-free readers, writers under the lock) ---- */
 
-static struct rc_table *table_new(unsigned int bits)
+/*
+ * The bucket array is reserved once, at create, for the most buckets the
+ * cache may need (max_regions / HASH_LOAD, else 2^HASH_MAX_BITS), with no
+ * access: address space only, no memory and no commit charge.  A grow
+ * makes the next pages read-write (untouched, they cost nothing until the
+ * split writes them) and splits every bucket in place.  Nothing is ever
+ * freed or made inaccessible before destroy, so a lock-free reader that
+ * loaded any mask reads a usable bucket.  Under an address-space limit
+ * (ulimit -v) a smaller reservation is taken, reported once; if not even a
+ * page can be mapped, a calloc'd array of 2^HASH_MIN_BITS buckets that
+ * never grows.  Past the reservation, the load goes above HASH_LOAD:
+ * longer chains, still correct (a hit walks at most HASH_WALK_MAX of them
+ * and takes the locked path, which finds every region through the index).
+ */
+static size_t page_round(size_t n)
 {
-	struct rc_table *t = calloc(1, sizeof(*t) +
-				    (sizeof(t->b[0]) << bits));
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 
-	if (!t)
-		return NULL;
-	t->shift = 64 - bits;
-	t->nbuckets = 1ul << bits;
-	return t;
+	return (n + page - 1) & ~(page - 1);
 }
 
-/* Double the buckets when the load passes 1.  Readers still on the old
- * table may miss (and take the locked path); the old table lives on until
- * destroy, so their loads stay valid. */
-static void hash_grow_locked(struct umn_regcache *rc)
+static int hash_init(struct umn_regcache *rc, unsigned long max_regions)
 {
-	struct rc_table *old = rc->table, *t;
-	unsigned int bits = 64 - old->shift + 1;
+	unsigned int cap = HASH_MAX_BITS, want;
+	size_t first = page_round(sizeof(rc->buckets[0]) << HASH_MIN_BITS);
 
-	t = table_new(bits);
-	if (!t)
-		return;		/* longer chains; still correct */
-	for (unsigned long i = 0; i < old->nbuckets; i++) {
-		struct rc_node *n = old->b[i], *next;
+	if (max_regions) {
+		unsigned long nb = (max_regions + HASH_LOAD - 1) / HASH_LOAD;
 
-		for (; n; n = next) {
-			unsigned long h = hash_idx(rc, t, n->pub.start);
+		cap = nb <= 1ul << HASH_MIN_BITS ? HASH_MIN_BITS :
+		      64 - (unsigned int)__builtin_clzl(nb - 1);
+		if (cap > HASH_MAX_BITS)
+			cap = HASH_MAX_BITS;
+	}
+	UMNP_HOOK(UMNP_HOOK_RC_HASH_RESERVE, &cap);
+	want = cap;
+	for (; cap >= HASH_MIN_BITS; cap--) {
+		size_t bytes = page_round(sizeof(rc->buckets[0]) << cap);
+		/* the system calls themselves, as for the fence page: no
+		 * interposer needs to see the cache's own mappings */
+		void *p = (void *)syscall(SYS_mmap, NULL, bytes, PROT_NONE,
+					  MAP_PRIVATE | MAP_ANONYMOUS |
+					  MAP_NORESERVE, -1, 0);
 
-			next = n->hnext;
-			STORE(n->hnext, t->b[h]);
-			t->b[h] = n;
+		if (p == MAP_FAILED)
+			continue;
+		if (syscall(SYS_mprotect, p, first, PROT_READ | PROT_WRITE)) {
+			(void)syscall(SYS_munmap, p, bytes);
+			continue;
+		}
+		rc->buckets = p;
+		rc->hash_mapped = bytes;
+		rc->hash_usable = first;
+		break;
+	}
+	if (!rc->buckets) {
+		rc->buckets = calloc(1ul << HASH_MIN_BITS,
+				     sizeof(rc->buckets[0]));
+		if (!rc->buckets)
+			return -ENOMEM;
+		cap = HASH_MIN_BITS;
+	}
+	if (cap < want) {
+		static int warned;
+
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			umnp_warn("umn_regcache_create", "the address space "
+				  "limit leaves room for 2^%u hash buckets "
+				  "(2^%u wanted): chains grow longer past "
+				  "them", cap, want);
+	}
+	rc->hash_cap_bits = cap;
+	rc->hmask = (1u << HASH_MIN_BITS) - 1;
+	return 0;
+}
+
+static void hash_fini(struct umn_regcache *rc)
+{
+	if (rc->hash_mapped)
+		(void)syscall(SYS_munmap, rc->buckets, rc->hash_mapped);
+	else
+		free(rc->buckets);
+}
+
+/*
+ * Split bucket i of a table doubling from nb buckets into i and i + nb
+ * (cache lock held; bucket i + nb is still empty).  Readers may be walking
+ * the chain: every link is only ever redirected to a node further down
+ * the same chain (each half keeps the chain's order), so a walker never
+ * goes back, no cycle can form, and a walk is no longer than the chain
+ * was.  A reader that used the old mask may miss a node moved to i + nb
+ * (or, standing on one, skip the nodes left in i): it walks on to NULL and
+ * takes the locked path.
+ */
+static void hash_split_locked(struct umn_regcache *rc, unsigned long i,
+			      unsigned long nb)
+{
+	struct rc_node **stay = &rc->buckets[i], **move = &rc->buckets[i + nb];
+	struct rc_node *n = rc->buckets[i];
+
+	for (; n; n = n->hnext) {
+		if (hash_idx(rc, 2 * nb - 1, n->pub.start) == i) {
+			if (*stay != n)
+				__atomic_store_n(stay, n, __ATOMIC_RELEASE);
+			stay = &n->hnext;
+		} else {
+			if (*move != n)
+				__atomic_store_n(move, n, __ATOMIC_RELEASE);
+			move = &n->hnext;
 		}
 	}
-	t->older = old;
-	__atomic_store_n(&rc->table, t, __ATOMIC_RELEASE);
+	/* the tails: the last node of each half may still link into the
+	 * other (move's last already ends the chain if it was last) */
+	if (*stay)
+		__atomic_store_n(stay, NULL, __ATOMIC_RELEASE);
+	if (*move)
+		__atomic_store_n(move, NULL, __ATOMIC_RELEASE);
+}
+
+/* Double the buckets in use when the load passes HASH_LOAD: make the next
+ * pages usable, split every bucket, then publish the mask (release: a
+ * reader that loads it sees the split chains). */
+static void hash_grow_locked(struct umn_regcache *rc)
+{
+	unsigned long nb = (unsigned long)rc->hmask + 1;
+	size_t need = page_round(2 * nb * sizeof(rc->buckets[0]));
+
+	if (nb >= 1ul << rc->hash_cap_bits)
+		return;		/* at the cap: longer chains, still correct */
+	UMNP_HOOK(UMNP_HOOK_RC_HASH_GROW, rc);
+	if (need > rc->hash_usable) {
+		if (syscall(SYS_mprotect, (char *)rc->buckets + rc->hash_usable,
+			    need - rc->hash_usable, PROT_READ | PROT_WRITE))
+			return;	/* ENOMEM: as at the cap */
+		rc->hash_usable = need;
+	}
+	for (unsigned long i = 0; i < nb; i++)
+		hash_split_locked(rc, i, nb);
+	__atomic_store_n(&rc->hmask, (unsigned int)(2 * nb - 1),
+			 __ATOMIC_RELEASE);
 }
 
 static void hash_del_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_table *t = rc->table;
-	struct rc_node **pp = &t->b[hash_idx(rc, t, n->pub.start)];
+	struct rc_node **pp = &rc->buckets[hash_idx(rc, rc->hmask,
+						    n->pub.start)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == n) {
@@ -771,23 +881,22 @@ static void hash_del_locked(struct umn_regcache *rc, struct rc_node *n)
 
 static void hash_add_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_table *t = rc->table;
-	unsigned long h = hash_idx(rc, t, n->pub.start);
+	unsigned long h = hash_idx(rc, rc->hmask, n->pub.start);
 
-	STORE(n->hnext, t->b[h]);
-	__atomic_store_n(&t->b[h], n, __ATOMIC_RELEASE);
+	STORE(n->hnext, rc->buckets[h]);
+	__atomic_store_n(&rc->buckets[h], n, __ATOMIC_RELEASE);
 	n->in_hash = 1;
 }
 
 /* One hashed region per start address: the largest valid one. */
 static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_table *t = rc->table;
 	struct rc_node *o;
 
 	if (n->in_hash)
 		return;
-	for (o = t->b[hash_idx(rc, t, n->pub.start)]; o; o = o->hnext)
+	for (o = rc->buckets[hash_idx(rc, rc->hmask, n->pub.start)]; o;
+	     o = o->hnext)
 		if (o->pub.start == n->pub.start)
 			break;
 	if (o) {
@@ -796,7 +905,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 			return;
 		hash_del_locked(rc, o);
 	}
-	if (rc->nlinked > t->nbuckets)
+	if (rc->nlinked > HASH_LOAD * ((unsigned long)rc->hmask + 1))
 		hash_grow_locked(rc);
 	hash_add_locked(rc, n);
 }
@@ -1038,8 +1147,7 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 		return NULL;
 	}
 	memset(rc, 0, sizeof(*rc));
-	rc->table = table_new(HASH_MIN_BITS);
-	if (!rc->table) {
+	if (hash_init(rc, p->max_regions)) {
 		free(rc);
 		errno = ENOMEM;
 		return NULL;
@@ -1049,7 +1157,7 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 		rc->mm = NULL;	/* follow umn_mm_self() across fork */
 	} else {
 		if (umn_mm_get(mm)) {
-			free(rc->table);
+			hash_fini(rc);
 			free(rc);
 			errno = EINVAL;
 			return NULL;
@@ -1732,9 +1840,9 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		     unsigned long len, struct umn_regcache_region **out)
 {
 	unsigned long mask, e, start, end;
-	struct rc_table *t;
+	struct rc_node **b;
 	struct rc_node *n;
-	unsigned int raw, slot, bad, idx, *c;
+	unsigned int raw, slot, bad, idx, hmask, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
@@ -1752,8 +1860,12 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	if (__builtin_expect(raw == 0, 0))
 		return get_locked_path(rc, start, end, out);
 	slot = (raw - 1) & (HIT_SLOTS - 1);
-	t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
-	n = __atomic_load_n(&t->b[hash_idx(rc, t, start)], __ATOMIC_ACQUIRE);
+	/* a mask that a grow has since made stale still indexes a usable
+	 * bucket: the walk may miss and take the locked path */
+	hmask = __atomic_load_n(&rc->hmask, __ATOMIC_ACQUIRE);
+	b = rc->buckets;
+	UMNP_HOOK(UMNP_HOOK_RC_HIT_MASKED, rc);
+	n = __atomic_load_n(&b[hash_idx(rc, hmask, start)], __ATOMIC_ACQUIRE);
 	for (int i = 0;; i++) {
 		if (__builtin_expect(n == NULL || i == HASH_WALK_MAX, 0))
 			return get_locked_path(rc, start, end, out);
@@ -2111,7 +2223,6 @@ int umn_regcache_flush(struct umn_regcache *rc)
 int umn_regcache_destroy(struct umn_regcache *rc)
 {
 	struct rc_node *list = NULL;
-	struct rc_table *t, *older;
 	unsigned long held = 0;
 
 	if (!rc) {
@@ -2157,10 +2268,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		else
 			free(c);
 	}
-	for (t = rc->table; t; t = older) {
-		older = t->older;
-		free(t);
-	}
+	hash_fini(rc);
 	if (rc->mm)
 		umn_mm_put(rc->mm);
 	pthread_mutex_destroy(&rc->lock);
