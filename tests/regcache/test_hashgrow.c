@@ -10,9 +10,10 @@
  *   with the stale mask: each returns its own region, those whose region
  *   moved to the new half through the locked path (no new registration);
  *   at every doubling from 2^8 to 2^14 buckets.
- * - a hit that starts while a grow holds the lock, before the new buckets
- *   are usable (hook UMNP_HOOK_RC_HASH_GROW): it reads only usable buckets
- *   and finds its region without the lock (the mask is published last).
+ * - hits that start while a grow holds the lock, before the new buckets
+ *   are usable (hook UMNP_HOOK_RC_HASH_GROW), at the doublings from 2^10
+ *   to 2^13: they read only usable buckets and find their regions without
+ *   the lock (the mask is published last).
  * - hits on three threads while the main thread adds regions (seven
  *   doublings) and invalidates some: never a region of another start,
  *   never a deregistered one, no crash, every registration deregistered
@@ -309,12 +310,14 @@ static void grow_hook(int point, void *arg)
 static void hit_during_grow(void)
 {
 	pthread_t t;
-	unsigned long n = 0, nb = 256;
+	/* from 2^10 buckets: each grow makes new pages usable (a stale
+	 * reader past them would fault) */
+	unsigned long n = 0, nb = 1024;
 
 	gh.rc = tag_cache();
 	gh.go = gh.done = gh.stop = gh.grows = 0;
 	CHECK_EQ(pthread_create(&t, NULL, grow_prober, NULL), 0);
-	t_watchdog_arm(60, "a hit during a grow");
+	t_watchdog_arm(20, "a hit during a grow");
 	for (; nb < (1ul << 13); nb *= 2) {
 		add_upto(gh.rc, &n, nb);
 		/* the prober's counter arrays in every chunk: its hits
@@ -340,7 +343,7 @@ static void hit_during_grow(void)
 	pthread_mutex_unlock(&gh.lock);
 	CHECK_EQ(pthread_join(t, NULL), 0);
 	t_watchdog_disarm();
-	CHECK_EQ(gh.grows, 5);
+	CHECK_EQ(gh.grows, 3);
 	CHECK_EQ(umn_regcache_destroy(gh.rc), 0);
 	CHECK_EQ(t_regs, t_deregs);
 }
