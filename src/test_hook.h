@@ -45,9 +45,9 @@ enum umnp_hook_point {
 	/* umn_regcache_destroy, the list of caches locked: the cache is
 	 * taken off it next (arg: the cache) */
 	UMNP_HOOK_RC_CACHES_LOCKED,
-	/* umn_regcache_get, a hit: the hash's mask is loaded, its bucket
-	 * not yet (arg: the cache) */
-	UMNP_HOOK_RC_HIT_MASKED,
+	/* umn_regcache_get, a hit: the hash's size (shift) is loaded, its
+	 * bucket not yet (arg: the cache) */
+	UMNP_HOOK_RC_HIT_SIZED,
 	/* regcache hash_grow_locked, cache lock held: the buckets about to
 	 * be used are not usable yet, none is split (arg: the cache) */
 	UMNP_HOOK_RC_HASH_GROW,

@@ -31,11 +31,13 @@
  * cache and released only by destroy (to the chunk pool, from which a later
  * cache carves its own nodes, or free), so a hit may read a node it found
  * in the hash even while it is being recycled (it validates state, start
- * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash
- * tables replaced by a resize are freed by destroy too.  No grace period,
- * no RCU read-side section: the hit is a few loads and a plain increment of
- * a counter only its thread writes (no locked instruction: the scans that
- * must see it pay a membarrier instead, see "references").
+ * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  The
+ * hash's bucket array is one mapping reserved at create and grown in place
+ * (see "the hash"): no table is ever replaced, a hit holding a stale size
+ * reads a usable bucket and at worst misses into the locked path.  No grace
+ * period, no RCU read-side section: the hit is a few loads and a plain
+ * increment of a counter only its thread writes (no locked instruction:
+ * the scans that must see it pay a membarrier instead, see "references").
  *
  * A callback (any context, never blocks, never refuses): set the
  * subscription's seq, fetch-or DEAD; if it made a published region dead,
@@ -179,8 +181,8 @@ struct umn_regcache {
 	 * its counters with plain stores: OWNED_SLOTS when the scans issue
 	 * membarrier, else 0 (see "references") */
 	unsigned short plain_max;
-	unsigned int hmask;			/* buckets in use - 1 (only
-						 * grows; atomic) */
+	unsigned int hshift;			/* 64 - log2(buckets in
+						 * use); only shrinks, atomic */
 	size_t node_size;
 	/* every node's sub.ops points here: the node's cache */
 	struct umn_interval_notifier_ops sub_ops;
@@ -286,7 +288,7 @@ static void atfork_child(void)
 	for (struct umn_regcache *rc = caches; rc; rc = rc->list_next) {
 		pthread_mutex_init(&rc->lock, NULL);
 		memset(rc->buckets, 0,
-		       ((unsigned long)rc->hmask + 1) * sizeof(rc->buckets[0]));
+		       (sizeof(rc->buckets[0]) << (64 - rc->hshift)));
 		rc->pending = NULL;
 		rc->hand = NULL;
 		rc->nlinked = rc->linked_bytes = 0;
@@ -370,14 +372,13 @@ static inline bool mine_linked(const struct umn_regcache *rc,
 	       n->linked;
 }
 
-/* The bucket of start among mask + 1: the low bits of the top
- * HASH_MAX_BITS of a Fibonacci hash, so that doubling splits bucket i
- * into i and i + mask + 1 (see hash_grow_locked). */
+/* The bucket of start among 2^(64 - shift): the top bits of a Fibonacci
+ * hash (consecutive regions land in evenly spread buckets).  Doubling
+ * splits bucket i into 2i and 2i + 1 (see hash_grow_locked). */
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
-				     unsigned long mask, unsigned long start)
+				     unsigned int shift, unsigned long start)
 {
-	return ((start >> rc->align_shift) * 0x9e3779b97f4a7c15ul >>
-		(64 - HASH_MAX_BITS)) & mask;
+	return ((start >> rc->align_shift) * 0x9e3779b97f4a7c15ul) >> shift;
 }
 
 /* In a umn callback?  (Detected in libumn builds with debug checks.) */
@@ -723,18 +724,21 @@ static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
 /* ---- the hash (lock-free readers, writers under the lock) ---- */
 
 /*
- * The bucket array is reserved once, at create, for the most buckets the
- * cache may need (max_regions / HASH_LOAD, else 2^HASH_MAX_BITS), with no
- * access: address space only, no memory and no commit charge.  A grow
+ * The hash.  The bucket array is reserved once, at create, for the most
+ * buckets the cache may need (max_regions / HASH_LOAD, else
+ * 2^HASH_MAX_BITS), with no access: address space only, no memory and no
+ * commit charge (MAP_NORESERVE; pages made usable are charged).  A grow
  * makes the next pages read-write (untouched, they cost nothing until the
  * split writes them) and splits every bucket in place.  Nothing is ever
  * freed or made inaccessible before destroy, so a lock-free reader that
- * loaded any mask reads a usable bucket.  Under an address-space limit
+ * loaded any size reads a usable bucket.  Under an address-space limit
  * (ulimit -v) a smaller reservation is taken, reported once; if not even a
  * page can be mapped, a calloc'd array of 2^HASH_MIN_BITS buckets that
  * never grows.  Past the reservation, the load goes above HASH_LOAD:
- * longer chains, still correct (a hit walks at most HASH_WALK_MAX of them
- * and takes the locked path, which finds every region through the index).
+ * longer chains, still correct (a hit walks at most HASH_WALK_MAX nodes,
+ * then takes the locked path, which finds every region through the address
+ * space's index).  Replaced tables used to be kept until destroy because a
+ * hit might still read one: 10.4 B per region at 1e5.
  */
 static size_t page_round(size_t n)
 {
@@ -794,7 +798,7 @@ static int hash_init(struct umn_regcache *rc, unsigned long max_regions)
 				  "them", cap, want);
 	}
 	rc->hash_cap_bits = cap;
-	rc->hmask = (1u << HASH_MIN_BITS) - 1;
+	rc->hshift = 64 - HASH_MIN_BITS;
 	return 0;
 }
 
@@ -807,49 +811,49 @@ static void hash_fini(struct umn_regcache *rc)
 }
 
 /*
- * Split bucket i of a table doubling from nb buckets into i and i + nb
- * (cache lock held; bucket i + nb is still empty).  Readers may be walking
- * the chain: every link is only ever redirected to a node further down
- * the same chain (each half keeps the chain's order), so a walker never
- * goes back, no cycle can form, and a walk is no longer than the chain
- * was.  A reader that used the old mask may miss a node moved to i + nb
- * (or, standing on one, skip the nodes left in i): it walks on to NULL and
- * takes the locked path.
+ * Split bucket i of a table doubling from nb buckets into 2i and 2i + 1
+ * (cache lock held; the buckets are split from the last down, so both
+ * were split already and their heads are free to overwrite; bucket 0 is
+ * read before it is written).  Readers may be walking the chain: every
+ * link is only ever redirected to a node further down the same chain
+ * (each half keeps the chain's order), so a walker never goes back, no
+ * cycle can form, and a walk is no longer than the chain was.
  */
 static void hash_split_locked(struct umn_regcache *rc, unsigned long i,
-			      unsigned long nb)
+			      unsigned int shift)
 {
-	struct rc_node **stay = &rc->buckets[i], **move = &rc->buckets[i + nb];
 	struct rc_node *n = rc->buckets[i];
+	struct rc_node **half[2] = { &rc->buckets[2 * i],
+				     &rc->buckets[2 * i + 1] };
 
 	for (; n; n = n->hnext) {
-		if (hash_idx(rc, 2 * nb - 1, n->pub.start) == i) {
-			if (*stay != n)
-				__atomic_store_n(stay, n, __ATOMIC_RELEASE);
-			stay = &n->hnext;
-		} else {
-			if (*move != n)
-				__atomic_store_n(move, n, __ATOMIC_RELEASE);
-			move = &n->hnext;
-		}
+		struct rc_node ***pp = &half[hash_idx(rc, shift,
+						     n->pub.start) & 1];
+
+		if (**pp != n)
+			__atomic_store_n(*pp, n, __ATOMIC_RELEASE);
+		*pp = &n->hnext;
 	}
-	/* the tails: the last node of each half may still link into the
-	 * other (move's last already ends the chain if it was last) */
-	if (*stay)
-		__atomic_store_n(stay, NULL, __ATOMIC_RELEASE);
-	if (*move)
-		__atomic_store_n(move, NULL, __ATOMIC_RELEASE);
+	for (int h = 0; h < 2; h++)
+		if (*half[h])
+			__atomic_store_n(half[h], NULL, __ATOMIC_RELEASE);
 }
 
-/* Double the buckets in use when the load passes HASH_LOAD: make the next
- * pages usable, split every bucket, then publish the mask (release: a
- * reader that loads it sees the split chains). */
+/*
+ * Double the buckets in use when the load passes HASH_LOAD: make the next
+ * pages usable, split every bucket from the last down, then publish the
+ * new shift (release: a reader that loads it sees the split chains).  A
+ * hit that loaded the old shift reads a bucket below nb, usable, which
+ * may hold its old chain, a half of it or another bucket's half: at worst
+ * it misses and takes the locked path (and waits for the grow to end).
+ */
 static void hash_grow_locked(struct umn_regcache *rc)
 {
-	unsigned long nb = (unsigned long)rc->hmask + 1;
+	unsigned int shift = rc->hshift - 1;
+	unsigned long nb = 1ul << (63 - shift);
 	size_t need = page_round(2 * nb * sizeof(rc->buckets[0]));
 
-	if (nb >= 1ul << rc->hash_cap_bits)
+	if (64 - rc->hshift >= rc->hash_cap_bits)
 		return;		/* at the cap: longer chains, still correct */
 	UMNP_HOOK(UMNP_HOOK_RC_HASH_GROW, rc);
 	if (need > rc->hash_usable) {
@@ -858,15 +862,14 @@ static void hash_grow_locked(struct umn_regcache *rc)
 			return;	/* ENOMEM: as at the cap */
 		rc->hash_usable = need;
 	}
-	for (unsigned long i = 0; i < nb; i++)
-		hash_split_locked(rc, i, nb);
-	__atomic_store_n(&rc->hmask, (unsigned int)(2 * nb - 1),
-			 __ATOMIC_RELEASE);
+	for (unsigned long i = nb; i-- > 0;)
+		hash_split_locked(rc, i, shift);
+	__atomic_store_n(&rc->hshift, shift, __ATOMIC_RELEASE);
 }
 
 static void hash_del_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_node **pp = &rc->buckets[hash_idx(rc, rc->hmask,
+	struct rc_node **pp = &rc->buckets[hash_idx(rc, rc->hshift,
 						    n->pub.start)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
@@ -881,7 +884,7 @@ static void hash_del_locked(struct umn_regcache *rc, struct rc_node *n)
 
 static void hash_add_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	unsigned long h = hash_idx(rc, rc->hmask, n->pub.start);
+	unsigned long h = hash_idx(rc, rc->hshift, n->pub.start);
 
 	STORE(n->hnext, rc->buckets[h]);
 	__atomic_store_n(&rc->buckets[h], n, __ATOMIC_RELEASE);
@@ -895,7 +898,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 
 	if (n->in_hash)
 		return;
-	for (o = rc->buckets[hash_idx(rc, rc->hmask, n->pub.start)]; o;
+	for (o = rc->buckets[hash_idx(rc, rc->hshift, n->pub.start)]; o;
 	     o = o->hnext)
 		if (o->pub.start == n->pub.start)
 			break;
@@ -905,7 +908,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 			return;
 		hash_del_locked(rc, o);
 	}
-	if (rc->nlinked > HASH_LOAD * ((unsigned long)rc->hmask + 1))
+	if (rc->nlinked > HASH_LOAD * (1ul << (64 - rc->hshift)))
 		hash_grow_locked(rc);
 	hash_add_locked(rc, n);
 }
@@ -1842,7 +1845,7 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	unsigned long mask, e, start, end;
 	struct rc_node **b;
 	struct rc_node *n;
-	unsigned int raw, slot, bad, idx, hmask, *c;
+	unsigned int raw, slot, bad, idx, hshift, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
@@ -1860,12 +1863,12 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	if (__builtin_expect(raw == 0, 0))
 		return get_locked_path(rc, start, end, out);
 	slot = (raw - 1) & (HIT_SLOTS - 1);
-	/* a mask that a grow has since made stale still indexes a usable
+	/* a shift that a grow has since made stale still indexes a usable
 	 * bucket: the walk may miss and take the locked path */
-	hmask = __atomic_load_n(&rc->hmask, __ATOMIC_ACQUIRE);
+	hshift = __atomic_load_n(&rc->hshift, __ATOMIC_ACQUIRE);
 	b = rc->buckets;
-	UMNP_HOOK(UMNP_HOOK_RC_HIT_MASKED, rc);
-	n = __atomic_load_n(&b[hash_idx(rc, hmask, start)], __ATOMIC_ACQUIRE);
+	UMNP_HOOK(UMNP_HOOK_RC_HIT_SIZED, rc);
+	n = __atomic_load_n(&b[hash_idx(rc, hshift, start)], __ATOMIC_ACQUIRE);
 	for (int i = 0;; i++) {
 		if (__builtin_expect(n == NULL || i == HASH_WALK_MAX, 0))
 			return get_locked_path(rc, start, end, out);

@@ -1,19 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The start-address hash grows in place (src/regcache/regcache.c, "the
- * hash"): one reserved bucket array, each doubling splits bucket i into i
- * and i + n under the cache lock while hits walk the chains without it.
+ * hash"): one reserved bucket array, each doubling splits bucket i into 2i
+ * and 2i + 1 under the cache lock while hits walk the chains without it.
  * These cases check what that must keep:
  *
- * - hits paused after loading the mask (white-box hook
- *   UMNP_HOOK_RC_HIT_MASKED), the table doubled under them, then resumed
- *   with the stale mask: each returns its own region, those whose region
- *   moved to the new half through the locked path (no new registration);
- *   at every doubling from 2^8 to 2^14 buckets.
+ * - hits paused after loading the size (white-box hook
+ *   UMNP_HOOK_RC_HIT_SIZED), the table doubled under them, then resumed
+ *   with the stale size: each returns its own region, those that missed
+ *   (their bucket now holds another chain) through the locked path, with
+ *   no new registration; at every doubling from 2^8 to 2^14 buckets.
  * - hits that start while a grow holds the lock, before the new buckets
  *   are usable (hook UMNP_HOOK_RC_HASH_GROW), at the doublings from 2^10
  *   to 2^13: they read only usable buckets and find their regions without
- *   the lock (the mask is published last).
+ *   the lock (the size is published last).
  * - hits on three threads while the main thread adds regions (seven
  *   doublings) and invalidates some: never a region of another start,
  *   never a deregistered one, no crash, every registration deregistered
@@ -110,7 +110,7 @@ static void add_upto(struct umn_regcache *rc, unsigned long *n,
 }
 
 #if UMN_TEST_HOOKS
-/* ---- hits paused with a stale mask ---- */
+/* ---- hits paused with a stale size ---- */
 
 enum { PAUSED = 32 };
 
@@ -123,7 +123,7 @@ static struct {
 	int grows;		/* UMNP_HOOK_RC_HASH_GROW seen */
 } sm = { .lock = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
-/* this thread: pause at the next masked hit; its hit counted lock-free */
+/* this thread: pause at the next hit once sized; its hit counted lock-free */
 static __thread int pause_next, counted;
 
 static void stale_hook(int point, void *arg)
@@ -133,7 +133,7 @@ static void stale_hook(int point, void *arg)
 		__atomic_add_fetch(&sm.grows, 1, __ATOMIC_RELAXED);
 	} else if (point == UMNP_HOOK_RC_HIT_COUNTED) {
 		counted = 1;
-	} else if (point == UMNP_HOOK_RC_HIT_MASKED && pause_next) {
+	} else if (point == UMNP_HOOK_RC_HIT_SIZED && pause_next) {
 		pause_next = 0;
 		pthread_mutex_lock(&sm.lock);
 		int round = sm.round;
@@ -182,7 +182,7 @@ static void *stale_hitter(void *arg)
 	}
 }
 
-static void stale_mask_hits(void)
+static void stale_size_hits(void)
 {
 	pthread_t t[PAUSED];
 	unsigned long n = 0, nb = 256;
@@ -209,7 +209,7 @@ static void stale_mask_hits(void)
 			pthread_cond_wait(&sm.cv, &sm.lock);
 		pthread_mutex_unlock(&sm.lock);
 
-		/* every hitter holds a mask of nb buckets: double them */
+		/* every hitter holds a size of nb buckets: double them */
 		add_upto(sm.rc, &n, nb + 1);
 		CHECK_EQ(__atomic_load_n(&sm.grows, __ATOMIC_RELAXED),
 			 grows + 1);
@@ -222,9 +222,9 @@ static void stale_mask_hits(void)
 			pthread_cond_wait(&sm.cv, &sm.lock);
 		printf("# %lu -> %lu buckets: %d of %d stale hits took the "
 		       "locked path\n", nb, 2 * nb, sm.locked_path, PAUSED);
-		/* some regions moved to the new half (2^-32 that none did
-		 * with this fixed hash and these addresses); not all */
-		CHECK(sm.locked_path > 0 && sm.locked_path < PAUSED);
+		/* bucket i now holds half of bucket i / 2's old chain: a
+		 * stale hit finds its region only in bucket 0 */
+		CHECK(sm.locked_path > PAUSED / 2);
 		pthread_mutex_unlock(&sm.lock);
 		/* found again, not registered again */
 		CHECK_EQ(__atomic_load_n(&t_regs, __ATOMIC_RELAXED),
@@ -361,13 +361,13 @@ static struct {
 } st;
 
 #if UMN_TEST_HOOKS
-/* widen the window between the mask and the bucket now and then */
+/* widen the window between the size and the bucket now and then */
 static void yield_hook(int point, void *arg)
 {
 	static __thread unsigned int n;
 
 	(void)arg;
-	if (point == UMNP_HOOK_RC_HIT_MASKED && !(++n & 7))
+	if (point == UMNP_HOOK_RC_HIT_SIZED && !(++n & 7))
 		sched_yield();
 }
 #endif
@@ -543,7 +543,7 @@ int main(void)
 {
 	rc_setup(300);
 #if UMN_TEST_HOOKS
-	RUN(stale_mask_hits);
+	RUN(stale_size_hits);
 	RUN(hit_during_grow);
 	RUN(capped_reservation);
 	RUN(no_reservation);
