@@ -792,7 +792,7 @@ static int hash_init(struct umn_regcache *rc, unsigned long max_regions)
 		static int warned;
 
 		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
-			umnp_warn("umn_regcache_create", "the address space "
+			umnp_warn("umn_regcache_new", "the address space "
 				  "limit leaves room for 2^%u hash buckets "
 				  "(2^%u wanted): chains grow longer past "
 				  "them", cap, want);
