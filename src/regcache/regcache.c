@@ -740,6 +740,19 @@ static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
  * space's index).  Replaced tables used to be kept until destroy because a
  * hit might still read one: 10.4 B per region at 1e5.
  */
+/*
+ * One bucket array of a destroyed cache is kept for the next cache, as the
+ * chunk pool keeps node chunks (see there: a first touch costs ~15 us a
+ * page on this project's VMs, and row 8c creates a cache per round), with
+ * at most HASH_POOL_KEEP bytes of it still usable and resident.  Only its
+ * first 2^HASH_MIN_BITS buckets are cleared: a split writes both buckets it
+ * makes, so what lies beyond the size in use is never read.  Under
+ * pool_lock.
+ */
+#define HASH_POOL_KEEP (1ul << 20)
+static struct rc_node **hash_pool;
+static size_t hash_pool_mapped, hash_pool_usable;
+
 static size_t page_round(size_t n)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -762,7 +775,20 @@ static int hash_init(struct umn_regcache *rc, unsigned long max_regions)
 	}
 	UMNP_HOOK(UMNP_HOOK_RC_HASH_RESERVE, &cap);
 	want = cap;
-	for (; cap >= HASH_MIN_BITS; cap--) {
+	pthread_mutex_lock(&pool_lock);
+	/* the same reservation only: a small cache would keep a large one's
+	 * resident pages */
+	if (hash_pool && cap >= HASH_MIN_BITS && hash_pool_mapped ==
+	    page_round(sizeof(rc->buckets[0]) << cap)) {
+		rc->buckets = hash_pool;
+		rc->hash_mapped = hash_pool_mapped;
+		rc->hash_usable = hash_pool_usable;
+		hash_pool = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (rc->buckets)
+		memset(rc->buckets, 0, sizeof(rc->buckets[0]) << HASH_MIN_BITS);
+	for (; !rc->buckets && cap >= HASH_MIN_BITS; cap--) {
 		size_t bytes = page_round(sizeof(rc->buckets[0]) << cap);
 		/* the system calls themselves, as for the fence page: no
 		 * interposer needs to see the cache's own mappings */
@@ -802,12 +828,34 @@ static int hash_init(struct umn_regcache *rc, unsigned long max_regions)
 	return 0;
 }
 
+/* The bucket array to the pool (see hash_pool), else unmapped or freed. */
 static void hash_fini(struct umn_regcache *rc)
 {
-	if (rc->hash_mapped)
-		(void)syscall(SYS_munmap, rc->buckets, rc->hash_mapped);
-	else
+	if (!rc->hash_mapped) {
 		free(rc->buckets);
+		return;
+	}
+	if (rc->hash_usable > HASH_POOL_KEEP) {
+		/* beyond what the pool keeps: a fresh reservation in place
+		 * (its pages freed, no access) */
+		void *tail = (char *)rc->buckets + HASH_POOL_KEEP;
+
+		if ((void *)syscall(SYS_mmap, tail,
+				    rc->hash_usable - HASH_POOL_KEEP,
+				    PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+				    MAP_NORESERVE | MAP_FIXED, -1, 0) == tail)
+			rc->hash_usable = HASH_POOL_KEEP;
+	}
+	pthread_mutex_lock(&pool_lock);
+	if (!hash_pool && rc->hash_usable <= HASH_POOL_KEEP) {
+		hash_pool = rc->buckets;
+		hash_pool_mapped = rc->hash_mapped;
+		hash_pool_usable = rc->hash_usable;
+		rc->buckets = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (rc->buckets)
+		(void)syscall(SYS_munmap, rc->buckets, rc->hash_mapped);
 }
 
 /*

@@ -21,6 +21,9 @@
  * - a reservation capped at 2^9 buckets (hook UMNP_HOOK_RC_HASH_RESERVE)
  *   and none at all (a calloc'd table that never grows): the load goes far
  *   above 1, chains longer than a hit walks, every get still right.
+ * - a destroyed cache's bucket array and nodes taken by the next cache
+ *   (only its first buckets cleared): none of the old regions found, every
+ *   new one found, three times over.
  * - an address-space limit (ulimit -v) too low for the full reservation:
  *   a smaller one, reported once; gets right (not under sanitizers, whose
  *   shadow memory needs the address space).
@@ -486,6 +489,44 @@ static void no_reservation(void)
 }
 #endif
 
+/* ---- a destroyed cache's bucket array reused ---- */
+
+/* Cache A grows to 2^15 buckets and is destroyed; B takes its array (the
+ * kept reservation; only the first buckets cleared) and its node chunks:
+ * B must find none of A's regions, register each anew, and find its own
+ * through every doubling.  Twice, so that the second B also reuses. */
+static void reused_array(void)
+{
+	enum { N = 20000 };
+	struct umn_regcache_stats s;
+
+	for (int round = 0; round < 3; round++) {
+		struct umn_regcache *rc = tag_cache();
+		unsigned long n = 0;
+
+		/* half the regions at other addresses each round */
+		for (; n < N; n++) {
+			unsigned long k = round && (n & 1) ? n + N * round : n;
+
+			get_check_put(rc, k);
+		}
+		s = stats_of(rc);
+		CHECK_EQ(s.misses, N);
+		CHECK_EQ(s.hits, 0);
+		CHECK_EQ(t_regs, N);
+		for (n = 0; n < N; n++) {
+			unsigned long k = round && (n & 1) ? n + N * round : n;
+
+			get_check_put(rc, k);
+		}
+		s = stats_of(rc);
+		CHECK_EQ(s.misses, N);
+		CHECK_EQ(s.hits, N);
+		CHECK_EQ(umn_regcache_destroy(rc), 0);
+		CHECK_EQ(t_regs, t_deregs);
+	}
+}
+
 /* ---- an address-space limit ---- */
 
 static unsigned long vm_size(void)
@@ -516,10 +557,12 @@ static void address_space_limit(void)
 	pid = fork();
 	CHECK(pid >= 0);
 	if (pid == 0) {
+		/* a destroyed cache's reservation, kept for the next cache,
+		 * goes to this one */
+		struct umn_regcache *rc, *rc0 = tag_cache();
 		/* 32 MiB more: not the 128 MiB reservation */
 		struct rlimit rl = { vm_size() + (32ul << 20),
 				     vm_size() + (32ul << 20) };
-		struct umn_regcache *rc;
 		unsigned long n = 0;
 
 		CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
@@ -532,6 +575,7 @@ static void address_space_limit(void)
 		/* reported once only */
 		rc = tag_cache();
 		CHECK_EQ(umn_regcache_destroy(rc), 0);
+		CHECK_EQ(umn_regcache_destroy(rc0), 0);
 		CHECK_EQ(warns, 1);
 		_exit(0);
 	}
@@ -552,6 +596,7 @@ int main(void)
 	       "not run\n");
 #endif
 	RUN(hits_while_growing);
+	RUN(reused_array);
 	RUN(address_space_limit);
 	rc_teardown();
 	return 0;
