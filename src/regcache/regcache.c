@@ -738,7 +738,8 @@ static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
  * longer chains, still correct (a hit walks at most HASH_WALK_MAX nodes,
  * then takes the locked path, which finds every region through the address
  * space's index).  Replaced tables used to be kept until destroy because a
- * hit might still read one: 10.4 B per region at 1e5.
+ * hit might still read one: 10.4 B per region at 1e5.  Destroy keeps one
+ * array for the next cache (see hash_pool).
  */
 /*
  * One bucket array of a destroyed cache is kept for the next cache, as the
