@@ -57,6 +57,16 @@ enum umnp_hook_point {
 	/* regcache miss: ops->reg returned, the cache lock and read_retry
 	 * are next (arg: the region) */
 	UMNP_HOOK_RC_MISS_REGISTERED,
+	/* umn_regcache_get, a hit: the hash's size (shift) is loaded, its
+	 * bucket not yet (arg: the cache) */
+	UMNP_HOOK_RC_HIT_SIZED,
+	/* regcache hash_grow_locked, cache lock held: the buckets about to
+	 * be used are not usable yet, none is split (arg: the cache) */
+	UMNP_HOOK_RC_HASH_GROW,
+	/* umn_regcache_create: the hash's reservation is about to be made
+	 * (arg: unsigned int *, log2 of the most buckets it may reach, which
+	 * the hook may lower) */
+	UMNP_HOOK_RC_HASH_RESERVE,
 };
 
 #if UMN_TEST_HOOKS

@@ -133,7 +133,11 @@ struct umn_regcache_stats {
 /*
  * umn_regcache_new - create a cache over mm's addresses (umn_mm_self() for
  * the calling process, or a managed address space).  The cache takes a
- * users reference on mm, dropped by umn_regcache_destroy().
+ * users reference on mm, dropped by umn_regcache_destroy().  It reserves
+ * address space (no memory) for its start-address hash: 8 bytes per
+ * max_regions, rounded up to a power of two (at least a page), or 128 MiB
+ * when unlimited; under an address-space limit (ulimit -v) less (reported
+ * once), with longer hash chains past it.
  * Context: blockable; not from a umn callback.
  * Returns the cache, or NULL with errno: EINVAL (reported: NULL mm, params
  * or ops->reg/dereg, region_size too small, alignment not a power of two,

@@ -31,11 +31,13 @@
  * cache and released only by destroy (to the chunk pool, from which a later
  * cache carves its own nodes, or free), so a hit may read a node it found
  * in the hash even while it is being recycled (it validates state, start
- * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  Hash
- * tables replaced by a resize are freed by destroy too.  No grace period,
- * no RCU read-side section: the hit is a few loads and a plain increment of
- * a counter only its thread writes (no locked instruction: the scans that
- * must see it pay a membarrier instead, see "references").
+ * and len after taking its reference, as with SLAB_TYPESAFE_BY_RCU).  The
+ * hash's bucket array is one mapping reserved at create and grown in place
+ * (see "the hash"): no table is ever replaced, a hit holding a stale size
+ * reads a usable bucket and at worst misses into the locked path.  No grace
+ * period, no RCU read-side section: the hit is a few loads and a plain
+ * increment of a counter only its thread writes (no locked instruction:
+ * the scans that must see it pay a membarrier instead, see "references").
  *
  * Groups: the regions of one aligned block of 2^block_shift bytes
  * (RC_BLOCK_SHIFT, 256 KiB, or the alignment if larger) share one interval
@@ -142,7 +144,12 @@
  * atomic read-modify-writes (see "references") */
 #define OWNED_SLOTS (HIT_SLOTS - 1)
 #define SHARED_SLOT (HIT_SLOTS - 1)
-#define HASH_MIN_BITS 8
+/* The hash: one bucket array reserved for the cache's life (see "the
+ * hash" below), grown in place by doubling */
+#define HASH_MIN_BITS 8		/* buckets usable from the start */
+#define HASH_MAX_BITS 24	/* the largest reservation: 128 MiB of
+				 * address space, 2^24 buckets */
+#define HASH_LOAD 1		/* grow when regions > HASH_LOAD * buckets */
 #define HASH_WALK_MAX 16	/* a lock-free walk longer than this gives up */
 #define CACHELINE 64
 
@@ -238,13 +245,6 @@ static inline void group_order(struct rc_group *g)
 _Static_assert(HIT_SLOTS <= 8 * sizeof(unsigned long) &&
 	       !(HIT_SLOTS & (HIT_SLOTS - 1)), "slot masks");
 
-struct rc_table {
-	unsigned int shift;			/* 64 - log2(buckets) */
-	unsigned long nbuckets;
-	struct rc_table *older;			/* replaced ones, for destroy */
-	struct rc_node *b[];
-};
-
 /* Nodes are carved from chunks that live as long as the cache (they are
  * type-stable: see above); no per-node malloc overhead. */
 #define CHUNK_BYTES (64ul * 1024)
@@ -275,7 +275,7 @@ struct hit_slot {
 
 struct umn_regcache {
 	/* read by every hit, written by misses and resizes only */
-	struct rc_table *table;
+	struct rc_node **buckets;		/* fixed for the cache's life */
 	unsigned long align_mask;
 	unsigned int align_shift;
 	unsigned int block_shift;		/* groups' blocks: 2^this */
@@ -287,6 +287,8 @@ struct umn_regcache {
 	 * its counters with plain stores: OWNED_SLOTS when the scans issue
 	 * membarrier, else 0 (see "references") */
 	unsigned short plain_max;
+	unsigned int hshift;			/* 64 - log2(buckets in
+						 * use); only shrinks, atomic */
 	size_t node_size;
 	/* every group's sub.ops points here: the group's cache */
 	struct umn_interval_notifier_ops sub_ops;
@@ -305,6 +307,10 @@ struct umn_regcache {
 	struct rc_chunk *hand_chunk;
 	unsigned long hand_idx;
 	unsigned long ncarved;			/* nodes in rc->chunks */
+	/* the bucket array: bytes usable (read-write) from buckets, and
+	 * log2 of the most buckets it may reach; 0: calloc'd, not mapped */
+	size_t hash_usable, hash_mapped;
+	unsigned int hash_cap_bits;
 	unsigned long nlinked, linked_bytes;
 	/* every linked region lies in [span_first, span_last] (widened by
 	 * link, reset when the cache empties): a walk of a range outside it
@@ -397,10 +403,9 @@ static void atfork_child(void)
 	__atomic_store_n(&slots_owned, tls_slot && tls_slot <= OWNED_SLOTS ?
 			 1ul << (tls_slot - 1) : 0, __ATOMIC_RELAXED);
 	for (struct umn_regcache *rc = caches; rc; rc = rc->list_next) {
-		struct rc_table *t = rc->table;
-
 		pthread_mutex_init(&rc->lock, NULL);
-		memset(t->b, 0, t->nbuckets * sizeof(t->b[0]));
+		memset(rc->buckets, 0,
+		       (sizeof(rc->buckets[0]) << (64 - rc->hshift)));
 		rc->pending = NULL;
 		rc->hand_chunk = NULL;
 		rc->hand_idx = rc->ncarved = 0;
@@ -497,11 +502,13 @@ static inline bool mine_linked(const struct umn_regcache *rc,
 	return n->epoch == rc->epoch && n->linked;
 }
 
+/* The bucket of start among 2^(64 - shift): the top bits of a Fibonacci
+ * hash (consecutive regions land in evenly spread buckets).  Doubling
+ * splits bucket i into 2i and 2i + 1 (see hash_grow_locked). */
 static inline unsigned long hash_idx(const struct umn_regcache *rc,
-				     const struct rc_table *t,
-				     unsigned long start)
+				     unsigned int shift, unsigned long start)
 {
-	return ((start >> rc->align_shift) * 0x9e3779b97f4a7c15ul) >> t->shift;
+	return ((start >> rc->align_shift) * 0x9e3779b97f4a7c15ul) >> shift;
 }
 
 /* In a umn callback?  (Detected in libumn builds with debug checks.) */
@@ -846,48 +853,203 @@ static void ref_locked(struct umn_regcache *rc, struct rc_node *n,
 
 /* ---- the hash (lock-free readers, writers under the lock) ---- */
 
-static struct rc_table *table_new(unsigned int bits)
-{
-	struct rc_table *t = calloc(1, sizeof(*t) +
-				    (sizeof(t->b[0]) << bits));
+/*
+ * The hash.  The bucket array is reserved once, at create, for the most
+ * buckets the cache may need (max_regions / HASH_LOAD, else
+ * 2^HASH_MAX_BITS), with no access: address space only, no memory and no
+ * commit charge (MAP_NORESERVE; pages made usable are charged).  A grow
+ * makes the next pages read-write (untouched, they cost nothing until the
+ * split writes them) and splits every bucket in place.  Nothing is ever
+ * freed or made inaccessible before destroy, so a lock-free reader that
+ * loaded any size reads a usable bucket.  Under an address-space limit
+ * (ulimit -v) a smaller reservation is taken, reported once; if not even a
+ * page can be mapped, a calloc'd array of 2^HASH_MIN_BITS buckets that
+ * never grows.  Past the reservation, the load goes above HASH_LOAD:
+ * longer chains, still correct (a hit walks at most HASH_WALK_MAX nodes,
+ * then takes the locked path, which finds every region through the address
+ * space's index).  Replaced tables used to be kept until destroy because a
+ * hit might still read one: 10.4 B per region at 1e5.  Destroy keeps one
+ * array for the next cache (see hash_pool).
+ */
+/*
+ * One bucket array of a destroyed cache is kept for the next cache, as the
+ * chunk pool keeps node chunks (see there: a first touch costs ~15 us a
+ * page on this project's VMs, and row 8c creates a cache per round), with
+ * at most HASH_POOL_KEEP bytes of it still usable and resident.  Only its
+ * first 2^HASH_MIN_BITS buckets are cleared: a split writes both buckets it
+ * makes, so what lies beyond the size in use is never read.  Under
+ * pool_lock.
+ */
+#define HASH_POOL_KEEP (1ul << 20)
+static struct rc_node **hash_pool;
+static size_t hash_pool_mapped, hash_pool_usable;
 
-	if (!t)
-		return NULL;
-	t->shift = 64 - bits;
-	t->nbuckets = 1ul << bits;
-	return t;
+static size_t page_round(size_t n)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + page - 1) & ~(page - 1);
 }
 
-/* Double the buckets when the load passes 1.  Readers still on the old
- * table may miss (and take the locked path); the old table lives on until
- * destroy, so their loads stay valid. */
+static int hash_init(struct umn_regcache *rc, unsigned long max_regions)
+{
+	unsigned int cap = HASH_MAX_BITS, want;
+	size_t first = page_round(sizeof(rc->buckets[0]) << HASH_MIN_BITS);
+
+	if (max_regions) {
+		unsigned long nb = (max_regions + HASH_LOAD - 1) / HASH_LOAD;
+
+		cap = nb <= 1ul << HASH_MIN_BITS ? HASH_MIN_BITS :
+		      64 - (unsigned int)__builtin_clzl(nb - 1);
+		if (cap > HASH_MAX_BITS)
+			cap = HASH_MAX_BITS;
+	}
+	UMNP_HOOK(UMNP_HOOK_RC_HASH_RESERVE, &cap);
+	want = cap;
+	pthread_mutex_lock(&pool_lock);
+	/* the same reservation only: a small cache would keep a large one's
+	 * resident pages */
+	if (hash_pool && cap >= HASH_MIN_BITS && hash_pool_mapped ==
+	    page_round(sizeof(rc->buckets[0]) << cap)) {
+		rc->buckets = hash_pool;
+		rc->hash_mapped = hash_pool_mapped;
+		rc->hash_usable = hash_pool_usable;
+		hash_pool = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (rc->buckets)
+		memset(rc->buckets, 0, sizeof(rc->buckets[0]) << HASH_MIN_BITS);
+	for (; !rc->buckets && cap >= HASH_MIN_BITS; cap--) {
+		size_t bytes = page_round(sizeof(rc->buckets[0]) << cap);
+		/* the system calls themselves, as for the fence page: no
+		 * interposer needs to see the cache's own mappings */
+		void *p = (void *)syscall(SYS_mmap, NULL, bytes, PROT_NONE,
+					  MAP_PRIVATE | MAP_ANONYMOUS |
+					  MAP_NORESERVE, -1, 0);
+
+		if (p == MAP_FAILED)
+			continue;
+		if (syscall(SYS_mprotect, p, first, PROT_READ | PROT_WRITE)) {
+			(void)syscall(SYS_munmap, p, bytes);
+			continue;
+		}
+		rc->buckets = p;
+		rc->hash_mapped = bytes;
+		rc->hash_usable = first;
+		break;
+	}
+	if (!rc->buckets) {
+		rc->buckets = calloc(1ul << HASH_MIN_BITS,
+				     sizeof(rc->buckets[0]));
+		if (!rc->buckets)
+			return -ENOMEM;
+		cap = HASH_MIN_BITS;
+	}
+	if (cap < want) {
+		static int warned;
+
+		if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+			umnp_warn("umn_regcache_new", "the address space "
+				  "limit leaves room for 2^%u hash buckets "
+				  "(2^%u wanted): chains grow longer past "
+				  "them", cap, want);
+	}
+	rc->hash_cap_bits = cap;
+	rc->hshift = 64 - HASH_MIN_BITS;
+	return 0;
+}
+
+/* The bucket array to the pool (see hash_pool), else unmapped or freed. */
+static void hash_fini(struct umn_regcache *rc)
+{
+	if (!rc->hash_mapped) {
+		free(rc->buckets);
+		return;
+	}
+	if (rc->hash_usable > HASH_POOL_KEEP) {
+		/* beyond what the pool keeps: a fresh reservation in place
+		 * (its pages freed, no access) */
+		void *tail = (char *)rc->buckets + HASH_POOL_KEEP;
+
+		if ((void *)syscall(SYS_mmap, tail,
+				    rc->hash_usable - HASH_POOL_KEEP,
+				    PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
+				    MAP_NORESERVE | MAP_FIXED, -1, 0) == tail)
+			rc->hash_usable = HASH_POOL_KEEP;
+	}
+	pthread_mutex_lock(&pool_lock);
+	if (!hash_pool && rc->hash_usable <= HASH_POOL_KEEP) {
+		hash_pool = rc->buckets;
+		hash_pool_mapped = rc->hash_mapped;
+		hash_pool_usable = rc->hash_usable;
+		rc->buckets = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (rc->buckets)
+		(void)syscall(SYS_munmap, rc->buckets, rc->hash_mapped);
+}
+
+/*
+ * Split bucket i of a table doubling from nb buckets into 2i and 2i + 1
+ * (cache lock held; the buckets are split from the last down, so both
+ * were split already and their heads are free to overwrite; bucket 0 is
+ * read before it is written).  Readers may be walking the chain: every
+ * link is only ever redirected to a node further down the same chain
+ * (each half keeps the chain's order), so a walker never goes back, no
+ * cycle can form, and a walk is no longer than the chain was.
+ */
+static void hash_split_locked(struct umn_regcache *rc, unsigned long i,
+			      unsigned int shift)
+{
+	struct rc_node *n = rc->buckets[i];
+	struct rc_node **half[2] = { &rc->buckets[2 * i],
+				     &rc->buckets[2 * i + 1] };
+
+	for (; n; n = n->hnext) {
+		struct rc_node ***pp = &half[hash_idx(rc, shift,
+						     n->pub.start) & 1];
+
+		if (**pp != n)
+			__atomic_store_n(*pp, n, __ATOMIC_RELEASE);
+		*pp = &n->hnext;
+	}
+	for (int h = 0; h < 2; h++)
+		if (*half[h])
+			__atomic_store_n(half[h], NULL, __ATOMIC_RELEASE);
+}
+
+/*
+ * Double the buckets in use when the load passes HASH_LOAD: make the next
+ * pages usable, split every bucket from the last down, then publish the
+ * new shift (release: a reader that loads it sees the split chains).  A
+ * hit that loaded the old shift reads a bucket below nb, usable, which
+ * may hold its old chain, a half of it or another bucket's half: at worst
+ * it misses and takes the locked path (and waits for the grow to end).
+ */
 static void hash_grow_locked(struct umn_regcache *rc)
 {
-	struct rc_table *old = rc->table, *t;
-	unsigned int bits = 64 - old->shift + 1;
+	unsigned int shift = rc->hshift - 1;
+	unsigned long nb = 1ul << (63 - shift);
+	size_t need = page_round(2 * nb * sizeof(rc->buckets[0]));
 
-	t = table_new(bits);
-	if (!t)
-		return;		/* longer chains; still correct */
-	for (unsigned long i = 0; i < old->nbuckets; i++) {
-		struct rc_node *n = old->b[i], *next;
-
-		for (; n; n = next) {
-			unsigned long h = hash_idx(rc, t, n->pub.start);
-
-			next = n->hnext;
-			STORE(n->hnext, t->b[h]);
-			t->b[h] = n;
-		}
+	if (64 - rc->hshift >= rc->hash_cap_bits)
+		return;		/* at the cap: longer chains, still correct */
+	UMNP_HOOK(UMNP_HOOK_RC_HASH_GROW, rc);
+	if (need > rc->hash_usable) {
+		if (syscall(SYS_mprotect, (char *)rc->buckets + rc->hash_usable,
+			    need - rc->hash_usable, PROT_READ | PROT_WRITE))
+			return;	/* ENOMEM: as at the cap */
+		rc->hash_usable = need;
 	}
-	t->older = old;
-	__atomic_store_n(&rc->table, t, __ATOMIC_RELEASE);
+	for (unsigned long i = nb; i-- > 0;)
+		hash_split_locked(rc, i, shift);
+	__atomic_store_n(&rc->hshift, shift, __ATOMIC_RELEASE);
 }
 
 static void hash_del_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_table *t = rc->table;
-	struct rc_node **pp = &t->b[hash_idx(rc, t, n->pub.start)];
+	struct rc_node **pp = &rc->buckets[hash_idx(rc, rc->hshift,
+						    n->pub.start)];
 
 	for (; *pp; pp = &(*pp)->hnext) {
 		if (*pp == n) {
@@ -901,23 +1063,22 @@ static void hash_del_locked(struct umn_regcache *rc, struct rc_node *n)
 
 static void hash_add_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_table *t = rc->table;
-	unsigned long h = hash_idx(rc, t, n->pub.start);
+	unsigned long h = hash_idx(rc, rc->hshift, n->pub.start);
 
-	STORE(n->hnext, t->b[h]);
-	__atomic_store_n(&t->b[h], n, __ATOMIC_RELEASE);
+	STORE(n->hnext, rc->buckets[h]);
+	__atomic_store_n(&rc->buckets[h], n, __ATOMIC_RELEASE);
 	n->in_hash = 1;
 }
 
 /* One hashed region per start address: the largest valid one. */
 static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 {
-	struct rc_table *t = rc->table;
 	struct rc_node *o;
 
 	if (n->in_hash)
 		return;
-	for (o = t->b[hash_idx(rc, t, n->pub.start)]; o; o = o->hnext)
+	for (o = rc->buckets[hash_idx(rc, rc->hshift, n->pub.start)]; o;
+	     o = o->hnext)
 		if (o->pub.start == n->pub.start)
 			break;
 	if (o) {
@@ -926,7 +1087,7 @@ static void hash_offer_locked(struct umn_regcache *rc, struct rc_node *n)
 			return;
 		hash_del_locked(rc, o);
 	}
-	if (rc->nlinked > t->nbuckets)
+	if (rc->nlinked > HASH_LOAD * (1ul << (64 - rc->hshift)))
 		hash_grow_locked(rc);
 	hash_add_locked(rc, n);
 }
@@ -1420,11 +1581,9 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 		return NULL;
 	}
 	memset(rc, 0, sizeof(*rc));
-	rc->table = table_new(HASH_MIN_BITS);
 	rc->gbits = GROUP_HASH_MIN_BITS;
 	rc->gtab = calloc(1ul << rc->gbits, sizeof(rc->gtab[0]));
-	if (!rc->table || !rc->gtab) {
-		free(rc->table);
+	if (!rc->gtab || hash_init(rc, p->max_regions)) {
 		free(rc->gtab);
 		free(rc);
 		errno = ENOMEM;
@@ -1435,7 +1594,7 @@ struct umn_regcache *umn_regcache_new(struct umn_mm *mm,
 		rc->mm = NULL;	/* follow umn_mm_self() across fork */
 	} else {
 		if (umn_mm_get(mm)) {
-			free(rc->table);
+			hash_fini(rc);
 			free(rc->gtab);
 			free(rc);
 			errno = EINVAL;
@@ -2272,9 +2431,9 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 		     unsigned long len, struct umn_regcache_region **out)
 {
 	unsigned long mask, e, start, end;
-	struct rc_table *t;
+	struct rc_node **b;
 	struct rc_node *n;
-	unsigned int raw, slot, bad, idx, *c;
+	unsigned int raw, slot, bad, idx, hshift, *c;
 
 	if (__builtin_expect(!rc || !out || umnp_thr.callback_depth, 0))
 		return get_checked(rc, addr, len, out);
@@ -2292,8 +2451,12 @@ int umn_regcache_get(struct umn_regcache *rc, unsigned long addr,
 	if (__builtin_expect(raw == 0, 0))
 		return get_locked_path(rc, start, end, out);
 	slot = (raw - 1) & (HIT_SLOTS - 1);
-	t = __atomic_load_n(&rc->table, __ATOMIC_ACQUIRE);
-	n = __atomic_load_n(&t->b[hash_idx(rc, t, start)], __ATOMIC_ACQUIRE);
+	/* a shift that a grow has since made stale still indexes a usable
+	 * bucket: the walk may miss and take the locked path */
+	hshift = __atomic_load_n(&rc->hshift, __ATOMIC_ACQUIRE);
+	b = rc->buckets;
+	UMNP_HOOK(UMNP_HOOK_RC_HIT_SIZED, rc);
+	n = __atomic_load_n(&b[hash_idx(rc, hshift, start)], __ATOMIC_ACQUIRE);
 	for (int i = 0;; i++) {
 		if (__builtin_expect(n == NULL || i == HASH_WALK_MAX, 0))
 			return get_locked_path(rc, start, end, out);
@@ -2649,7 +2812,6 @@ int umn_regcache_flush(struct umn_regcache *rc)
 int umn_regcache_destroy(struct umn_regcache *rc)
 {
 	struct rc_node *list = NULL;
-	struct rc_table *t, *older;
 	unsigned long held = 0;
 
 	if (!rc) {
@@ -2710,10 +2872,7 @@ int umn_regcache_destroy(struct umn_regcache *rc)
 		else
 			free(c);
 	}
-	for (t = rc->table; t; t = older) {
-		older = t->older;
-		free(t);
-	}
+	hash_fini(rc);
 	free(rc->gtab);
 	if (rc->mm)
 		umn_mm_put(rc->mm);
