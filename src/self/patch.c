@@ -86,6 +86,7 @@ struct target {
 	const char *version;
 	long nr;          /* system call made; -1 for syscall() */
 	bool required;
+	bool sud_only;    /* patched only with the safety net requested */
 	enum kind kind;
 	void *chain_hook; /* our entry-level hook for chaining */
 	/* state, written once at install */
@@ -131,6 +132,17 @@ static struct target targets[] = {
 	{ .name = "__libc_sigaction", .version = "GLIBC_PRIVATE",
 	  .nr = SYS_rt_sigaction, .required = false, .kind = K_INT,
 	  .chain_hook = NULL },
+	/* With the safety net: masks that would block SIGSYS on an armed
+	 * thread (sud.c).  sigprocmask calls pthread_sigmask. */
+	{ .name = "pthread_sigmask", .version = "GLIBC_2.32",
+	  .nr = SYS_rt_sigprocmask, .required = false, .sud_only = true,
+	  .kind = K_INT, .chain_hook = NULL },
+	{ .name = "setcontext", .version = "GLIBC_2.2.5",
+	  .nr = SYS_rt_sigprocmask, .required = false, .sud_only = true,
+	  .kind = K_INT, .chain_hook = NULL },
+	{ .name = "swapcontext", .version = "GLIBC_2.2.5",
+	  .nr = SYS_rt_sigprocmask, .required = false, .sud_only = true,
+	  .kind = K_INT, .chain_hook = NULL },
 	/* syscall() is never chained (7 arguments); patched at its site */
 	{ .name = "syscall", .version = "GLIBC_2.2.5", .nr = -1,
 	  .required = false, .kind = K_LONG, .chain_hook = NULL },
@@ -151,6 +163,7 @@ void umnp_self_sysentry(void);
 __asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_sysentry)
 	UMNP_ASM_IF_MAP_NR
 	UMNP_ASM_IF_NR(SYS_rt_sigaction)   /* signals.c wraps handlers */
+	UMNP_ASM_IF_NR(SYS_rt_sigprocmask) /* sud.c keeps SIGSYS unblocked */
 	"	jmp *0(%r11)\n"
 	"1:\n"
 	"	lea -128(%rsp),%rsp\n"     /* the wrapper's red zone */
@@ -885,10 +898,17 @@ int umnp_self_patch_install(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
 	bool debug = umnp_self_env_on("UMN_SELF_DEBUG");
+	bool sud = getenv("UMN_SELF_SUD") && !strcmp(getenv("UMN_SELF_SUD"),
+						      "1");
 	int ret = 0, r;
 
 	for (size_t i = 0; i < NTARGETS; i++) {
 		targets[i].func = NULL;
+		if (targets[i].sud_only && !sud) {
+			snprintf(targets[i].how, sizeof(targets[i].how),
+				 "not patched (safety net off)");
+			continue;
+		}
 		if (libc) {
 			targets[i].func = dlvsym(libc, targets[i].name,
 						 targets[i].version);
@@ -946,8 +966,7 @@ int umnp_self_patch_install(void)
 				targets[i].how);
 		umnp_self_discover_debug();
 	}
-	if (libc && !ret && getenv("UMN_SELF_SUD") &&
-	    !strcmp(getenv("UMN_SELF_SUD"), "1"))
+	if (libc && !ret && sud)
 		sud_install(libc, debug);
 	if (libc)
 		dlclose(libc);
