@@ -265,6 +265,9 @@ uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
 /* Discovery lock without waiting (the safety net's handler): true if
  * taken. */
 bool umnp_self_discover_trylock(void);
+/* The function holding code address a, from its object's FDE table:
+ * *start and the length (0 if no FDE covers a). */
+size_t umnp_self_fde_func(const void *a, uint8_t **start);
 /* The first `syscall` directly followed by `ret` in [func, func + size). */
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
 /* NULL when the decoder is loaded and ready, else why not (a static

@@ -30,7 +30,9 @@
  * its first hooked call (any patched wrapper, even a plain mmap such as
  * its first malloc arena's), in libc's fork child (self.c), in a thread
  * made by pthread_create before its start routine
- * (umnp_self_sud_thread_create, below), in the child of libc's clone()
+ * (umnp_self_sud_thread_create, below; libc's own pthread_create, where
+ * umn's is not used: at start_thread's set_robust_list, patched in
+ * patch.c), in the child of libc's clone()
  * before fn (sud_libc_clone.c), and -- for tasks made by a clone, clone3,
  * fork or vfork from outside libc, which trap -- by the child itself
  * before it runs a user instruction (sud_clone.c).  The selector is one
