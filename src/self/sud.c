@@ -21,7 +21,8 @@
  * blocks it kills the process): it is cleared from the sets of libc's
  * pthread_sigmask, setcontext and swapcontext (their sites patched,
  * patch.c) and of a trapped rt_sigprocmask, from handlers' masks
- * (signals.c), and unblocked when a thread arms.
+ * (signals.c) and the temporary masks of trapped waits (rt_sigsuspend,
+ * ppoll, pselect6, epoll_pwait), and unblocked when a thread arms.
  *
  * Threads.  The setting is per thread and the kernel clears it in every
  * new task (thread or fork child), exec too: armed on the thread that
@@ -469,6 +470,57 @@ static void sigmask_emulate(ucontext_t *uc, long how, const uint64_t *set,
 	*ret = 0;
 }
 
+/* A temporary mask (the set a call blocks while it waits): p itself, or
+ * buf holding a copy without SIGSYS. */
+static long temp_mask(long p, long size, uint64_t *buf)
+{
+	if (!p || size != 8 || !umnp_self_copy_in(buf, (const void *)p, 8) ||
+	    !(*buf & SIGSYS_BIT))
+		return p;
+	*buf &= ~SIGSYS_BIT;
+	return (long)buf;
+}
+
+/*
+ * rt_sigsuspend, ppoll, pselect6, epoll_pwait(2) trapped: made with their
+ * temporary mask without SIGSYS (a handler run while the call waits runs
+ * under that mask, and would be killed at its first trap).
+ */
+static long temp_mask_call(long nr, const long a[6])
+{
+	long b[6];
+	uint64_t set;
+	struct { long set, size; } ps;
+
+	memcpy(b, a, sizeof(b));
+	switch (nr) {
+	case SYS_rt_sigsuspend:
+		b[0] = temp_mask(a[0], a[1], &set);
+		break;
+	case SYS_ppoll:
+		b[3] = temp_mask(a[3], a[4], &set);
+		break;
+	case SYS_pselect6: /* a[5]: { const sigset_t *, size_t } */
+		if (a[5] && umnp_self_copy_in(&ps, (const void *)a[5],
+					      sizeof(ps))) {
+			long m = temp_mask(ps.set, ps.size, &set);
+
+			if (m != ps.set) {
+				ps.set = m;
+				b[5] = (long)&ps;
+			}
+		}
+		break;
+	default: /* epoll_pwait, epoll_pwait2 */
+		b[4] = temp_mask(a[4], a[5], &set);
+	}
+	return umnp_self_raw6(nr, b[0], b[1], b[2], b[3], b[4], b[5]);
+}
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
+
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
 	ucontext_t *uc = ctx;
@@ -508,6 +560,10 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	}
 	case SYS_rt_sigaction: /* a handler's mask must not block SIGSYS */
 		r = umnp_self_sigaction_trapped(a);
+		break;
+	case SYS_rt_sigsuspend: case SYS_ppoll: case SYS_pselect6:
+	case SYS_epoll_pwait: case SYS_epoll_pwait2:
+		r = temp_mask_call(nr, a);
 		break;
 	case SYS_rt_sigreturn:
 		r = -ENOSYS;

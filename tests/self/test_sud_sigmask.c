@@ -17,7 +17,9 @@
  *      SIGUSR1 (umn wraps its handler), SIGFPE (never wrapped: passed on),
  *      SIGUSR2 (installed before umn_mm_self(), so by the kernel's mask),
  *      SIGWINCH (installed by a raw rt_sigaction from outside libc: trapped)
- *   5. swapcontext to a context whose uc_sigmask is all
+ *   5. swapcontext to a context whose uc_sigmask is all; a raw
+ *      rt_sigsuspend from outside libc whose mask is all but SIGUSR1 (the
+ *      handler runs under that mask)
  *   6. a thread that blocked all signals before umn_mm_self(): its first
  *      hooked call (a libc mmap) arms it and unblocks SIGSYS
  *
@@ -25,6 +27,7 @@
  * one in the log.  Skips (77) where the kernel lacks Syscall User Dispatch
  * (< 5.11).  Watchdog: alarm(30).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -44,6 +47,18 @@ static long raw_sigprocmask(long how, const uint64_t *set, uint64_t *old)
 			 : "=a"(r)
 			 : "a"((long)SYS_rt_sigprocmask), "D"(how), "S"(set),
 			   "d"(old), "r"(r10)
+			 : "rcx", "r11", "memory");
+	return r;
+}
+
+/* rt_sigsuspend from outside libc: traps. */
+static long raw_sigsuspend(const uint64_t *set)
+{
+	long r;
+
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"((long)SYS_rt_sigsuspend), "D"(set), "S"(8l)
 			 : "rcx", "r11", "memory");
 	return r;
 }
@@ -251,6 +266,24 @@ int main(void)
 	case_check(traps);
 	sigemptyset(&none);
 	EXPECT(sigprocmask(SIG_SETMASK, &none, NULL) == 0);
+
+	{
+		/* SIGUSR1 pending; sigsuspend lets it in, under its mask */
+		uint64_t all_but = ~(1ull << (SIGUSR1 - 1));
+		sigset_t usr1;
+		long r;
+
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		EXPECT(pthread_sigmask(SIG_BLOCK, &usr1, NULL) == 0);
+		traps = umn__test_sud_traps(sud_reg_insn);
+		case_start("raw rt_sigsuspend, all but SIGUSR1");
+		EXPECT(pthread_kill(pthread_self(), SIGUSR1) == 0);
+		r = raw_sigsuspend(&all_but);
+		EXPECT(r == -EINTR);
+		case_check(traps);
+		EXPECT(sigprocmask(SIG_SETMASK, &none, NULL) == 0);
+	}
 
 	traps = umn__test_sud_traps(sud_reg_insn);
 	pthread_barrier_wait(&early_go);
