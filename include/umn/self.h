@@ -211,11 +211,21 @@ unsigned long umn__test_sud_traps(const void *insn);
 void umn__test_sud_running(unsigned int *armed, unsigned int *not_armed);
 
 /*
+ * Private, for umn's own tests: how many arming requests the last arming
+ * of the safety net sent; and, if n is not 0, at most n threads per block
+ * of its thread table from the next arming on (a test fills a block with
+ * a few threads).
+ */
+unsigned int umn__test_sud_sent(void);
+void umn__test_sud_arm_slots(unsigned int n);
+
+/*
  * Private, for umn's own tests: fn(0) is called by the thread arming the
  * safety net before it waits for the pthread_create calls in flight and
  * lists the running threads, fn(1) after it has armed them (the net's
  * flag is on at both); fn(2) by a pthread_create of umn's that read the
- * flag off, before it calls libc's (a creator in flight).
+ * flag off, before it calls libc's (a creator in flight); fn(3) by the
+ * arming thread each time it starts awaiting the answers of a pass.
  */
 void umn__test_sud_arm_hook(void (*fn)(int where));
 

@@ -889,6 +889,66 @@ static void add_eh_frame(const struct dl_phdr_info *info, struct fnvec *v)
 	}
 }
 
+/* umnp_self_fde_func's search: the object whose executable segment holds
+ * a, and in its PT_GNU_EH_FRAME table the last start <= a. */
+struct fde_query {
+	uintptr_t a, start, len;
+};
+
+static int fde_func_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct fde_query *q = arg;
+	const uint8_t *hdr = NULL, *tab;
+	uint32_t count, lo = 0, hi;
+	size_t s;
+
+	(void)size;
+	if (!exec_seg_end(info, q->a))
+		return 0;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_GNU_EH_FRAME)
+			hdr = (const uint8_t *)(info->dlpi_addr +
+						info->dlpi_phdr[i].p_vaddr);
+	if (!hdr || hdr[0] != 1 || hdr[3] != 0x3b ||
+	    !(s = enc_size(hdr[1])) || (hdr[2] & 0x0f) != 0x03)
+		return 1;
+	memcpy(&count, hdr + 4 + s, 4);
+	tab = hdr + 8 + s;
+	hi = count;
+	while (lo < hi) { /* the first entry whose start is > a */
+		uint32_t mid = lo + (hi - lo) / 2;
+		int32_t loc;
+
+		memcpy(&loc, tab + 8 * (size_t)mid, 4);
+		if ((uintptr_t)(hdr + loc) <= q->a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo) {
+		int32_t loc, off;
+		uintptr_t range;
+
+		memcpy(&loc, tab + 8 * (size_t)(lo - 1), 4);
+		memcpy(&off, tab + 8 * (size_t)(lo - 1) + 4, 4);
+		range = fde_range(hdr + off);
+		if ((uintptr_t)(hdr + loc) + range > q->a) {
+			q->start = (uintptr_t)(hdr + loc);
+			q->len = range;
+		}
+	}
+	return 1;
+}
+
+size_t umnp_self_fde_func(const void *a, uint8_t **start)
+{
+	struct fde_query q = { .a = (uintptr_t)a };
+
+	dl_iterate_phdr(fde_func_cb, &q);
+	*start = (uint8_t *)q.start;
+	return q.len;
+}
+
 /* ---- scanning an object ----------------------------------------------------- */
 
 /* Inside an executable PT_LOAD of the object: that segment's end, else 0. */

@@ -439,6 +439,10 @@ long umnp_self_call(unsigned int origin, long nr, const long a[6],
 	umnp_self_sud_thread(); /* the safety net, sud.c */
 	if (nr == SYS_rt_sigaction)
 		return umnp_self_sigaction(a);
+	if (nr == SYS_rt_sigprocmask)
+		return umnp_self_sud_sigprocmask(a);
+	if (nr == SYS_set_robust_list) /* libc's new thread: armed above */
+		return real_call(nr, a, real, ctx);
 	/* umn's own calls pass through; a callback's are reported (nested) */
 	if (!mm || umnp_thr.internal)
 		return real_call(nr, a, real, ctx);

@@ -86,10 +86,13 @@ struct target {
 	const char *version;
 	long nr;          /* system call made; -1 for syscall() */
 	bool required;
+	bool sud_only;    /* patched only with the safety net requested */
+	bool probe;       /* not exported: found by start_thread_probe() */
 	enum kind kind;
 	void *chain_hook; /* our entry-level hook for chaining */
 	/* state, written once at install */
 	uint8_t *func;
+	size_t size;      /* from its FDE (probe), else 0: dladdr1's */
 	int nsites;
 	struct umnp_site_rec rec[MAX_SITES];
 	void *chain_prev; /* the previous patcher's target */
@@ -131,6 +134,23 @@ static struct target targets[] = {
 	{ .name = "__libc_sigaction", .version = "GLIBC_PRIVATE",
 	  .nr = SYS_rt_sigaction, .required = false, .kind = K_INT,
 	  .chain_hook = NULL },
+	/* With the safety net: masks that would block SIGSYS on an armed
+	 * thread (sud.c).  sigprocmask calls pthread_sigmask. */
+	{ .name = "pthread_sigmask", .version = "GLIBC_2.32",
+	  .nr = SYS_rt_sigprocmask, .required = false, .sud_only = true,
+	  .kind = K_INT, .chain_hook = NULL },
+	{ .name = "setcontext", .version = "GLIBC_2.2.5",
+	  .nr = SYS_rt_sigprocmask, .required = false, .sud_only = true,
+	  .kind = K_INT, .chain_hook = NULL },
+	{ .name = "swapcontext", .version = "GLIBC_2.2.5",
+	  .nr = SYS_rt_sigprocmask, .required = false, .sud_only = true,
+	  .kind = K_INT, .chain_hook = NULL },
+	/* With the safety net: libc's start_thread, where every thread of
+	 * libc's pthread_create begins, registers its robust list before
+	 * the start routine; its hook arms the thread (sud.c) */
+	{ .name = "start_thread", .version = NULL,
+	  .nr = SYS_set_robust_list, .required = false, .sud_only = true,
+	  .probe = true, .kind = K_INT, .chain_hook = NULL },
 	/* syscall() is never chained (7 arguments); patched at its site */
 	{ .name = "syscall", .version = "GLIBC_2.2.5", .nr = -1,
 	  .required = false, .kind = K_LONG, .chain_hook = NULL },
@@ -151,6 +171,8 @@ void umnp_self_sysentry(void);
 __asm__(UMNP_ASM_FUNC_BEGIN(umnp_self_sysentry)
 	UMNP_ASM_IF_MAP_NR
 	UMNP_ASM_IF_NR(SYS_rt_sigaction)   /* signals.c wraps handlers */
+	UMNP_ASM_IF_NR(SYS_rt_sigprocmask) /* sud.c keeps SIGSYS unblocked */
+	UMNP_ASM_IF_NR(SYS_set_robust_list) /* a new thread of libc's */
 	"	jmp *0(%r11)\n"
 	"1:\n"
 	"	lea -128(%rsp),%rsp\n"     /* the wrapper's red zone */
@@ -826,8 +848,9 @@ static int patch_target(struct target *t)
 					MAX_SITES);
 	/* dladdr1 (func_size) scans libc's symbols: only when decoding */
 	if (n == 0)
-		n = umnp_self_find_sites(t->func, func_size(t->func), t->nr,
-					 sites, lens, MAX_SITES);
+		n = umnp_self_find_sites(t->func,
+					 t->size ? t->size : func_size(t->func),
+					 t->nr, sites, lens, MAX_SITES);
 
 	if (n == 0)
 		return chain_target(t);
@@ -843,6 +866,44 @@ static int patch_target(struct target *t)
 		 t->nsites > 1 ? "s" : "",
 		 (unsigned long)(sites[0] - t->func));
 	return 0;
+}
+
+/* ---- libc's start_thread (the safety net) ----------------------------------
+ * Not exported, so found by running it: a thread made by libc's own
+ * pthread_create returns from its start routine into start_thread; the
+ * FDE holding that address gives the function's start and length.  One
+ * thread made and joined at install, with the net requested only (it
+ * leaves libc's __libc_single_threaded false, as any thread would).
+ */
+__attribute__((noinline)) static void *probe_start(void *p)
+{
+	*(void **)p = __builtin_return_address(0);
+	return NULL;
+}
+
+static void start_thread_probe(void *libc, struct target *t)
+{
+	int (*create)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+		      void *);
+	void *at = NULL;
+	Dl_info di, dc;
+	pthread_t th;
+
+	*(void **)&create = dlvsym(libc, "pthread_create", "GLIBC_2.34");
+	if (!create)
+		*(void **)&create = dlsym(libc, "pthread_create");
+	if (!create || create(&th, NULL, probe_start, &at) ||
+	    pthread_join(th, NULL) || !at) {
+		snprintf(t->how, sizeof(t->how), "not found (no probe)");
+		return;
+	}
+	/* in libc, and inside a function its FDE table knows */
+	if (!dladdr(at, &di) || !dladdr((void *)create, &dc) ||
+	    di.dli_fbase != dc.dli_fbase ||
+	    !(t->size = umnp_self_fde_func(at, &t->func))) {
+		t->func = NULL;
+		snprintf(t->how, sizeof(t->how), "not found (no FDE)");
+	}
 }
 
 /* UMN_SELF_SUD=1: arm the safety net with libc's text as the allowed
@@ -874,8 +935,10 @@ static void sud_install(void *libc, bool debug)
 		fprintf(stderr, "umn: safety net: syscall user dispatch armed "
 				"(allowed: libc's text); not covered: a thread "
 				"made by pthread_create or clone() in a static "
-				"program, until its first hooked call (threads "
-				"of pthread_create and clone() and tasks made "
+				"program, a child of libc's clone() where "
+				"libumn is not before libc, until its first "
+				"hooked call (threads of pthread_create, umn's "
+				"or libc's, of umn's clone() and tasks made "
 				"from outside libc start armed, threads "
 				"already running are armed by a signal; "
 				"doc/sources.md)\n");
@@ -885,10 +948,25 @@ int umnp_self_patch_install(void)
 {
 	void *libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
 	bool debug = umnp_self_env_on("UMN_SELF_DEBUG");
+	bool sud = getenv("UMN_SELF_SUD") && !strcmp(getenv("UMN_SELF_SUD"),
+						      "1");
 	int ret = 0, r;
 
 	for (size_t i = 0; i < NTARGETS; i++) {
 		targets[i].func = NULL;
+		if (targets[i].sud_only && !sud) {
+			snprintf(targets[i].how, sizeof(targets[i].how),
+				 "not patched (safety net off)");
+			continue;
+		}
+		if (targets[i].probe) {
+			if (libc)
+				start_thread_probe(libc, &targets[i]);
+			if (targets[i].func)
+				snprintf(targets[i].how,
+					 sizeof(targets[i].how), "not patched");
+			continue;
+		}
 		if (libc) {
 			targets[i].func = dlvsym(libc, targets[i].name,
 						 targets[i].version);
@@ -946,8 +1024,7 @@ int umnp_self_patch_install(void)
 				targets[i].how);
 		umnp_self_discover_debug();
 	}
-	if (libc && !ret && getenv("UMN_SELF_SUD") &&
-	    !strcmp(getenv("UMN_SELF_SUD"), "1"))
+	if (libc && !ret && sud)
 		sud_install(libc, debug);
 	if (libc)
 		dlclose(libc);

@@ -90,13 +90,15 @@ static inline bool umnp_self_is_err(long ret)
 /* Copy n bytes of this process's memory at src to dst through the kernel
  * (process_vm_readv), so that a bad pointer a caller passed is a failed
  * copy, not a fault here.  Signal-safe, raw system calls only.  True if
- * all n bytes were copied. */
+ * all n bytes were copied.  Addressed by this thread's id, not the
+ * process's: after the main thread's pthread_exit the leader is a zombie
+ * with no memory, and a read by its id fails. */
 static inline bool umnp_self_copy_in(void *dst, const void *src, size_t n)
 {
 	struct iovec local = { dst, n }, remote = { (void *)src, n };
 
 	return umnp_self_raw6(SYS_process_vm_readv,
-			      umnp_self_raw3(SYS_getpid, 0, 0, 0),
+			      umnp_self_raw3(SYS_gettid, 0, 0, 0),
 			      (long)&local, 1, (long)&remote, 1, 0) == (long)n;
 }
 
@@ -263,6 +265,9 @@ uint8_t *umnp_self_find_site_before(const uint8_t *start, const uint8_t *insn,
 /* Discovery lock without waiting (the safety net's handler): true if
  * taken. */
 bool umnp_self_discover_trylock(void);
+/* The function holding code address a, from its object's FDE table:
+ * *start and the length (0 if no FDE covers a). */
+size_t umnp_self_fde_func(const void *a, uint8_t **start);
 /* The first `syscall` directly followed by `ret` in [func, func + size). */
 uint8_t *umnp_self_find_syscall_ret(const uint8_t *func, size_t size);
 /* NULL when the decoder is loaded and ready, else why not (a static
@@ -282,6 +287,18 @@ extern UMNP_SELF_TLS bool umnp_self_sud_armed;
 long umnp_self_sud_arm_thread(void);
 /* ... touching no thread-local (a task on a thread pointer of its own) */
 long umnp_self_sud_arm_notls(void);
+/* SIGSYS is never blocked on an armed thread: set before the first thread
+ * is armed; unblock it on this one (async-signal-safe); rt_sigprocmask
+ * from a patched libc site or syscall(), SIGSYS taken out of the set. */
+extern bool umnp_self_sud_masking;
+void umnp_self_sud_sigsys_unblock(void);
+long umnp_self_sud_sigprocmask(const long a[6]);
+/* signals.c: re-install every handler whose kernel mask blocks SIGSYS
+ * without it (the net is being armed) */
+void umnp_self_sigaction_unblock_sigsys(void);
+/* ... and a raw rt_sigaction (trapped, or a signal umn never wraps): made
+ * as asked but for SIGSYS in the mask */
+long umnp_self_sigaction_trapped(const long a[6]);
 /* sud_threads.c: ask every other running thread to arm itself (after the
  * flag is on); the SIGSYS handler's part: true if si was such a request
  * (then this thread is armed). */

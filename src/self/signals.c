@@ -180,22 +180,76 @@ NO_TSAN static void wrapper(int sig, siginfo_t *si, void *ucv)
 			       umnp_self_raw3(SYS_gettid, 0, 0, 0), sig);
 }
 
+/*
+ * With the safety net (sud.c), a handler's mask never blocks SIGSYS: a
+ * trap taken while the handler runs would kill the process.  act as the
+ * kernel is to get it: buf, a copy without SIGSYS, when that differs.  A
+ * bad pointer is passed on as it is (the kernel's EFAULT).
+ */
+static const struct umnp_ksigaction *
+sigsys_free(const struct umnp_ksigaction *act, struct umnp_ksigaction *buf)
+{
+	if (!act || !__atomic_load_n(&umnp_self_sud_masking, __ATOMIC_ACQUIRE)
+	    || !umnp_self_copy_in(buf, act, sizeof(*buf)) ||
+	    !(buf->mask & BIT(SIGSYS)))
+		return act;
+	buf->mask &= ~BIT(SIGSYS);
+	return buf;
+}
+
+/* A raw rt_sigaction the net trapped (sud.c): made as asked, but for
+ * SIGSYS in the mask.  Not wrapped (as before the net: signals.c wraps
+ * what goes through libc's sigaction).  The kernel-style result. */
+long umnp_self_sigaction_trapped(const long a[6])
+{
+	struct umnp_ksigaction buf;
+
+	return umnp_self_raw6(SYS_rt_sigaction, a[0],
+			      a[3] == 8 ? (long)sigsys_free(
+				      (const struct umnp_ksigaction *)a[1], &buf)
+					: a[1],
+			      a[2], a[3], a[4], a[5]);
+}
+
+/* The net is being armed: handlers installed before it stop blocking
+ * SIGSYS (the kernel's copy only: app[] keeps what the program asked,
+ * which sigaction queries return for a wrapped handler). */
+void umnp_self_sigaction_unblock_sigsys(void)
+{
+	struct umnp_ksigaction k;
+	uint64_t saved;
+
+	table_lock_take(&saved);
+	for (int sig = 1; sig <= 64; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP ||
+		    umnp_self_raw_sigaction(sig, NULL, &k) ||
+		    !is_handler(k.handler) || !(k.mask & BIT(SIGSYS)))
+			continue;
+		k.mask &= ~BIT(SIGSYS);
+		umnp_self_raw_sigaction(sig, &k, NULL);
+	}
+	table_lock_drop(&saved);
+}
+
 long umnp_self_sigaction(const long a[6])
 {
 	int sig = (int)a[0];
 	const struct umnp_ksigaction *act = (const struct umnp_ksigaction *)a[1];
 	struct umnp_ksigaction *oact = (struct umnp_ksigaction *)a[2];
-	struct umnp_ksigaction k, kold, prev;
+	struct umnp_ksigaction k, kold, prev, buf;
 	bool was_wrapped;
 	uint64_t saved;
 	long ret;
 
+	/* Not under the table lock: a synchronous signal's handler may
+	 * call sigaction.  (One installed while the net is being armed may
+	 * keep SIGSYS in its mask.) */
 	if (sig < 1 || sig > 64 || (BIT(sig) & NEVER_WRAPPED) || a[3] != 8)
-		return umnp_self_raw6(SYS_rt_sigaction, a[0], a[1], a[2], a[3],
-				      a[4], a[5]);
+		return umnp_self_sigaction_trapped(a);
 	table_lock_take(&saved);
 	if (!__atomic_load_n(&umnp_self_lazy_signals, __ATOMIC_ACQUIRE)) {
-		ret = umnp_self_raw6(SYS_rt_sigaction, a[0], a[1], a[2], a[3],
+		ret = umnp_self_raw6(SYS_rt_sigaction, a[0],
+				     (long)sigsys_free(act, &buf), a[2], a[3],
 				     a[4], a[5]);
 		if (!umnp_self_is_err(ret) && act)
 			set_caught(sig, is_handler(act->handler));
@@ -219,6 +273,8 @@ long umnp_self_sigaction(const long a[6])
 					 __ATOMIC_RELEASE);
 			wrapped &= ~BIT(sig);
 		}
+		if (__atomic_load_n(&umnp_self_sud_masking, __ATOMIC_ACQUIRE))
+			k.mask &= ~BIT(SIGSYS);
 		ret = umnp_self_raw_sigaction(sig, &k, &kold);
 		if (umnp_self_is_err(ret)) {
 			app[sig] = prev;

@@ -17,6 +17,13 @@
  * getpid()), so they do not trap either.  rt_sigprocmask is applied to the
  * interrupted context's mask (the kernel restores that mask at sigreturn).
  *
+ * SIGSYS is never blocked on an armed thread (a trap on a thread that
+ * blocks it kills the process): it is cleared from the sets of libc's
+ * pthread_sigmask, setcontext and swapcontext (their sites patched,
+ * patch.c) and of a trapped rt_sigprocmask, from handlers' masks
+ * (signals.c) and the temporary masks of trapped waits (rt_sigsuspend,
+ * ppoll, pselect6, epoll_pwait), and unblocked when a thread arms.
+ *
  * Threads.  The setting is per thread and the kernel clears it in every
  * new task (thread or fork child), exec too: armed on the thread that
  * installs the sources, on every thread already running then by a signal
@@ -24,7 +31,9 @@
  * its first hooked call (any patched wrapper, even a plain mmap such as
  * its first malloc arena's), in libc's fork child (self.c), in a thread
  * made by pthread_create before its start routine
- * (umnp_self_sud_thread_create, below), in the child of libc's clone()
+ * (umnp_self_sud_thread_create, below; libc's own pthread_create, where
+ * umn's is not used: at start_thread's set_robust_list, patched in
+ * patch.c), in the child of libc's clone()
  * before fn (sud_libc_clone.c), and -- for tasks made by a clone, clone3,
  * fork or vfork from outside libc, which trap -- by the child itself
  * before it runs a user instruction (sud_clone.c).  The selector is one
@@ -73,14 +82,58 @@ static uintptr_t sud_start, sud_len;
 bool umnp_self_sud_on;
 UMNP_SELF_TLS bool umnp_self_sud_armed;
 
+#define SIGSYS_BIT (1ull << (SIGSYS - 1))
+
+/* Set by umnp_self_sud_init() before the first thread is armed: from then
+ * on no mask that reaches the kernel through umn blocks SIGSYS. */
+bool umnp_self_sud_masking;
+
+/* Unblock SIGSYS on this thread: an armed thread that blocks it is killed
+ * at its next trap.  Async-signal-safe. */
+void umnp_self_sud_sigsys_unblock(void)
+{
+	uint64_t s = SIGSYS_BIT;
+
+	umnp_self_raw6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&s, 0, 8, 0, 0);
+}
+
 /* This thread's first hook: arm it too (the setting is per thread and a
- * new thread does not inherit it).  Async-signal-safe.  0 or -errno. */
+ * new thread does not inherit it).  A thread that blocked SIGSYS before
+ * the net was on has it unblocked here (its pending arming request, if
+ * any, is then taken at once).  Async-signal-safe.  0 or -errno. */
 long umnp_self_sud_arm_thread(void)
 {
+	long r;
+
 	umnp_self_sud_armed = true;
-	return umnp_self_raw6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
-		       PR_SYS_DISPATCH_ON, (long)sud_start, (long)sud_len,
-		       (long)&selector, 0);
+	r = umnp_self_raw6(SYS_prctl, PR_SET_SYSCALL_USER_DISPATCH,
+			   PR_SYS_DISPATCH_ON, (long)sud_start, (long)sud_len,
+			   (long)&selector, 0);
+	umnp_self_sud_sigsys_unblock();
+	return r;
+}
+
+/*
+ * rt_sigprocmask through one of libc's patched sites (pthread_sigmask,
+ * which sigprocmask calls, setcontext, swapcontext; patch.c) or libc's
+ * syscall(): with the net on, SIGSYS is taken out of the set being blocked
+ * or set, as libc takes out its own SIGCANCEL and SIGSETXID.  The old mask
+ * returned is the kernel's (SIGSYS unblocked).  The kernel-style result.
+ */
+long umnp_self_sud_sigprocmask(const long a[6])
+{
+	uint64_t set;
+
+	if (!__atomic_load_n(&umnp_self_sud_masking, __ATOMIC_ACQUIRE) ||
+	    !a[1] || a[3] != 8 || (a[0] != SIG_BLOCK && a[0] != SIG_SETMASK))
+		return umnp_self_raw6(SYS_rt_sigprocmask, a[0], a[1], a[2],
+				      a[3], a[4], a[5]);
+	/* copied so that a bad pointer is EFAULT, not a crash */
+	if (!umnp_self_copy_in(&set, (const void *)a[1], sizeof(set)))
+		return -EFAULT;
+	set &= ~SIGSYS_BIT;
+	return umnp_self_raw6(SYS_rt_sigprocmask, a[0], (long)&set, a[2], a[3],
+			      a[4], a[5]);
 }
 /* The same without this thread's "armed" flag: for a task whose thread
  * pointer may not be one umn's thread-locals know (sud_libc_clone.c).
@@ -398,8 +451,9 @@ static void sigmask_emulate(ucontext_t *uc, long how, const uint64_t *set,
 	if (old)
 		*old = cur;
 	if (set) {
+		/* SIGSYS too: the net's own traps must never be blocked */
 		uint64_t s = *set & ~((1ull << (SIGKILL - 1)) |
-				      (1ull << (SIGSTOP - 1)));
+				      (1ull << (SIGSTOP - 1)) | SIGSYS_BIT);
 
 		if (how == SIG_BLOCK)
 			cur |= s;
@@ -415,6 +469,57 @@ static void sigmask_emulate(ucontext_t *uc, long how, const uint64_t *set,
 	}
 	*ret = 0;
 }
+
+/* A temporary mask (the set a call blocks while it waits): p itself, or
+ * buf holding a copy without SIGSYS. */
+static long temp_mask(long p, long size, uint64_t *buf)
+{
+	if (!p || size != 8 || !umnp_self_copy_in(buf, (const void *)p, 8) ||
+	    !(*buf & SIGSYS_BIT))
+		return p;
+	*buf &= ~SIGSYS_BIT;
+	return (long)buf;
+}
+
+/*
+ * rt_sigsuspend, ppoll, pselect6, epoll_pwait(2) trapped: made with their
+ * temporary mask without SIGSYS (a handler run while the call waits runs
+ * under that mask, and would be killed at its first trap).
+ */
+static long temp_mask_call(long nr, const long a[6])
+{
+	long b[6];
+	uint64_t set;
+	struct { long set, size; } ps;
+
+	memcpy(b, a, sizeof(b));
+	switch (nr) {
+	case SYS_rt_sigsuspend:
+		b[0] = temp_mask(a[0], a[1], &set);
+		break;
+	case SYS_ppoll:
+		b[3] = temp_mask(a[3], a[4], &set);
+		break;
+	case SYS_pselect6: /* a[5]: { const sigset_t *, size_t } */
+		if (a[5] && umnp_self_copy_in(&ps, (const void *)a[5],
+					      sizeof(ps))) {
+			long m = temp_mask(ps.set, ps.size, &set);
+
+			if (m != ps.set) {
+				ps.set = m;
+				b[5] = (long)&ps;
+			}
+		}
+		break;
+	default: /* epoll_pwait, epoll_pwait2 */
+		b[4] = temp_mask(a[4], a[5], &set);
+	}
+	return umnp_self_raw6(nr, b[0], b[1], b[2], b[3], b[4], b[5]);
+}
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
 
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
@@ -453,6 +558,13 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 		r = umnp_self_sud_clone(uc, nr, a, umnp_self_sud_gadget, arm);
 		break;
 	}
+	case SYS_rt_sigaction: /* a handler's mask must not block SIGSYS */
+		r = umnp_self_sigaction_trapped(a);
+		break;
+	case SYS_rt_sigsuspend: case SYS_ppoll: case SYS_pselect6:
+	case SYS_epoll_pwait: case SYS_epoll_pwait2:
+		r = temp_mask_call(nr, a);
+		break;
 	case SYS_rt_sigreturn:
 		r = -ENOSYS;
 		break;
@@ -478,6 +590,10 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 	if (!gadget || (uintptr_t)gadget < text_start ||
 	    (uintptr_t)gadget + 3 > text_start + text_len)
 		return -ENOTSUP;
+	/* before any thread is armed: masks set from now on leave SIGSYS
+	 * alone, and handlers already installed stop blocking it */
+	__atomic_store_n(&umnp_self_sud_masking, true, __ATOMIC_SEQ_CST);
+	umnp_self_sigaction_unblock_sigsys();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_sigsys;
 	/* SA_RESTART: for the arming requests, which may interrupt a
@@ -494,6 +610,8 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 		int e = errno;
 
 		selector = SUD_ALLOW;
+		__atomic_store_n(&umnp_self_sud_masking, false,
+				 __ATOMIC_SEQ_CST);
 		__atomic_store_n(&umnp_self_sud_gadget, 0, __ATOMIC_SEQ_CST);
 		sigaction(SIGSYS, &prev_sigsys, NULL);
 		return -e;
@@ -501,6 +619,7 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 	sud_start = text_start;
 	sud_len = text_len;
 	umnp_self_sud_armed = true;
+	umnp_self_sud_sigsys_unblock();
 	/* the flag first: a thread made from now on arms itself, one
 	 * already running is asked to (its creator may be in flight) */
 	__atomic_store_n(&umnp_self_sud_on, true, __ATOMIC_SEQ_CST);
@@ -512,6 +631,13 @@ int umnp_self_sud_init(void *libc_getpid, uintptr_t text_start,
 
 bool umnp_self_sud_on;
 bool umnp_self_sud_pending;
+bool umnp_self_sud_masking;
+
+long umnp_self_sud_sigprocmask(const long a[6])
+{
+	return umnp_self_raw6(SYS_rt_sigprocmask, a[0], a[1], a[2], a[3], a[4],
+			      a[5]);
+}
 
 void umnp_self_sud_drain_locked(void)
 {

@@ -73,6 +73,7 @@ static int sud_clone_start(void *p)
 	const struct clone_start *s = p;
 
 	umnp_self_sud_arm_notls(); /* before anything of the user's */
+	umnp_self_sud_sigsys_unblock(); /* a parent not yet armed may block it */
 	return s->fn(s->arg);
 }
 

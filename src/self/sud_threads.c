@@ -31,8 +31,8 @@
  * not yet armed (a raw clone, libc's clone()) is found by the next pass.
  *
  * Answers.  Awaited up to ARM_WAIT_NS in all.  A thread that exits is not
- * counted (ESRCH when sent, gone while awaited, or a zombie after
- * ARM_BLOCKED_NS: the main thread after pthread_exit); one that blocks SIGSYS
+ * counted (ESRCH when sent, gone while awaited, or a zombie: the main
+ * thread after pthread_exit, read before sending); one that blocks SIGSYS
  * or is stopped (/proc/self/task/TID/status, after ARM_BLOCKED_NS) is not
  * waited for further and counted as not armed.  Its request stays pending:
  * it arms itself when it unblocks SIGSYS or runs again, or at its first
@@ -104,8 +104,11 @@ void umnp_self_sud_creating_setup(void)
 	pthread_once(&creating_once, creating_fork_setup);
 }
 
-/* The last arming's figures (umn__test_sud_running). */
-static unsigned int armed_count, not_armed_count;
+/* The last arming's figures (umn__test_sud_running, umn__test_sud_sent). */
+static unsigned int armed_count, not_armed_count, sent_count;
+/* Slots per chunk, if not 0 (umn__test_sud_arm_slots: a test fills a
+ * chunk with a few threads). */
+static unsigned int test_slots;
 static void (*test_hook)(int where);
 
 static long now_ns(void)
@@ -182,6 +185,8 @@ static struct arm_slot *slot_add(int tid)
 		c->next = chunks;
 		c->n = 0;
 		c->cap = (CHUNK_BYTES - sizeof(*c)) / sizeof(c->slot[0]);
+		if (test_slots && test_slots < c->cap)
+			c->cap = test_slots;
 		__atomic_store_n(&chunks, c, __ATOMIC_RELEASE);
 	}
 	c->slot[c->n].tid = tid;
@@ -204,21 +209,27 @@ static long send_request(int pid, struct arm_slot *s)
 			      (long)&si, 0, 0);
 }
 
+static int task_state(int tid);
+
 /*
  * One pass over /proc/self/task: a request to every thread not seen
- * before.  Returns how many were sent, or -errno if the list cannot be
- * read.
+ * before.  Returns how many were sent (to be awaited, whatever else
+ * happened); *err: 0, or -errno if the list could not be read to its end
+ * (-ENOMEM: no slot for a thread; *no_slot counts those).
  */
-static int pass(int pid, int self)
+static int pass(int pid, int self, int *err, unsigned int *no_slot)
 {
 	char buf[4096];
 	int fd, sent = 0;
 	long n;
 
+	*err = 0;
 	fd = (int)umnp_self_raw6(SYS_openat, AT_FDCWD, (long)"/proc/self/task",
 				 O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0, 0);
-	if (fd < 0)
-		return fd;
+	if (fd < 0) {
+		*err = fd;
+		return 0;
+	}
 	while ((n = umnp_self_raw3(SYS_getdents64, fd, (long)buf,
 				   sizeof(buf))) > 0) {
 		for (long off = 0; off < n;) {
@@ -237,8 +248,19 @@ static int pass(int pid, int self)
 			long r;
 
 			if (!s) {
-				n = -ENOMEM;
-				break;
+				/* the others not seen yet: the next pass
+				 * tries again, those sent are awaited */
+				(*no_slot)++;
+				*err = -ENOMEM;
+				continue;
+			}
+			/* The leader, after pthread_exit, stays listed as a
+			 * zombie that answers tgkill but never runs a
+			 * handler: not sent (other threads leave the list
+			 * when they exit).  One status read, for it only. */
+			if (tid == pid && task_state(tid) == SLOT_GONE) {
+				s->state = SLOT_GONE;
+				continue;
 			}
 			r = send_request(pid, s);
 			if (r == -ESRCH)
@@ -252,7 +274,9 @@ static int pass(int pid, int self)
 			break;
 	}
 	umnp_self_raw3(SYS_close, fd, 0, 0);
-	return n < 0 ? (int)n : sent;
+	if (n < 0 && !*err)
+		*err = (int)n;
+	return sent;
 }
 
 /* task_state's lines: State's letter, then SigBlk's mask (it comes
@@ -297,6 +321,7 @@ static int task_state(int tid)
 /* Wait for the answers of the pending slots, until deadline. */
 static void await(int pid, long started, long deadline)
 {
+	umnp_self_sud_test_point(3);
 	for (;;) {
 		int seen = __atomic_load_n(&acks, __ATOMIC_SEQ_CST);
 		long now = now_ns();
@@ -344,7 +369,8 @@ void umnp_self_sud_arm_running(void)
 	int self = (int)umnp_self_raw3(SYS_gettid, 0, 0, 0);
 	long started = now_ns(), deadline = started + ARM_WAIT_NS;
 	unsigned int n[SLOT_STOPPED + 1] = { 0 }, passes = 0, creating;
-	int sent = 0;
+	unsigned int no_slot = 0, sent_total = 0;
+	int sent = 0, err = 0;
 
 	umnp_self_sud_test_point(0);
 	/* creators that read the flag off: their threads must be listed */
@@ -353,11 +379,16 @@ void umnp_self_sud_arm_running(void)
 	       now_ns() < deadline)
 		sleep_ns(ARM_SLICE_NS / 5);
 	while (passes < ARM_PASSES) {
-		sent = pass(pid, self);
+		no_slot = 0;
+		sent = pass(pid, self, &err, &no_slot);
 		passes++;
-		if (sent <= 0)
+		sent_total += (unsigned int)sent;
+		if (sent > 0)
+			await(pid, now_ns(), deadline);
+		/* no slot for some: the next pass tries them again, if
+		 * this one sent requests (else it would find the same) */
+		if (sent <= 0 || (err && err != -ENOMEM))
 			break;
-		await(pid, now_ns(), deadline);
 	}
 	umnp_self_sud_test_point(1);
 
@@ -366,8 +397,10 @@ void umnp_self_sud_arm_running(void)
 			n[__atomic_load_n(&c->slot[i].state,
 					  __ATOMIC_SEQ_CST)]++;
 	armed_count = n[SLOT_ARMED];
+	sent_count = sent_total;
 	not_armed_count = n[SLOT_PENDING] + n[SLOT_REFUSED] +
-			  n[SLOT_UNSENT] + n[SLOT_BLOCKED] + n[SLOT_STOPPED];
+			  n[SLOT_UNSENT] + n[SLOT_BLOCKED] + n[SLOT_STOPPED] +
+			  no_slot;
 	if (debug) {
 		fprintf(stderr, "umn: safety net: %u running thread(s) armed "
 				"by a signal, %u not armed",
@@ -375,16 +408,18 @@ void umnp_self_sud_arm_running(void)
 		if (not_armed_count)
 			fprintf(stderr, " (%u blocking SIGSYS, %u stopped, %u "
 					"no answer in %lld ms, %u refused, %u "
-					"not signalled; each arms itself at "
+					"not signalled, %u with no slot (no "
+					"memory); each arms itself at "
 					"its first hooked call, or when it "
 					"takes the pending request)",
 				n[SLOT_BLOCKED], n[SLOT_STOPPED],
 				n[SLOT_PENDING], ARM_WAIT_NS / 1000000,
-				n[SLOT_REFUSED], n[SLOT_UNSENT]);
+				n[SLOT_REFUSED], n[SLOT_UNSENT], no_slot);
 		fprintf(stderr, "; %u exited, %u pass(es)%s%s\n",
 			n[SLOT_GONE], passes,
-			sent < 0 ? ": /proc/self/task unreadable: " : "",
-			sent < 0 ? strerror(-sent) : "");
+			err && err != -ENOMEM ?
+				": /proc/self/task unreadable: " : "",
+			err && err != -ENOMEM ? strerror(-err) : "");
 		if (creating)
 			fprintf(stderr, "umn: safety net: %u pthread_create "
 					"call(s) still in libc's after %lld "
@@ -415,6 +450,16 @@ void umn__test_sud_arm_hook(void (*fn)(int where))
 	__atomic_store_n(&test_hook, fn, __ATOMIC_RELEASE);
 }
 
+unsigned int umn__test_sud_sent(void)
+{
+	return sent_count;
+}
+
+void umn__test_sud_arm_slots(unsigned int n)
+{
+	test_slots = n;
+}
+
 void umnp_self_sud_test_point(int where)
 {
 	void (*fn)(int) = __atomic_load_n(&test_hook, __ATOMIC_ACQUIRE);
@@ -434,6 +479,16 @@ void umn__test_sud_running(unsigned int *armed, unsigned int *not_armed)
 void umn__test_sud_arm_hook(void (*fn)(int where))
 {
 	(void)fn;
+}
+
+unsigned int umn__test_sud_sent(void)
+{
+	return 0;
+}
+
+void umn__test_sud_arm_slots(unsigned int n)
+{
+	(void)n;
 }
 
 #endif

@@ -25,8 +25,10 @@
  *  - self.sud_running: linked with libumn, the checks above;
  *  - self.sud_running_dlopen (SUD_DLOPEN): not linked with libumn, loads
  *    argv[1] (libumn.so) with dlopen after the threads exist, as a plugin
- *    would: every thread of the program is a running one (no creator:
- *    pthread_create is libc's, a documented gap);
+ *    would: every thread of the program is a running one (no creator
+ *    hooks: pthread_create is libc's); then a thread made by libc's
+ *    pthread_create after the arming makes the same calls first (libc's
+ *    start_thread arms it);
  *  - tool_prog_sudrunning (SUD_NO_UMN): run under `umn trace --audit` with
  *    UMN_SELF_SUD=1 by tests/tool/audit_sud.sh: 0 missed.
  * Skips (77) where the kernel lacks Syscall User Dispatch (< 5.11).
@@ -255,6 +257,14 @@ static void arm_hook(int where)
 #endif
 
 #ifdef SUD_DLOPEN
+/* Made by libc's pthread_create after the arming (umn is not before libc
+ * here): its first instructions are the two calls. */
+static void *after_dlopen(void *arg)
+{
+	sud_reg_calls();
+	return arg;
+}
+
 static void load_umn(const char *path)
 {
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -381,6 +391,24 @@ int main(int argc, char **argv)
 	traps = umn__test_sud_traps(sud_reg_insn) - traps;
 	printf("# %lu trap(s) at the register-number site\n", traps);
 	EXPECT(traps == 2ul * (WORKERS + 1 + 2 * HOOK_THREAD));
+#ifdef SUD_DLOPEN
+	{
+		/* libc's start_thread arms it (its patched set_robust_list
+		 * site) before the start routine */
+		pthread_t after;
+
+		traps = umn__test_sud_traps(sud_reg_insn);
+		sud_pages_map();
+		EXPECT(pthread_create(&after, NULL, after_dlopen, NULL) == 0);
+		EXPECT(pthread_join(after, NULL) == 0);
+		EXPECT(sud_munmap_ret == 0 && sud_madvise_ret == 0);
+		traps = umn__test_sud_traps(sud_reg_insn) - traps;
+		if (traps != 2)
+			FAIL("a thread of libc's pthread_create made after the "
+			     "dlopen: %lu trap(s), not 2 (not armed)", traps);
+		sud_expect_reported(true);
+	}
+#endif
 	EXPECT(umn_notifier_unregister(&sub, mm) == 0);
 #endif
 	printf("ok - sud_running\n");

@@ -9,7 +9,9 @@
  *
  * The thread left arms the net with umn_mm_self(), then checks
  * umn__test_sud_running(): 0 armed, 0 not armed (the leader is the only
- * other thread).  It prints how long the arming took.
+ * other thread), and umn__test_sud_sent(): no request sent (the leader's
+ * State is read first: a zombie is not awaited).  It prints how long the
+ * arming took.
  * Skips (77) where the kernel lacks Syscall User Dispatch (< 5.11).
  * Watchdog: alarm(30).
  */
@@ -69,6 +71,10 @@ static void *survivor(void *arg)
 	if (not_armed)
 		FAIL("the exited main thread was counted as not armed (its "
 		     "answer awaited until the deadline)");
+	if (umn__test_sud_sent())
+		FAIL("a request was sent to the exited main thread (its "
+		     "State is read first: a zombie is skipped at once, "
+		     "not awaited %s)", "50 ms");
 	EXPECT(armed == 0);
 	EXPECT(umn_notifier_unregister(&sub, mm) == 0);
 	printf("ok - sud_running_zombie\n");
