@@ -35,17 +35,6 @@
 #include "test_hook.h"
 #include "watchdog.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T_ASAN 1
-#endif
-#endif
-#ifndef T_ASAN
-#define T_ASAN 0
-#endif
-
 /* Regions of one page anywhere above BASE; the user data is the start
  * address, cleared by dereg: a region handed out must carry its own. */
 struct tagged {

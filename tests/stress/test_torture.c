@@ -51,17 +51,6 @@
 #include "harness.h"
 #include "notifier_internal.h" /* UMNP_ISUB_IN_TREE: is a sub in the tree */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T_ASAN 1
-#endif
-#endif
-#ifndef T_ASAN
-#define T_ASAN 0
-#endif
-
 #define NPAGES           64
 #define PAGE             4096ul
 #define BASE             0x10000000ul
