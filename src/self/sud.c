@@ -113,6 +113,19 @@ long umnp_self_sud_arm_thread(void)
 	return r;
 }
 
+/* A signal set a call is given (the mask it sets or blocks, or blocks
+ * while it waits): p itself, or buf holding a copy without SIGSYS.  A
+ * pointer that cannot be read is passed on: the kernel's EFAULT, before
+ * it changes anything. */
+static long sigsys_free_set(long p, long size, uint64_t *buf)
+{
+	if (!p || size != 8 || !umnp_self_copy_in(buf, (const void *)p, 8) ||
+	    !(*buf & SIGSYS_BIT))
+		return p;
+	*buf &= ~SIGSYS_BIT;
+	return (long)buf;
+}
+
 /*
  * rt_sigprocmask through one of libc's patched sites (pthread_sigmask,
  * which sigprocmask calls, setcontext, swapcontext; patch.c) or libc's
@@ -123,17 +136,13 @@ long umnp_self_sud_arm_thread(void)
 long umnp_self_sud_sigprocmask(const long a[6])
 {
 	uint64_t set;
+	long p = a[1];
 
-	if (!__atomic_load_n(&umnp_self_sud_masking, __ATOMIC_ACQUIRE) ||
-	    !a[1] || a[3] != 8 || (a[0] != SIG_BLOCK && a[0] != SIG_SETMASK))
-		return umnp_self_raw6(SYS_rt_sigprocmask, a[0], a[1], a[2],
-				      a[3], a[4], a[5]);
-	/* copied so that a bad pointer is EFAULT, not a crash */
-	if (!umnp_self_copy_in(&set, (const void *)a[1], sizeof(set)))
-		return -EFAULT;
-	set &= ~SIGSYS_BIT;
-	return umnp_self_raw6(SYS_rt_sigprocmask, a[0], (long)&set, a[2], a[3],
-			      a[4], a[5]);
+	if (__atomic_load_n(&umnp_self_sud_masking, __ATOMIC_ACQUIRE) &&
+	    (a[0] == SIG_BLOCK || a[0] == SIG_SETMASK))
+		p = sigsys_free_set(a[1], a[3], &set);
+	return umnp_self_raw6(SYS_rt_sigprocmask, a[0], p, a[2], a[3], a[4],
+			      a[5]);
 }
 /* The same without this thread's "armed" flag: for a task whose thread
  * pointer may not be one umn's thread-locals know (sud_libc_clone.c).
@@ -470,17 +479,6 @@ static void sigmask_emulate(ucontext_t *uc, long how, const uint64_t *set,
 	*ret = 0;
 }
 
-/* A temporary mask (the set a call blocks while it waits): p itself, or
- * buf holding a copy without SIGSYS. */
-static long temp_mask(long p, long size, uint64_t *buf)
-{
-	if (!p || size != 8 || !umnp_self_copy_in(buf, (const void *)p, 8) ||
-	    !(*buf & SIGSYS_BIT))
-		return p;
-	*buf &= ~SIGSYS_BIT;
-	return (long)buf;
-}
-
 /*
  * rt_sigsuspend, ppoll, pselect6, epoll_pwait(2) trapped: made with their
  * temporary mask without SIGSYS (a handler run while the call waits runs
@@ -495,15 +493,15 @@ static long temp_mask_call(long nr, const long a[6])
 	memcpy(b, a, sizeof(b));
 	switch (nr) {
 	case SYS_rt_sigsuspend:
-		b[0] = temp_mask(a[0], a[1], &set);
+		b[0] = sigsys_free_set(a[0], a[1], &set);
 		break;
 	case SYS_ppoll:
-		b[3] = temp_mask(a[3], a[4], &set);
+		b[3] = sigsys_free_set(a[3], a[4], &set);
 		break;
 	case SYS_pselect6: /* a[5]: { const sigset_t *, size_t } */
 		if (a[5] && umnp_self_copy_in(&ps, (const void *)a[5],
 					      sizeof(ps))) {
-			long m = temp_mask(ps.set, ps.size, &set);
+			long m = sigsys_free_set(ps.set, ps.size, &set);
 
 			if (m != ps.set) {
 				ps.set = m;
@@ -512,7 +510,7 @@ static long temp_mask_call(long nr, const long a[6])
 		}
 		break;
 	default: /* epoll_pwait, epoll_pwait2 */
-		b[4] = temp_mask(a[4], a[5], &set);
+		b[4] = sigsys_free_set(a[4], a[5], &set);
 	}
 	return umnp_self_raw6(nr, b[0], b[1], b[2], b[3], b[4], b[5]);
 }
